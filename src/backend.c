@@ -1,0 +1,1 @@
+/* backend.c: to be written */

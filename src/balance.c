@@ -1,0 +1,1 @@
+/* balance.c: to be written */

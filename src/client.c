@@ -1,0 +1,1 @@
+/* client.c: to be written */

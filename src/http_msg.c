@@ -1,0 +1,1 @@
+/* http_msg.c: to be written */

@@ -1,0 +1,1 @@
+/* http_parse.c: to be written */

@@ -1,0 +1,36 @@
+/*
+ * log.h: the error log and the access log (L0). Thread-safe: every line is
+ * one write(2). Files are reopened by log_reopen() (SIGUSR1).
+ */
+#ifndef VANE_LOG_H
+#define VANE_LOG_H
+
+#include <stdarg.h>
+
+enum log_level { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARN, LOG_ERR };
+
+/* path NULL or "" logs to stderr. Returns 0 or -1 (errno set). */
+int	log_open(const char *error_path, const char *access_path, int level);
+int	log_reopen(void);
+void	log_close(void);
+int	log_level(void);
+int	log_access_enabled(void);
+
+void	log_msg(int level, const char *fmt, ...)
+	    __attribute__((format(printf, 2, 3)));
+#define log_debug(...)	do { if (log_level() <= LOG_DEBUG) log_msg(LOG_DEBUG, __VA_ARGS__); } while (0)
+#define log_info(...)	log_msg(LOG_INFO, __VA_ARGS__)
+#define log_notice(...)	log_msg(LOG_NOTICE, __VA_ARGS__)
+#define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
+#define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
+
+/* One already formatted access-log line (without newline). */
+void	log_access(const char *line, size_t len);
+
+/* Print "vane: msg" to stderr and exit(1). Start-up only. */
+void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+void	*xmalloc(size_t n);
+void	*xcalloc(size_t n, size_t sz);
+char	*xstrdup(const char *s);
+
+#endif

@@ -1,0 +1,1 @@
+/* stats.c: to be written */

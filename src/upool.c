@@ -1,0 +1,1 @@
+/* upool.c: to be written */

@@ -1,0 +1,47 @@
+/*
+ * util.h: small pure helpers used everywhere (L0): parsing of sizes,
+ * durations and socket addresses as the configuration writes them, and the
+ * clocks. No I/O beyond reading the clock.
+ */
+#ifndef VANE_UTIL_H
+#define VANE_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+/*
+ * "512", "16K", "256M", "1G" (powers of 1024, suffix case-insensitive,
+ * optional trailing "B": "16KB"). Returns 0 and sets *out, or -1 on
+ * syntax error or overflow.
+ */
+int	parse_size(const char *s, uint64_t *out);
+
+/*
+ * "500ms", "2s", "1m", "1h", "1d"; a bare number is seconds. Result in
+ * milliseconds. Returns 0, or -1 on syntax error or overflow.
+ */
+int	parse_duration(const char *s, uint64_t *out_ms);
+
+/*
+ * "host:port", "1.2.3.4:80", "[::1]:8080", "*:80" (any IPv4). The host must
+ * be a numeric address or "localhost" (resolved to 127.0.0.1): vane never
+ * does DNS at config time. Port 1..65535. Returns 0 and fills ss/len,
+ * or -1 with a short reason in *why (static string).
+ */
+int	parse_address(const char *s, struct sockaddr_storage *ss,
+	    socklen_t *len, const char **why);
+
+/* "1.2.3.4:80" or "[::1]:80" into buf; returns buf. */
+char	*format_address(const struct sockaddr *sa, char *buf, size_t len);
+/* Only the host part, v6 without brackets ("::1"); returns buf. */
+char	*format_host(const struct sockaddr *sa, char *buf, size_t len);
+
+/* Monotonic milliseconds, for timeouts and intervals. */
+uint64_t	now_mono_ms(void);
+/* Wall-clock seconds since the epoch. */
+int64_t		now_wall(void);
+/* IMF-fixdate (RFC 9110 §5.6.7) of t into buf (at least 30 bytes). */
+size_t	format_http_date(int64_t t, char *buf, size_t len);
+
+#endif
