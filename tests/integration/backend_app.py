@@ -1,0 +1,105 @@
+"""The FastAPI test backend that the integration suite runs under uvicorn.
+
+Each instance knows its name (BACKEND_NAME) and counts what it serves, so the
+tests can assert on what actually reached a backend rather than on what vane
+says about itself.
+"""
+import asyncio
+import hashlib
+import os
+
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import JSONResponse, StreamingResponse
+
+NAME = os.environ.get("BACKEND_NAME", "backend")
+app = FastAPI()
+
+# Counters. /stats and /reset are not counted: the tests read them directly.
+_stats = {"requests": 0, "clients": set()}
+_UNCOUNTED = ("/stats", "/reset")
+
+
+@app.middleware("http")
+async def count(request: Request, call_next):
+    if request.url.path not in _UNCOUNTED:
+        _stats["requests"] += 1
+        if request.client is not None:
+            _stats["clients"].add((request.client.host, request.client.port))
+    response = await call_next(request)
+    response.headers["x-backend"] = NAME
+    return response
+
+
+def pattern(n: int) -> bytes:
+    """n bytes of deterministic content (the same for /bytes and /stream)."""
+    block = bytes(range(256)) * 256  # 64 KiB
+    reps, rest = divmod(n, len(block))
+    return block * reps + block[:rest]
+
+
+@app.get("/health")
+async def health():
+    return {"status": "ok", "backend": NAME}
+
+
+@app.api_route("/echo", methods=["GET", "HEAD", "POST", "PUT", "DELETE",
+                                 "PATCH", "OPTIONS"])
+@app.api_route("/echo/{rest:path}", methods=["GET", "HEAD", "POST", "PUT",
+                                             "DELETE", "PATCH", "OPTIONS"])
+async def echo(request: Request, rest: str = ""):
+    body = await request.body()
+    return {
+        "backend": NAME,
+        "method": request.method,
+        "path": request.url.path,
+        "query": request.url.query,
+        "headers": [[k.decode("latin-1"), v.decode("latin-1")]
+                    for k, v in request.headers.raw],
+        "body_length": len(body),
+        "body_sha256": hashlib.sha256(body).hexdigest(),
+        "client": list(request.client) if request.client else None,
+    }
+
+
+@app.get("/stats")
+async def stats():
+    return {"backend": NAME, "requests": _stats["requests"],
+            "connections": len(_stats["clients"])}
+
+
+@app.api_route("/reset", methods=["GET", "POST"])
+async def reset():
+    _stats["requests"] = 0
+    _stats["clients"] = set()
+    return {"backend": NAME, "reset": True}
+
+
+@app.api_route("/bytes/{n}", methods=["GET", "HEAD"])
+async def nbytes(n: int):
+    return Response(content=pattern(n), media_type="application/octet-stream")
+
+
+@app.get("/stream/{n}")
+async def stream(n: int):
+    data = pattern(n)
+    step = max(1, min(65536, (n + 7) // 8))
+
+    async def gen():
+        for i in range(0, n, step):
+            yield data[i:i + step]
+            await asyncio.sleep(0)
+
+    return StreamingResponse(gen(), media_type="application/octet-stream")
+
+
+@app.get("/slow/{ms}")
+async def slow(ms: int):
+    await asyncio.sleep(ms / 1000.0)
+    return {"backend": NAME, "slept_ms": ms}
+
+
+@app.api_route("/status/{code}", methods=["GET", "HEAD", "POST"])
+async def status(code: int):
+    if code in (204, 304) or code < 200:
+        return Response(status_code=code)
+    return JSONResponse({"backend": NAME, "status": code}, status_code=code)

@@ -1,0 +1,120 @@
+"""Backend failures: the client gets 502/504 with a short body, and a
+response that ends early is never framed as complete."""
+import time
+
+from conftest import (free_port, h_bad_status, h_close_delimited,
+                      h_cut_chunked, h_cut_length, h_never, h_reset,
+                      ok_response, respond_with)
+from httpraw import request
+
+
+def get(v, path="/", timeout=10):
+    with v.conn(timeout=timeout) as c:
+        c.send(request("GET", path))
+        return c.read_response()
+
+
+def assert_short_error(r, status):
+    assert r.status == status, r
+    assert r.complete, r
+    assert len(r.body) < 1024, r.body[:200]
+
+
+# 8 ------------------------------------------------------------------------
+
+def test_502_nothing_listening(vane_factory):
+    v = vane_factory(["127.0.0.1:%d" % free_port()])
+    assert_short_error(get(v), 502)
+
+
+def test_502_backend_resets(vane_factory, raw_backend):
+    srv = raw_backend(h_reset)
+    v = vane_factory([srv.address])
+    assert_short_error(get(v), 502)
+    assert srv.accepts >= 1
+
+
+def test_502_malformed_status_line(vane_factory, raw_backend):
+    srv = raw_backend(h_bad_status)
+    v = vane_factory([srv.address])
+    r = get(v)
+    assert_short_error(r, 502)
+    assert b"ok" != r.body
+    assert len(srv.requests) >= 1
+
+
+def test_504_backend_silent(vane_factory, raw_backend):
+    srv = raw_backend(h_never)
+    v = vane_factory([srv.address], timeouts={"backend_response": "1s"})
+    t0 = time.monotonic()
+    r = get(v, timeout=8)
+    took = time.monotonic() - t0
+    assert_short_error(r, 504)
+    assert 0.8 <= took <= 3.0, took
+
+
+def test_vane_survives_backend_errors(vane_factory, raw_backend):
+    """After a failure, the same vane serves the next request normally."""
+    bad = raw_backend(h_reset)
+    good = raw_backend(respond_with(ok_response(b"fine")))
+    v = vane_factory([bad.address, good.address])
+    statuses = []
+    for _ in range(6):
+        r = get(v)
+        statuses.append(r.status)
+        assert r.status in (200, 502), r
+    assert 200 in statuses, statuses
+    assert good.requests, "the healthy server got nothing"
+
+
+# 9 ------------------------------------------------------------------------
+
+def test_cut_content_length_not_complete(vane_factory, raw_backend):
+    srv = raw_backend(h_cut_length)
+    v = vane_factory([srv.address])
+    r = get(v, timeout=8)
+    assert not r.timed_out, "vane kept the client connection open: %r" % r
+    if r.status == 200:
+        assert not r.complete, r
+        assert r.eof and len(r.body) < 100000, r
+    else:
+        assert r.status == 502, r
+
+
+def test_cut_chunked_not_complete(vane_factory, raw_backend):
+    srv = raw_backend(h_cut_chunked)
+    v = vane_factory([srv.address])
+    r = get(v, timeout=8)
+    assert not r.timed_out, "vane kept the client connection open: %r" % r
+    if r.status == 200:
+        assert not r.complete, "terminating 0-chunk sent for a cut body"
+        assert r.eof
+    else:
+        assert r.status == 502, r
+
+
+def test_close_delimited_response_relayed(vane_factory, raw_backend):
+    srv = raw_backend(h_close_delimited)
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(request("GET", "/"))
+        r = c.read_response()
+        assert r.status == 200 and r.complete, r
+        assert len(r.body) == 10000, len(r.body)
+        assert r.body.startswith(b"0000c") and b"0009c" in r.body
+        if r.framing == "chunked":
+            # re-framed: the client connection may stay open
+            c.send(request("GET", "/"))
+            r2 = c.read_response()
+            assert r2.status == 200 and len(r2.body) == 10000, r2
+
+
+def test_close_delimited_response_http10(vane_factory, raw_backend):
+    srv = raw_backend(h_close_delimited)
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(request("GET", "/", version="HTTP/1.0"))
+        r = c.read_response()
+    assert r.status == 200 and r.complete, r
+    assert not r.header_all("transfer-encoding")
+    assert len(r.body) == 10000

@@ -1,0 +1,339 @@
+"""What vane forwards, both ways: added and stripped headers, bodies in every
+framing, keep-alive and pipelining, HEAD/204/304, Expect: 100-continue."""
+import functools
+import hashlib
+import json
+import os
+
+import requests
+
+from conftest import ok_response, respond_with
+from httpraw import chunked, request
+
+
+def echo(resp):
+    assert resp.status == 200, resp
+    assert resp.complete, resp
+    return json.loads(resp.body)
+
+
+def hdrs(echoed, name):
+    """All values of one request header as the backend saw it."""
+    return [v for k, v in echoed["headers"] if k.lower() == name.lower()]
+
+
+def forwarded_params(value):
+    """Parameters of the last element of a Forwarded value (RFC 7239)."""
+    last = value.split(",")[-1]
+    out = {}
+    for p in last.split(";"):
+        k, _, v = p.strip().partition("=")
+        out[k.lower()] = v.strip('"')
+    return out
+
+
+# 1 ------------------------------------------------------------------------
+
+def test_get_returns_backend_response(vane, backends):
+    r = requests.get(vane.url + "/echo/a/b?x=1&y=2", timeout=10)
+    assert r.status_code == 200
+    e = r.json()
+    assert e["backend"] in ("b1", "b2")
+    assert e["method"] == "GET"
+    assert e["path"] == "/echo/a/b"
+    assert e["query"] == "x=1&y=2"
+    assert r.headers.get("x-backend") == e["backend"]
+
+
+def test_request_via_and_xff_added(vane):
+    with vane.conn() as c:
+        c.send(request("GET", "/echo"))
+        e = echo(c.read_response())
+    via = hdrs(e, "via")
+    assert via and "vane" in via[-1], via
+    assert "1.1" in via[-1], via
+    assert hdrs(e, "x-forwarded-for") == ["127.0.0.1"]
+    assert hdrs(e, "x-forwarded-proto") == ["http"]
+
+
+def test_response_has_via(vane):
+    r = requests.get(vane.url + "/health", timeout=10)
+    assert r.status_code == 200
+    assert "vane" in r.headers.get("via", ""), dict(r.headers)
+
+
+def test_xff_appended(vane):
+    with vane.conn() as c:
+        c.send(request("GET", "/echo",
+                       headers=[("X-Forwarded-For", "1.2.3.4")]))
+        e = echo(c.read_response())
+    xff = ", ".join(hdrs(e, "x-forwarded-for"))
+    assert xff == "1.2.3.4, 127.0.0.1", e["headers"]
+
+
+def test_xfp_replaced(vane):
+    with vane.conn() as c:
+        c.send(request("GET", "/echo",
+                       headers=[("X-Forwarded-Proto", "https")]))
+        e = echo(c.read_response())
+    assert hdrs(e, "x-forwarded-proto") == ["http"], e["headers"]
+
+
+def test_forwarded_added(vane):
+    with vane.conn() as c:
+        c.send(request("GET", "/echo"))
+        e = echo(c.read_response())
+    fwd = hdrs(e, "forwarded")
+    assert fwd, e["headers"]
+    p = forwarded_params(", ".join(fwd))
+    assert p.get("for") == "127.0.0.1" and p.get("proto") == "http", fwd
+
+
+def test_forwarded_appended(vane):
+    with vane.conn() as c:
+        c.send(request("GET", "/echo",
+                       headers=[("Forwarded", "for=192.0.2.60;proto=https")]))
+        e = echo(c.read_response())
+    fwd = ", ".join(hdrs(e, "forwarded"))
+    assert fwd.startswith("for=192.0.2.60;proto=https"), fwd
+    p = forwarded_params(fwd)
+    assert p.get("for") == "127.0.0.1" and p.get("proto") == "http", fwd
+
+
+def test_host_and_target_exact(vane_factory, raw_backend):
+    srv = raw_backend(respond_with(ok_response()))
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(request("GET", "/p/a%20th?q=1&r=%2F", host="Example.COM:8080"))
+        r = c.read_response()
+    assert r.status == 200 and r.body == b"ok", r
+    assert len(srv.requests) == 1
+    head = srv.requests[0].split(b"\r\n\r\n")[0].split(b"\r\n")
+    assert head[0] == b"GET /p/a%20th?q=1&r=%2F HTTP/1.1", head[0]
+    hosts = [ln for ln in head[1:] if ln.lower().startswith(b"host:")]
+    assert hosts == [b"Host: Example.COM:8080"] or \
+        [h.split(b":", 1)[1].strip() for h in hosts] == [b"Example.COM:8080"], hosts
+
+
+def test_absolute_form_becomes_origin_form(vane_factory, raw_backend):
+    srv = raw_backend(respond_with(ok_response()))
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(b"GET http://api.example:81/x?y=1 HTTP/1.1\r\n"
+               b"Host: api.example:81\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200, r
+    assert len(srv.requests) == 1
+    line = srv.requests[0].split(b"\r\n")[0]
+    assert line == b"GET /x?y=1 HTTP/1.1", line
+
+
+# 2 ------------------------------------------------------------------------
+
+BODY_1M = os.urandom(1 << 20)
+SHA_1M = hashlib.sha256(BODY_1M).hexdigest()
+
+
+def test_post_1m_content_length(vane):
+    r = requests.post(vane.url + "/echo", data=BODY_1M, timeout=30)
+    assert r.status_code == 200
+    e = r.json()
+    assert e["body_length"] == len(BODY_1M)
+    assert e["body_sha256"] == SHA_1M
+
+
+def test_post_1m_chunked(vane):
+    data = chunked(BODY_1M, 7001)
+    with vane.conn(timeout=30) as c:
+        c.send(request("POST", "/echo",
+                       headers=[("Transfer-Encoding", "chunked")]))
+        for i in range(0, len(data), 50000):   # many writes
+            c.send(data[i:i + 50000])
+        e = echo(c.read_response())
+    assert e["body_length"] == len(BODY_1M)
+    assert e["body_sha256"] == SHA_1M
+    # the backend got a well-framed body, not the client's chunk boundaries
+    assert not hdrs(e, "content-length") or \
+        hdrs(e, "content-length") == [str(len(BODY_1M))]
+
+
+def test_put_empty_body(vane):
+    r = requests.put(vane.url + "/echo", data=b"", timeout=10)
+    assert r.status_code == 200
+    assert r.json()["body_length"] == 0
+
+
+# 3 ------------------------------------------------------------------------
+
+N8M = 8 * 1000 * 1000
+
+
+@functools.lru_cache(maxsize=None)
+def pattern_sha(n):
+    from backend_app import pattern
+    return hashlib.sha256(pattern(n)).hexdigest()
+
+
+def test_large_response_http11(vane):
+    with vane.conn(timeout=30) as c:
+        c.send(request("GET", "/bytes/%d" % N8M))
+        r = c.read_response()
+    assert r.status == 200 and r.complete, r
+    assert len(r.body) == N8M
+    assert hashlib.sha256(r.body).hexdigest() == pattern_sha(N8M)
+
+
+def test_stream_response_http11(vane):
+    with vane.conn(timeout=30) as c:
+        c.send(request("GET", "/stream/%d" % N8M))
+        r = c.read_response()
+        assert r.status == 200 and r.complete, r
+        assert r.framing == "chunked", r.headers
+        assert hashlib.sha256(r.body).hexdigest() == pattern_sha(N8M)
+        # the connection is still usable
+        c.send(request("GET", "/health"))
+        assert c.read_response().status == 200
+
+
+def test_large_response_http10(vane):
+    with vane.conn(timeout=30) as c:
+        c.send(request("GET", "/bytes/%d" % N8M, version="HTTP/1.0"))
+        r = c.read_response()
+        assert r.status == 200 and r.complete, r
+        assert r.version in ("HTTP/1.0", "HTTP/1.1")
+        assert hashlib.sha256(r.body).hexdigest() == pattern_sha(N8M)
+        assert c.closed_within(3), "HTTP/1.0 connection not closed"
+
+
+def test_stream_response_http10(vane):
+    with vane.conn(timeout=30) as c:
+        c.send(request("GET", "/stream/%d" % N8M, version="HTTP/1.0"))
+        r = c.read_response()
+        assert r.status == 200, r
+        assert not r.header_all("transfer-encoding"), r.headers
+        assert r.framing in ("close", "length"), r.headers
+        assert r.complete, r
+        assert hashlib.sha256(r.body).hexdigest() == pattern_sha(N8M)
+        assert c.closed_within(3), "HTTP/1.0 connection not closed"
+
+
+# 4 ------------------------------------------------------------------------
+
+def test_keepalive_many_requests(vane):
+    with vane.conn() as c:
+        for i in range(60):
+            c.send(request("GET", "/echo?i=%d" % i))
+            e = echo(c.read_response())
+            assert e["query"] == "i=%d" % i
+        assert not c.eof
+
+
+def test_pipelining_in_order(vane):
+    with vane.conn() as c:
+        c.send(b"".join(request("GET", "/echo?n=%d" % i) for i in range(5)))
+        got = [echo(c.read_response())["query"] for _ in range(5)]
+    assert got == ["n=%d" % i for i in range(5)]
+
+
+def test_pipelining_mixed_sizes(vane):
+    paths = ["/bytes/100000", "/health", "/stream/300000", "/echo?z=1",
+             "/bytes/0"]
+    with vane.conn(timeout=20) as c:
+        c.send(b"".join(request("GET", p) for p in paths))
+        rs = [c.read_response() for _ in paths]
+    assert all(r.status == 200 and r.complete for r in rs), rs
+    assert len(rs[0].body) == 100000 and len(rs[2].body) == 300000
+    assert json.loads(rs[3].body)["query"] == "z=1"
+    assert rs[4].body == b""
+
+
+# 5 ------------------------------------------------------------------------
+
+def test_request_hop_by_hop_stripped(vane_factory, raw_backend):
+    srv = raw_backend(respond_with(ok_response()))
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(request("GET", "/hop", headers=[
+            ("Connection", "close, X-Secret"), ("X-Secret", "1"),
+            ("Keep-Alive", "timeout=99"), ("TE", "gzip"),
+            ("Upgrade", "foo/2"), ("Proxy-Connection", "keep-alive"),
+            ("X-Kept", "yes")]))
+        r = c.read_response()
+    assert r.status == 200, r
+    assert len(srv.requests) == 1
+    head = srv.requests[0].split(b"\r\n\r\n")[0].lower()
+    fields = dict()
+    for ln in head.split(b"\r\n")[1:]:
+        k, _, val = ln.partition(b":")
+        fields.setdefault(k.strip(), []).append(val.strip())
+    assert b"x-kept" in fields, head
+    for name in (b"x-secret", b"keep-alive", b"upgrade", b"proxy-connection"):
+        assert name not in fields, (name, head)
+    assert all(b"gzip" not in t for t in fields.get(b"te", [])), head
+    assert all(b"x-secret" not in t for t in fields.get(b"connection", [])), head
+
+
+def test_response_hop_by_hop_stripped(vane_factory, raw_backend):
+    srv = raw_backend(respond_with(ok_response(
+        extra=b"Connection: X-Internal\r\nX-Internal: 1\r\n"
+              b"Keep-Alive: timeout=5\r\nX-Public: 1\r\n")))
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(request("GET", "/"))
+        r = c.read_response()
+    assert r.status == 200 and r.body == b"ok", r
+    assert r.header("x-public") == "1", r.headers
+    assert not r.has("x-internal"), r.headers
+    assert "timeout=5" not in r.header_all("keep-alive"), r.headers
+    assert all("x-internal" not in v_.lower()
+               for v_ in r.header_all("connection")), r.headers
+
+
+# 12 -----------------------------------------------------------------------
+
+def test_expect_100_continue(vane):
+    body = b"e" * 5000
+    with vane.conn() as c:
+        c.send(request("POST", "/echo", headers=[
+            ("Expect", "100-continue"), ("Content-Length", str(len(body)))]))
+        interim = c.read_response(timeout=3, skip_1xx=False)
+        assert interim.status == 100, interim
+        c.send(body)
+        e = echo(c.read_response())
+    assert e["body_length"] == len(body)
+    assert e["body_sha256"] == hashlib.sha256(body).hexdigest()
+
+
+# 13 -----------------------------------------------------------------------
+
+def test_head_has_no_body(vane):
+    with vane.conn() as c:
+        c.send(request("HEAD", "/bytes/5000"))
+        r = c.read_response(method="HEAD")
+        assert r.status == 200, r
+        assert r.header("content-length") in (None, "5000"), r.headers
+        # any body bytes would be parsed as the next response and fail here
+        c.send(request("GET", "/echo?after=head"))
+        assert echo(c.read_response())["query"] == "after=head"
+
+
+def test_204_and_304_no_body_connection_usable(vane):
+    with vane.conn() as c:
+        for code in (204, 304, 204):
+            c.send(request("GET", "/status/%d" % code))
+            r = c.read_response()
+            assert r.status == code, r
+            assert not r.header_all("transfer-encoding"), r.headers
+            assert r.header("content-length") in (None, "0"), r.headers
+        c.send(request("GET", "/echo?after=204"))
+        assert echo(c.read_response())["query"] == "after=204"
+        assert c.buf == b""
+
+
+def test_error_statuses_relayed(vane):
+    with vane.conn() as c:
+        for code in (404, 500, 503):
+            c.send(request("GET", "/status/%d" % code))
+            r = c.read_response()
+            assert r.status == code and r.complete, r
+            assert json.loads(r.body)["status"] == code
