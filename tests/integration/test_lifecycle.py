@@ -7,14 +7,17 @@ import subprocess
 import threading
 import time
 
-from conftest import free_port, make_conf, vane_bin
+from conftest import free_port, make_conf, sanitizer_report, vane_bin
 from httpraw import RawConn, request
 
 
 def run(args, timeout=10):
     p = subprocess.run([vane_bin()] + args, stdin=subprocess.DEVNULL,
                        capture_output=True, timeout=timeout)
-    return p.returncode, (p.stdout + p.stderr).decode(errors="replace")
+    out = (p.stdout + p.stderr).decode(errors="replace")
+    assert not sanitizer_report(out), out
+    assert p.returncode >= 0, "vane %s died of signal %d" % (args, -p.returncode)
+    return p.returncode, out
 
 
 # 14 -----------------------------------------------------------------------
@@ -162,4 +165,5 @@ def test_sample_config_matches_etc(tmp_path):
     p = subprocess.run([vane_bin(), "-x", "sample"], capture_output=True,
                        timeout=10)
     assert p.returncode == 0
+    assert b"listen" in p.stdout
     assert p.stdout == (REPO / "etc" / "vane.conf").read_bytes()
