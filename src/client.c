@@ -1,1 +1,629 @@
-/* client.c: to be written */
+/*
+ * client.c: the client side of a connection (L4): reading request heads,
+ * forwarding request bodies, keep-alive and pipelining, vane's own error
+ * responses, timeouts and the one teardown. The backend side of the same
+ * transaction is upstream.c; bodies move through relay.c. See client.h for
+ * the state machine.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "backend.h"
+#include "client.h"
+#include "config.h"
+#include "http_msg.h"
+#include "log.h"
+#include "upool.h"
+#include "util.h"
+#include "vane.h"
+#include "worker.h"
+
+/* Above this much queued output, stop reading the side that feeds it. */
+#define OUT_HIGH	(256 * 1024)
+/* Resume once the queue has drained to this. */
+#define OUT_LOW		(64 * 1024)
+/* How long a closing connection waits for the client's FIN. */
+#define LINGER_MS	2000
+
+static void	client_readcb(struct bufferevent *, void *);
+static void	client_writecb(struct bufferevent *, void *);
+static void	client_eventcb(struct bufferevent *, short, void *);
+static void	client_timercb(evutil_socket_t, short, void *);
+static void	client_read_head(struct client *);
+static void	client_finish(struct client *);
+
+static void
+timer_ms(struct client *c, uint64_t ms)
+{
+	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+
+	evtimer_add(c->timer, &tv);
+}
+
+static size_t
+input_high(void)
+{
+	size_t h = (size_t)vane.cfg->limits_header_size + 1;
+
+	return (h > OUT_HIGH ? h : OUT_HIGH);
+}
+
+void
+client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen)
+{
+	struct client *c;
+	int one = 1;
+
+	if (atomic_fetch_add(&vane.nconns, 1) >= vane.cfg->limits_connections) {
+		atomic_fetch_sub(&vane.nconns, 1);
+		w->st.connections_refused++;
+		close(fd);
+		return;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		goto fail;
+	c->magic = CLIENT_MAGIC;
+	c->w = w;
+	format_host(sa, c->ip, sizeof(c->ip));
+	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
+	c->timer = evtimer_new(w->base, client_timercb, c);
+	c->uhead = evbuffer_new();
+	if (c->bev == NULL || c->timer == NULL || c->uhead == NULL) {
+		if (c->bev != NULL)
+			bufferevent_free(c->bev);
+		else
+			close(fd);
+		if (c->timer != NULL)
+			event_free(c->timer);
+		if (c->uhead != NULL)
+			evbuffer_free(c->uhead);
+		free(c);
+		atomic_fetch_sub(&vane.nconns, 1);
+		log_warn("out of memory accepting a connection");
+		return;
+	}
+	bufferevent_setcb(c->bev, client_readcb, client_writecb,
+	    client_eventcb, c);
+	bufferevent_setwatermark(c->bev, EV_READ, 0, input_high());
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+	bufferevent_set_timeouts(c->bev, NULL, &w->tv_client_send);
+	bufferevent_enable(c->bev, EV_READ);
+	/* The first request's head must arrive within client_header of
+	 * the accept, not of its first byte (nginx does the same). */
+	c->state = CS_IDLE;
+	evtimer_add(c->timer, &w->tv_client_header);
+	TAILQ_INSERT_TAIL(&w->clients, c, entry);
+	w->nclients++;
+	w->st.connections_accepted++;
+	w->st.connections_active++;
+	return;
+fail:
+	atomic_fetch_sub(&vane.nconns, 1);
+	close(fd);
+}
+
+static void
+client_free_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	event_free(c->timer);
+	evbuffer_free(c->uhead);
+	c->magic = 0;
+	free(c);
+}
+
+static void
+fields_release(struct client *c)
+{
+	if (c->fields != NULL)
+		worker_fields_put(c->w, c->fields);
+	if (c->rfields != NULL)
+		worker_fields_put(c->w, c->rfields);
+	c->fields = c->rfields = NULL;
+}
+
+void
+client_close(struct client *c, const char *reason)
+{
+	struct worker *w = c->w;
+
+	CHECK_OBJ(c, CLIENT_MAGIC);
+	if (c->closed)
+		return;
+	c->closed = 1;
+	log_debug("client %s: close: %s", c->ip, reason);
+	upstream_release(c, 0);
+	fields_release(c);
+	bufferevent_free(c->bev);
+	c->bev = NULL;
+	evtimer_del(c->timer);
+	TAILQ_REMOVE(&w->clients, c, entry);
+	w->nclients--;
+	w->st.connections_active--;
+	atomic_fetch_sub(&vane.nconns, 1);
+	/* Freed once the current callback has returned. */
+	if (event_base_once(w->base, -1, EV_TIMEOUT, client_free_cb, c,
+	    NULL) == -1)
+		log_err("cannot schedule a client free: leaking %p", (void *)c);
+	worker_client_gone(w);
+}
+
+void
+client_shutdown(struct client *c)
+{
+	if (c->state == CS_IDLE)
+		client_close(c, "shutting down");
+	else
+		c->keepalive = 0;
+}
+
+static void
+count_status(struct worker *w, int status)
+{
+	if (status >= 500)
+		w->st.responses_5xx++;
+	else if (status >= 400)
+		w->st.responses_4xx++;
+	else if (status >= 300)
+		w->st.responses_3xx++;
+	else if (status >= 200)
+		w->st.responses_2xx++;
+}
+
+static void
+client_log(struct client *c)
+{
+	char line[1024], t[40];
+	struct tm tm;
+	time_t now;
+	uint64_t end;
+	int n;
+
+	count_status(c->w, c->status);
+	if (!log_access_enabled())
+		return;
+	now = time(NULL);
+	gmtime_r(&now, &tm);
+	strftime(t, sizeof(t), "%d/%b/%Y:%H:%M:%S +0000", &tm);
+	end = now_mono_ms();
+	n = snprintf(line, sizeof(line),
+	    "%s - - [%s] \"%s\" %d %llu upstream=%s ut=%.3f rt=%.3f\n",
+	    c->ip, t, c->logline, c->status,
+	    (unsigned long long)c->bytes_out,
+	    c->srv != NULL ? c->srv->name : "-",
+	    c->t_upstream != 0 ? (end - c->t_upstream) / 1000.0 : 0.0,
+	    (end - c->t_start) / 1000.0);
+	if (n > 0)
+		log_access(line, (size_t)n < sizeof(line) ? (size_t)n :
+		    sizeof(line) - 1);
+}
+
+/* The write side is done: shut it and wait (bounded) for the client's FIN,
+ * so that unread input does not turn our close into a reset that destroys
+ * the response in flight (RFC 9112 §9.6). */
+static void
+client_linger(struct client *c)
+{
+	if (c->eof) {
+		client_close(c, "done");
+		return;
+	}
+	(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	c->state = CS_LINGER;
+	evbuffer_drain(bufferevent_get_input(c->bev),
+	    evbuffer_get_length(bufferevent_get_input(c->bev)));
+	bufferevent_enable(c->bev, EV_READ);
+	timer_ms(c, LINGER_MS);
+}
+
+static void
+client_closing(struct client *c)
+{
+	c->state = CS_CLOSING;
+	evtimer_del(c->timer);
+	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+		client_linger(c);
+		return;
+	}
+	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+}
+
+void
+client_error(struct client *c, int status, const char *reason)
+{
+	char buf[512];
+	ssize_t n;
+
+	if (c->closed)
+		return;
+	if (c->resp_started) {
+		c->w->st.responses_aborted++;
+		log_info("client %s: \"%s\": response aborted: %s", c->ip,
+		    c->logline, reason);
+		client_close(c, reason);
+		return;
+	}
+	upstream_release(c, 0);
+	/* Unread request bytes leave the framing in doubt: close. */
+	if (c->state != CS_FORWARD || !c->req_done)
+		c->keepalive = 0;
+	if (status >= 500)
+		log_info("client %s: \"%s\": %d: %s", c->ip, c->logline,
+		    status, reason);
+	else
+		log_info("client %s: %d: %s", c->ip, status, reason);
+	n = http_msg_error(buf, sizeof(buf), status, worker_date(c->w),
+	    !c->keepalive, c->method == HM_HEAD, NULL);
+	if (n > 0) {
+		bufferevent_write(c->bev, buf, (size_t)n);
+		c->bytes_out += (uint64_t)n;
+	}
+	c->status = status;
+	c->resp_started = 1;
+	client_log(c);
+	client_finish(c);
+}
+
+void
+client_response_done(struct client *c)
+{
+	upstream_release(c, c->up_reusable && c->req_done);
+	c->bytes_out += c->resp_body.moved;
+	client_log(c);
+	client_finish(c);
+}
+
+/* The transaction is over: reset for the next request or close. */
+static void
+client_finish(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+
+	fields_release(c);
+	evbuffer_drain(c->uhead, evbuffer_get_length(c->uhead));
+	evtimer_del(c->timer);
+	c->srv = NULL;
+	c->tried = 0;
+	c->req_done = c->resp_started = c->resp_head_done = 0;
+	c->retried = c->can_retry = c->expect_continue = 0;
+	c->up_reusable = 0;
+	c->status = 0;
+	c->bytes_out = 0;
+	c->t_upstream = 0;
+	if (!c->keepalive || c->w->stopping ||
+	    (c->eof && evbuffer_get_length(in) == 0)) {
+		client_closing(c);
+		return;
+	}
+	c->state = CS_IDLE;
+	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
+	bufferevent_enable(c->bev, EV_READ);
+	if (evbuffer_get_length(in) > 0) {
+		/* A pipelined request is waiting. Parse it from the event
+		 * loop, not from here, so a long pipeline never recurses. */
+		timer_ms(c, 0);
+		return;
+	}
+	evtimer_add(c->timer, &c->w->tv_client_idle);
+}
+
+static int
+keepalive_wanted(const struct http_msg *m)
+{
+	if (m->conn & HC_CLOSE)
+		return (0);
+	if (m->version >= 11)
+		return (1);
+	return ((m->conn & HC_KEEPALIVE) != 0);
+}
+
+static void
+client_logline(struct client *c, const char *buf)
+{
+	const struct http_msg *m = &c->req;
+	unsigned tlen = m->target.len;
+
+	if (tlen > 256)
+		tlen = 256;
+	snprintf(c->logline, sizeof(c->logline), "%.*s %.*s%s HTTP/1.%d",
+	    (int)(m->method_s.len > 32 ? 32 : m->method_s.len),
+	    buf + m->method_s.off, (int)tlen, buf + m->target.off,
+	    tlen < m->target.len ? "..." : "", m->version % 10);
+}
+
+/* Write the head vane sends to the backend into c->uhead. */
+static int
+client_build_uhead(struct client *c, const char *buf)
+{
+	struct http_fwd fwd;
+	struct evbuffer_iovec v;
+	size_t size;
+	ssize_t n;
+
+	fwd.client_ip = c->ip;
+	fwd.proto = "http";
+	fwd.via = "vane";
+	fwd.close = vane.cfg->backends_keepalive == 0;
+	size = http_msg_request_size(&c->req, &fwd);
+	if (evbuffer_reserve_space(c->uhead, (ev_ssize_t)size, &v, 1) < 1)
+		return (-1);
+	n = http_msg_request(v.iov_base, v.iov_len, buf, &c->req, &fwd);
+	if (n < 0)
+		return (-1);
+	v.iov_len = (size_t)n;
+	return (evbuffer_commit_space(c->uhead, &v, 1));
+}
+
+/* A complete request head is at the start of the input buffer. */
+static void
+client_request(struct client *c, const char *buf)
+{
+	struct http_msg *m = &c->req;
+	struct worker *w = c->w;
+	uint64_t limit = vane.cfg->limits_body_size;
+	int mode;
+
+	evtimer_del(c->timer);
+	c->nreq++;
+	w->st.requests++;
+	c->method = m->method;
+	c->version = m->version;
+	c->t_start = now_mono_ms();
+	c->keepalive = keepalive_wanted(m) && !w->stopping;
+	client_logline(c, buf);
+	c->state = CS_FORWARD;
+
+	if (m->expect_other) {
+		w->st.requests_bad++;
+		client_error(c, 417, "unsupported expectation");
+		return;
+	}
+	if (m->method == HM_CONNECT) {
+		w->st.requests_bad++;
+		client_error(c, 501, "CONNECT is not supported");
+		return;
+	}
+	if (m->framing == HF_LENGTH && limit != 0 && m->content_length > limit) {
+		w->st.requests_bad++;
+		client_error(c, 413, "request body over limits.body_size");
+		return;
+	}
+	if (client_build_uhead(c, buf) == -1) {
+		client_close(c, "out of memory building the backend request");
+		return;
+	}
+	mode = m->framing == HF_CHUNKED ? RELAY_CHUNKED :
+	    m->framing == HF_LENGTH ? RELAY_LENGTH : RELAY_NONE;
+	relay_init(&c->req_body, mode, m->content_length, limit);
+	c->req_done = c->req_body.done;
+	c->expect_continue = m->expect_continue && m->version >= 11 &&
+	    !c->req_done;
+	c->can_retry = http_method_idempotent(m->method) && c->req_done;
+	evbuffer_drain(bufferevent_get_input(c->bev), m->head_len);
+	fields_release(c);
+	if (!c->req_done)
+		evtimer_add(c->timer, &w->tv_client_body);
+	upstream_start(c);
+}
+
+static void
+client_read_head(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct worker *w = c->w;
+	size_t len, max;
+	const char *buf;
+	int rc;
+
+	if ((len = evbuffer_get_length(in)) == 0)
+		return;
+	if (c->state == CS_IDLE) {
+		if ((c->fields = worker_fields_get(w)) == NULL) {
+			client_close(c, "out of memory");
+			return;
+		}
+		http_msg_init(&c->req, c->fields,
+		    (uint32_t)vane.cfg->limits_header_count);
+		if (c->nreq > 0)
+			evtimer_add(c->timer, &w->tv_client_header);
+		c->state = CS_HEAD;
+	}
+	max = (size_t)w->req_limits.max_head + 1;
+	if (len > max)
+		len = max;
+	if ((buf = (const char *)evbuffer_pullup(in, (ev_ssize_t)len)) == NULL) {
+		client_close(c, "out of memory");
+		return;
+	}
+	rc = http_parse_request(&c->req, buf, len, &w->req_limits);
+	if (rc == HP_AGAIN) {
+		if (c->eof)
+			client_close(c, "client closed in the middle of a head");
+		return;
+	}
+	if (rc < 0) {
+		w->st.requests_bad++;
+		c->method = c->req.method;
+		c->keepalive = 0;
+		snprintf(c->logline, sizeof(c->logline), "-");
+		c->t_start = now_mono_ms();
+		client_error(c, http_err_status(rc), http_strerror(rc));
+		return;
+	}
+	client_request(c, buf);
+}
+
+void
+client_send_continue(struct client *c)
+{
+	static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+
+	if (!c->expect_continue)
+		return;
+	c->expect_continue = 0;
+	/* Nothing of the body yet: the client is waiting for us. */
+	if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
+		bufferevent_write(c->bev, cont, sizeof(cont) - 1);
+}
+
+/* Move request body bytes from the client to the backend. */
+void
+client_pump_request(struct client *c)
+{
+	struct bufferevent *ubev;
+	struct evbuffer *out;
+	int rc;
+
+	if (c->req_done || c->uc == NULL || !c->uc->connected)
+		return;
+	ubev = c->uc->bev;
+	out = bufferevent_get_output(ubev);
+	rc = relay_move(&c->req_body, bufferevent_get_input(c->bev), out);
+	switch (rc) {
+	case RELAY_EFRAME:
+		c->w->st.requests_bad++;
+		client_error(c, 400, "malformed chunked request body");
+		return;
+	case RELAY_ELIMIT:
+		c->w->st.requests_bad++;
+		client_error(c, 413, "request body over limits.body_size");
+		return;
+	case RELAY_DONE:
+		c->req_done = 1;
+		evtimer_del(c->timer);
+		c->can_retry = 0;
+		return;
+	}
+	if (c->eof) {
+		client_error(c, 400, "client closed in the middle of the body");
+		return;
+	}
+	if (evbuffer_get_length(out) >= OUT_HIGH)
+		bufferevent_disable(c->bev, EV_READ);
+}
+
+static void
+client_readcb(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+
+	switch (c->state) {
+	case CS_IDLE:
+	case CS_HEAD:
+		client_read_head(c);
+		break;
+	case CS_FORWARD:
+		/* Pipelined bytes after the body wait in the buffer (bounded
+		 * by the read watermark) until this response is done. */
+		client_pump_request(c);
+		break;
+	case CS_CLOSING:
+	case CS_LINGER:
+		evbuffer_drain(in, evbuffer_get_length(in));
+		break;
+	}
+}
+
+static void
+client_writecb(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	switch (c->state) {
+	case CS_FORWARD:
+		upstream_resume_read(c);
+		break;
+	case CS_CLOSING:
+		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+			client_linger(c);
+		break;
+	default:
+		break;
+	}
+}
+
+static void
+client_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+
+	if (what & BEV_EVENT_EOF) {
+		c->eof = 1;
+		switch (c->state) {
+		case CS_IDLE:
+			if (evbuffer_get_length(bufferevent_get_input(bev)) == 0)
+				client_close(c, "client closed");
+			break;
+		case CS_HEAD:
+			client_close(c, "client closed in the middle of a head");
+			break;
+		case CS_FORWARD:
+			if (!c->req_done)
+				client_pump_request(c);
+			/* A complete request with a half-closed client is
+			 * answered; the connection closes after. */
+			break;
+		case CS_CLOSING:
+			break;
+		case CS_LINGER:
+			client_close(c, "done");
+			break;
+		}
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT) {
+		if (c->state == CS_FORWARD)
+			c->w->st.responses_aborted++;
+		client_close(c, "send timeout: the client reads nothing");
+		return;
+	}
+	if (c->state == CS_FORWARD)
+		c->w->st.responses_aborted++;
+	client_close(c, (what & BEV_EVENT_ERROR) && errno != 0 ?
+	    strerror(errno) : "client error");
+}
+
+static void
+client_timercb(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+
+	switch (c->state) {
+	case CS_IDLE:
+		if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
+			client_read_head(c);	/* pipelined */
+			return;
+		}
+		client_close(c, "idle timeout");
+		break;
+	case CS_HEAD:
+		c->w->st.requests_bad++;
+		c->keepalive = 0;
+		snprintf(c->logline, sizeof(c->logline), "-");
+		c->t_start = now_mono_ms();
+		client_error(c, 408, "request head not received in time");
+		break;
+	case CS_FORWARD:
+		c->w->st.requests_bad++;
+		client_error(c, 408, "request body not received in time");
+		break;
+	case CS_CLOSING:
+	case CS_LINGER:
+		client_close(c, "done");
+		break;
+	}
+}

@@ -1,1 +1,102 @@
-/* client.h */
+/*
+ * client.h: one client connection and the request it is working on (L4).
+ *
+ * The state machine (client.c owns the client side, upstream.c the backend
+ * side of the same transaction):
+ *
+ *   IDLE --first byte--> HEAD --head parsed--> FORWARD --response done-->
+ *     IDLE (keep-alive; a pipelined request already buffered is parsed at
+ *     once) or CLOSING (flush, then LINGER: write side shut, input
+ *     discarded for a while so the client reads the answer before the
+ *     close; RFC 9112 §9.6).
+ *
+ * Every failure ends in client_close(c, reason): the one teardown, which
+ * logs the reason. The struct is freed after the current callback
+ * returns, so code that called client_close may still look at c->closed.
+ */
+#ifndef VANE_CLIENT_H
+#define VANE_CLIENT_H
+
+#include <netinet/in.h>
+#include <stdint.h>
+#include <sys/queue.h>
+
+#include "http_parse.h"
+#include "relay.h"
+
+struct bufferevent;
+struct evbuffer;
+struct event;
+struct worker;
+struct server;
+struct uconn;
+
+enum client_state {
+	CS_IDLE = 0,	/* waiting for the first byte of a request */
+	CS_HEAD,	/* reading a request head */
+	CS_FORWARD,	/* request being forwarded, response not complete */
+	CS_CLOSING,	/* flushing the last bytes before closing */
+	CS_LINGER,	/* write side shut, discarding input until EOF */
+};
+
+struct client {
+	uint32_t		 magic;
+	enum client_state	 state;
+	struct worker		*w;
+	struct bufferevent	*bev;
+	TAILQ_ENTRY(client)	 entry;
+	struct event		*timer;		/* header/body/idle/linger deadline */
+	char			 ip[INET6_ADDRSTRLEN];
+	unsigned		 closed:1;
+	unsigned		 eof:1;		/* client sent FIN */
+	unsigned		 keepalive:1;	/* connection persists after this response */
+	uint32_t		 nreq;		/* requests on this connection */
+
+	/* The request in progress. */
+	struct http_msg		 req;
+	struct http_field	*fields;	/* while parsing a head */
+	enum http_method	 method;
+	int			 version;
+	unsigned		 req_done:1;	/* request body fully forwarded */
+	unsigned		 expect_continue:1;
+	unsigned		 resp_started:1;	/* a response byte went to the client */
+	unsigned		 retried:1;
+	unsigned		 can_retry:1;	/* idempotent and bodiless: may be sent twice */
+	struct relay		 req_body;
+	struct evbuffer		*uhead;		/* head for the backend, kept until sent for good */
+	uint64_t		 t_start;	/* ms, head complete */
+	uint64_t		 t_upstream;	/* ms, request sent to backend */
+	char			 logline[320];	/* "METHOD target HTTP/1.x", for the access log */
+
+	/* Backend side. */
+	struct server		*srv;
+	struct uconn		*uc;
+	uint64_t		 tried;		/* servers tried, bit per index */
+	struct http_msg		 resp;
+	struct http_field	*rfields;
+	struct relay		 resp_body;
+	unsigned		 resp_head_done:1;
+	unsigned		 up_reusable:1;
+	int			 status;	/* status sent to the client */
+	uint64_t		 bytes_out;
+};
+
+/* A new connection accepted by a worker's listener. */
+void	client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen);
+/* The one teardown. */
+void	client_close(struct client *c, const char *reason);
+/* Graceful stop: close if idle, else close after the current response. */
+void	client_shutdown(struct client *c);
+
+/* Used by upstream.c. */
+void	client_error(struct client *c, int status, const char *reason);
+void	client_response_done(struct client *c);
+void	client_pump_request(struct client *c);
+void	client_send_continue(struct client *c);
+
+/* upstream.c: the backend side of the transaction. */
+void	upstream_start(struct client *c);
+void	upstream_release(struct client *c, int reuse);
+void	upstream_resume_read(struct client *c);
+
+#endif

@@ -1,1 +1,102 @@
-/* listener.c: to be written */
+/*
+ * listener.c: binding the listening sockets. See listener.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "util.h"
+
+static int
+bind_one(const struct cfg_listen *l, int reuseport, int do_listen)
+{
+	int fd, one = 1;
+
+	fd = socket(l->address.ss.ss_family,
+	    SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd == -1)
+		return (-1);
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto fail;
+	if (reuseport &&
+	    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one)) == -1)
+		goto fail;
+	if (l->address.ss.ss_family == AF_INET6 &&
+	    setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one)) == -1)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&l->address.ss,
+	    l->address.len) == -1)
+		goto fail;
+	if (do_listen && listen(fd, (int)l->backlog) == -1)
+		goto fail;
+	return (fd);
+fail:
+	{
+		int e = errno;
+
+		close(fd);
+		errno = e;
+	}
+	return (-1);
+}
+
+int
+listeners_open(const struct config *cfg, int nworkers, struct lsock **out,
+    int *nout, char *err, size_t errlen)
+{
+	struct lsock *ls;
+	const struct cfg_listen *l;
+	int i, j, n = 0, fd;
+
+	ls = xcalloc((size_t)cfg->nlisten, sizeof(*ls));
+	for (i = 0; i < cfg->nlisten; i++) {
+		l = &cfg->listen[i];
+		if (l->tls)
+			continue;	/* TLS arrives with issue 5; config warned */
+		snprintf(ls[n].name, sizeof(ls[n].name), "%s",
+		    l->address.text);
+		/* SO_REUSEPORT would let a second vane share the port
+		 * silently; probe without it first so that is an error. */
+		if ((fd = bind_one(l, 0, 0)) == -1)
+			goto fail;
+		close(fd);
+		ls[n].fds = xcalloc((size_t)nworkers, sizeof(int));
+		for (j = 0; j < nworkers; j++)
+			ls[n].fds[j] = -1;
+		n++;
+		for (j = 0; j < nworkers; j++)
+			if ((ls[n - 1].fds[j] = bind_one(l, nworkers > 1,
+			    1)) == -1)
+				goto fail;
+	}
+	*out = ls;
+	*nout = n;
+	return (0);
+fail:
+	snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", cfg->path,
+	    l->line, l->address.text, strerror(errno));
+	listeners_free(ls, n, nworkers);
+	return (-1);
+}
+
+void
+listeners_free(struct lsock *ls, int n, int nworkers)
+{
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; ls[i].fds != NULL && j < nworkers; j++)
+			if (ls[i].fds[j] != -1)
+				close(ls[i].fds[j]);
+		free(ls[i].fds);
+	}
+	free(ls);
+}

@@ -1,1 +1,206 @@
-/* log.c: to be written */
+/*
+ * log.c: the error log and the access log. Each line is formatted into a
+ * stack buffer and written with one write(2), so lines from several worker
+ * threads never interleave. Reopening (SIGUSR1) opens the file anew and
+ * dup2()s it over the old descriptor: a thread writing at that moment uses
+ * either the old or the new file, never a closed descriptor.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int	 err_fd = 2;
+static int	 acc_fd = -1;
+static int	 min_level = LOG_INFO;
+static char	*err_path;
+static char	*acc_path;
+
+static const char *const level_names[] = {
+	"debug", "info", "notice", "warn", "error"
+};
+
+static int
+open_append(const char *path)
+{
+	return (open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
+}
+
+int
+log_open(const char *error_path, const char *access_path, int level)
+{
+	int fd;
+
+	min_level = level;
+	if (error_path != NULL && error_path[0] != '\0') {
+		if ((fd = open_append(error_path)) == -1)
+			return (-1);
+		err_fd = fd;
+		free(err_path);
+		err_path = xstrdup(error_path);
+	}
+	if (access_path != NULL && access_path[0] != '\0') {
+		if ((fd = open_append(access_path)) == -1)
+			return (-1);
+		acc_fd = fd;
+		free(acc_path);
+		acc_path = xstrdup(access_path);
+	}
+	return (0);
+}
+
+static int
+reopen_one(const char *path, int fd)
+{
+	int nfd;
+
+	if (path == NULL || fd == -1)
+		return (0);
+	if ((nfd = open_append(path)) == -1)
+		return (-1);
+	if (nfd != fd) {
+		if (dup2(nfd, fd) == -1) {
+			close(nfd);
+			return (-1);
+		}
+		close(nfd);
+	}
+	return (0);
+}
+
+int
+log_reopen(void)
+{
+	int rc = 0;
+
+	if (reopen_one(err_path, err_fd) == -1)
+		rc = -1;
+	if (reopen_one(acc_path, acc_fd) == -1)
+		rc = -1;
+	return (rc);
+}
+
+void
+log_close(void)
+{
+	if (acc_fd != -1)
+		close(acc_fd);
+	acc_fd = -1;
+	free(err_path);
+	free(acc_path);
+	err_path = acc_path = NULL;
+}
+
+int
+log_level(void)
+{
+	return (min_level);
+}
+
+int
+log_access_enabled(void)
+{
+	return (acc_fd != -1);
+}
+
+static void
+write_all(int fd, const char *buf, size_t len)
+{
+	ssize_t n;
+
+	while (len > 0) {
+		n = write(fd, buf, len);
+		if (n == -1 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return;	/* nowhere to report a failing log */
+		buf += n;
+		len -= (size_t)n;
+	}
+}
+
+void
+log_msg(int level, const char *fmt, ...)
+{
+	char buf[2048];
+	struct timespec ts;
+	struct tm tm;
+	va_list ap;
+	size_t n;
+	int r;
+
+	if (level < min_level)
+		return;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
+	r = snprintf(buf + n, sizeof(buf) - n, ".%03ldZ [%s] ",
+	    ts.tv_nsec / 1000000, level_names[level]);
+	n += (size_t)r;
+	va_start(ap, fmt);
+	r = vsnprintf(buf + n, sizeof(buf) - n - 1, fmt, ap);
+	va_end(ap);
+	if (r < 0)
+		r = 0;
+	n += (size_t)r;
+	if (n > sizeof(buf) - 2)
+		n = sizeof(buf) - 2;	/* truncated line */
+	buf[n++] = '\n';
+	write_all(err_fd, buf, n);
+}
+
+void
+log_access(const char *line, size_t len)
+{
+	if (acc_fd != -1)
+		write_all(acc_fd, line, len);
+}
+
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs("vane: ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(1);
+}
+
+void *
+xmalloc(size_t n)
+{
+	void *p;
+
+	if ((p = malloc(n)) == NULL)
+		fatal("out of memory");
+	return (p);
+}
+
+void *
+xcalloc(size_t n, size_t sz)
+{
+	void *p;
+
+	if ((p = calloc(n, sz)) == NULL)
+		fatal("out of memory");
+	return (p);
+}
+
+char *
+xstrdup(const char *s)
+{
+	char *p;
+
+	if ((p = strdup(s)) == NULL)
+		fatal("out of memory");
+	return (p);
+}

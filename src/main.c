@@ -1,1 +1,373 @@
-int main(void) { return 0; }
+/*
+ * main.c: the command line, start-up, signals and shutdown (L5).
+ *
+ * vane [-c file] [-t] [-s reload|stop] [-V] [-x man|sample] [-h]
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <hiredis/hiredis.h>
+#include <libconfig.h>
+#include <openssl/crypto.h>
+
+#include "backend.h"
+#include "config.h"
+#include "log.h"
+#include "util.h"
+#include "vane.h"
+#include "worker.h"
+
+#ifndef SYSCONFDIR
+#define SYSCONFDIR "/etc"
+#endif
+#define DEFAULT_CONF	SYSCONFDIR "/vane/vane.conf"
+
+struct vane vane;
+
+static void
+usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: vane [-c file] [-t] [-s reload|stop] [-V] [-x man|sample] [-h]\n"
+	    "  -c file   configuration file (default %s)\n"
+	    "  -t        test the configuration and exit\n"
+	    "  -s sig    signal the running instance: reload or stop\n"
+	    "  -V        print the version of vane and its libraries\n"
+	    "  -x what   print the generated options section of vane.conf(5)\n"
+	    "            (man) or the sample configuration (sample)\n"
+	    "  -h        this help\n", DEFAULT_CONF);
+}
+
+static void
+version(void)
+{
+	printf("vane %s\n", PACKAGE_VERSION);
+	printf("libevent %s, %s, hiredis %d.%d.%d, libconfig %d.%d.%d\n",
+	    event_get_version(), OpenSSL_version(OPENSSL_VERSION),
+	    HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
+	    LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION);
+}
+
+static struct config *
+load_or_die(const char *path)
+{
+	char err[1024];
+	struct config *cfg;
+
+	if ((cfg = config_load(path, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	return (cfg);
+}
+
+static pid_t
+read_pidfile(const char *path)
+{
+	FILE *fp;
+	long pid = 0;
+
+	if ((fp = fopen(path, "r")) == NULL)
+		return (-1);
+	if (fscanf(fp, "%ld", &pid) != 1)
+		pid = 0;
+	fclose(fp);
+	return (pid > 0 ? (pid_t)pid : -1);
+}
+
+/* -s reload|stop: signal the instance named by the pidfile. */
+static int
+send_signal(const char *path, const char *what)
+{
+	struct config *cfg = load_or_die(path);
+	struct timespec ts = { 0, 100 * 1000 * 1000 };
+	uint64_t deadline;
+	pid_t pid;
+	int sig, rc = 0;
+
+	if (strcmp(what, "reload") == 0)
+		sig = SIGHUP;
+	else if (strcmp(what, "stop") == 0)
+		sig = SIGTERM;
+	else {
+		fprintf(stderr, "vane: -s takes reload or stop, not '%s'\n",
+		    what);
+		config_free(cfg);
+		return (2);
+	}
+	if (cfg->pidfile == NULL) {
+		fprintf(stderr, "vane: %s sets no pidfile: cannot find the "
+		    "running instance\n", path);
+		config_free(cfg);
+		return (1);
+	}
+	if ((pid = read_pidfile(cfg->pidfile)) == -1 || kill(pid, sig) == -1) {
+		fprintf(stderr, "vane: no running instance (pidfile %s)\n",
+		    cfg->pidfile);
+		config_free(cfg);
+		return (1);
+	}
+	if (sig == SIGTERM) {
+		deadline = now_mono_ms() + cfg->timeouts_shutdown + 5000;
+		while (kill(pid, 0) == 0 && now_mono_ms() < deadline)
+			nanosleep(&ts, NULL);
+		if (kill(pid, 0) == 0) {
+			fprintf(stderr, "vane: pid %ld still running\n",
+			    (long)pid);
+			rc = 1;
+		}
+	}
+	config_free(cfg);
+	return (rc);
+}
+
+static void
+write_pidfile(const char *path)
+{
+	pid_t old;
+	FILE *fp;
+
+	if (path == NULL)
+		return;
+	if ((old = read_pidfile(path)) != -1 && old != getpid() &&
+	    kill(old, 0) == 0)
+		fatal("another vane (pid %ld) holds the pidfile %s",
+		    (long)old, path);
+	if ((fp = fopen(path, "w")) == NULL)
+		fatal("cannot write pidfile %s: %s", path, strerror(errno));
+	fprintf(fp, "%ld\n", (long)getpid());
+	fclose(fp);
+}
+
+static void
+drop_privileges(const struct config *cfg)
+{
+	struct passwd *pw = NULL;
+	struct group *gr;
+	gid_t gid;
+
+	if (cfg->user == NULL && cfg->group == NULL)
+		return;
+	if (getuid() != 0) {
+		log_warn("not root: user/group ignored");
+		return;
+	}
+	if (cfg->user != NULL && (pw = getpwnam(cfg->user)) == NULL)
+		fatal("unknown user '%s'", cfg->user);
+	if (cfg->group != NULL) {
+		if ((gr = getgrnam(cfg->group)) == NULL)
+			fatal("unknown group '%s'", cfg->group);
+		gid = gr->gr_gid;
+	} else
+		gid = pw->pw_gid;
+	if (setgroups(1, &gid) == -1 || setgid(gid) == -1)
+		fatal("cannot change group: %s", strerror(errno));
+	if (pw != NULL && setuid(pw->pw_uid) == -1)
+		fatal("cannot change user: %s", strerror(errno));
+}
+
+static void
+daemonize(void)
+{
+	pid_t pid;
+	int fd;
+
+	if ((pid = fork()) == -1)
+		fatal("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	setsid();
+	if ((pid = fork()) == -1)
+		fatal("fork: %s", strerror(errno));
+	if (pid > 0)
+		_exit(0);
+	if ((fd = open("/dev/null", O_RDWR)) != -1) {
+		dup2(fd, 0);
+		dup2(fd, 1);
+		if (vane.cfg->log_error != NULL)
+			dup2(fd, 2);
+		if (fd > 2)
+			close(fd);
+	}
+}
+
+static void
+raise_nofile(long want)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == -1)
+		return;
+	if (rl.rlim_cur < rl.rlim_max && (rlim_t)want > rl.rlim_cur) {
+		rl.rlim_cur = rl.rlim_max;
+		(void)setrlimit(RLIMIT_NOFILE, &rl);
+	}
+}
+
+static void
+on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct event_base *base = arg;
+	char err[1024];
+	struct config *cfg;
+
+	switch (sig) {
+	case SIGTERM:
+	case SIGINT:
+		log_notice("signal %d: stopping gracefully (up to %llums)",
+		    (int)sig, (unsigned long long)vane.cfg->timeouts_shutdown);
+		workers_stop();
+		event_base_loopexit(base, NULL);
+		break;
+	case SIGUSR1:
+		if (log_reopen() == -1)
+			log_err("reopening the logs: %s", strerror(errno));
+		else
+			log_notice("logs reopened");
+		break;
+	case SIGHUP:
+		if ((cfg = config_load(vane.cfg->path, err, sizeof(err))) == NULL) {
+			log_err("reload: %s; keeping the running configuration",
+			    err);
+			break;
+		}
+		config_free(cfg);
+		log_warn("reload: %s is valid, but this version applies a new "
+		    "configuration only on restart; logs reopened",
+		    vane.cfg->path);
+		(void)log_reopen();
+		break;
+	}
+}
+
+static int
+run(const char *path)
+{
+	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
+	struct event *sev[4];
+	struct event_base *base;
+	long n;
+	int i;
+
+	vane.cfg = load_or_die(path);
+	if (log_open(vane.cfg->log_error, vane.cfg->log_access,
+	    vane.cfg->log_level) == -1)
+		fatal("cannot open log file: %s", strerror(errno));
+	for (i = 0; i < vane.cfg->nwarnings; i++)
+		log_warn("%s", vane.cfg->warnings[i]);
+	signal(SIGPIPE, SIG_IGN);
+	raise_nofile(vane.cfg->limits_connections * 2 + 64);
+	n = vane.cfg->workers;
+	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
+		n = 1;
+	vane.nservers = backend_init(vane.cfg, &vane.servers);
+	if (workers_init((int)n) == -1)
+		return (1);
+	if (vane.cfg->daemon)
+		daemonize();
+	write_pidfile(vane.cfg->pidfile);
+	drop_privileges(vane.cfg);
+	if ((base = event_base_new()) == NULL)
+		fatal("cannot create the main event loop");
+	for (i = 0; i < 4; i++) {
+		sev[i] = evsignal_new(base, sigs[i], on_signal, base);
+		if (sev[i] == NULL || event_add(sev[i], NULL) == -1)
+			fatal("cannot install signal handlers");
+	}
+	if (workers_start() == -1)
+		fatal("cannot start the worker threads: %s", strerror(errno));
+	log_notice("vane %s started: %ld worker(s), %d backend server(s)",
+	    PACKAGE_VERSION, n, vane.nservers);
+	event_base_dispatch(base);
+	workers_join();
+	for (i = 0; i < 4; i++)
+		event_free(sev[i]);
+	event_base_free(base);
+	workers_free();
+	if (vane.cfg->pidfile != NULL)
+		unlink(vane.cfg->pidfile);
+	log_notice("stopped");
+	backend_free(vane.servers, vane.nservers);
+	config_free(vane.cfg);
+	log_close();
+	return (0);
+}
+
+int
+main(int argc, char **argv)
+{
+	const char *path = DEFAULT_CONF, *sig = NULL, *gen = NULL;
+	struct config *cfg;
+	int ch, test = 0;
+
+	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
+		version();
+		return (0);
+	}
+	if (argc == 2 && strcmp(argv[1], "--help") == 0) {
+		usage(stdout);
+		return (0);
+	}
+	while ((ch = getopt(argc, argv, "c:ts:Vx:h")) != -1) {
+		switch (ch) {
+		case 'c':
+			path = optarg;
+			break;
+		case 't':
+			test = 1;
+			break;
+		case 's':
+			sig = optarg;
+			break;
+		case 'V':
+			version();
+			return (0);
+		case 'x':
+			gen = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return (0);
+		default:
+			usage(stderr);
+			return (2);
+		}
+	}
+	if (optind != argc) {
+		usage(stderr);
+		return (2);
+	}
+	if (gen != NULL) {
+		if (strcmp(gen, "man") == 0)
+			config_print_man(stdout);
+		else if (strcmp(gen, "sample") == 0)
+			config_print_sample(stdout);
+		else {
+			fprintf(stderr, "vane: -x takes man or sample\n");
+			return (2);
+		}
+		return (0);
+	}
+	if (sig != NULL)
+		return (send_signal(path, sig));
+	if (test) {
+		cfg = load_or_die(path);
+		for (ch = 0; ch < cfg->nwarnings; ch++)
+			fprintf(stderr, "%s\n", cfg->warnings[ch]);
+		printf("configuration file %s test is successful\n", path);
+		config_free(cfg);
+		return (0);
+	}
+	return (run(path));
+}

@@ -1,1 +1,385 @@
-/* upstream.c: to be written */
+/*
+ * upstream.c: the backend side of a client's transaction (L3): choosing a
+ * server, taking a pooled connection or opening one, sending the request
+ * head, reading the response head and streaming the response body back
+ * with backpressure. A request whose pooled connection turns out dead
+ * before any response byte is sent once more on a fresh connection when
+ * that is safe (idempotent and without a body: RFC 9110 §9.2.2).
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+
+#include "backend.h"
+#include "balance.h"
+#include "client.h"
+#include "config.h"
+#include "http_msg.h"
+#include "log.h"
+#include "upool.h"
+#include "util.h"
+#include "vane.h"
+#include "worker.h"
+
+#define OUT_HIGH	(256 * 1024)
+#define OUT_LOW		(64 * 1024)
+
+static void	up_readcb(struct bufferevent *, void *);
+static void	up_writecb(struct bufferevent *, void *);
+static void	up_eventcb(struct bufferevent *, short, void *);
+static void	upstream_send(struct client *);
+
+static void
+attach(struct client *c, struct uconn *uc)
+{
+	c->uc = uc;
+	bufferevent_setcb(uc->bev, up_readcb, up_writecb, up_eventcb, c);
+	bufferevent_setwatermark(uc->bev, EV_WRITE, OUT_LOW, 0);
+}
+
+void
+upstream_release(struct client *c, int reuse)
+{
+	struct uconn *uc = c->uc;
+
+	if (uc == NULL)
+		return;
+	c->uc = NULL;
+	if (reuse && uc->connected &&
+	    evbuffer_get_length(bufferevent_get_input(uc->bev)) == 0 &&
+	    evbuffer_get_length(bufferevent_get_output(uc->bev)) == 0)
+		upool_put(uc);
+	else
+		uconn_free(uc);
+}
+
+static void
+upstream_connect_new(struct client *c)
+{
+	struct uconn *uc;
+
+	if ((uc = uconn_connect(c->w, c->srv)) == NULL) {
+		c->w->st.backend_errors++;
+		log_warn("backend %s: connect: %s", c->srv->name,
+		    strerror(errno));
+		client_error(c, 502, "cannot connect to the backend");
+		return;
+	}
+	attach(c, uc);
+}
+
+void
+upstream_start(struct client *c)
+{
+	struct worker *w = c->w;
+	struct uconn *uc;
+	uint64_t up;
+	int idx;
+
+	up = backend_up_mask(vane.servers, vane.nservers);
+	if ((idx = balance_pick(&w->bal, up, c->tried)) == -1) {
+		client_error(c, 502, "no backend server available");
+		return;
+	}
+	c->srv = &vane.servers[idx];
+	c->tried |= 1ULL << idx;
+	if ((uc = upool_get(w, c->srv)) != NULL) {
+		w->st.backend_reused++;
+		attach(c, uc);
+		upstream_send(c);
+		return;
+	}
+	upstream_connect_new(c);
+}
+
+static void
+upstream_send(struct client *c)
+{
+	struct uconn *uc = c->uc;
+	struct worker *w = c->w;
+	struct evbuffer *out = bufferevent_get_output(uc->bev);
+	size_t len = evbuffer_get_length(c->uhead);
+
+	/* Keep a copy of the head only while a retry is still possible. */
+	if (c->can_retry && !c->retried && uc->nreq > 0)
+		evbuffer_add(out, evbuffer_pullup(c->uhead, -1), len);
+	else
+		evbuffer_add_buffer(out, c->uhead);
+	uc->nreq++;
+	c->t_upstream = now_mono_ms();
+	if (c->rfields == NULL && (c->rfields = worker_fields_get(w)) == NULL) {
+		client_close(c, "out of memory");
+		return;
+	}
+	http_msg_init(&c->resp, c->rfields,
+	    (uint32_t)vane.cfg->limits_header_count);
+	bufferevent_set_timeouts(uc->bev, &w->tv_backend_response,
+	    &w->tv_backend_response);
+	bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
+	client_send_continue(c);
+	client_pump_request(c);
+}
+
+/* How the response body leaves vane, given how it arrives. */
+static int
+response_mode(struct client *c, enum http_framing f, struct http_out *o)
+{
+	switch (f) {
+	case HF_NONE:
+		return (RELAY_NONE);
+	case HF_LENGTH:
+		return (RELAY_LENGTH);
+	case HF_CHUNKED:
+		if (c->version >= 11)
+			return (RELAY_CHUNKED);
+		/* HTTP/1.0 knows no chunked: send the data, close after. */
+		o->strip_te = 1;
+		c->keepalive = 0;
+		return (RELAY_DECHUNK);
+	default:
+		if (c->version >= 11) {
+			/* Re-frame as chunked so the client connection can
+			 * stay open. */
+			o->chunk = 1;
+			return (RELAY_CLOSE_CHUNK);
+		}
+		c->keepalive = 0;
+		return (RELAY_CLOSE);
+	}
+}
+
+/* Write the client's response head; returns 0 or -1. */
+static int
+upstream_emit_head(struct client *c, const char *buf)
+{
+	struct http_msg *r = &c->resp;
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer_iovec v;
+	struct http_out o;
+	enum http_framing f;
+	ssize_t n;
+	int mode;
+
+	memset(&o, 0, sizeof(o));
+	f = http_response_framing(r, c->method);
+	mode = response_mode(c, f, &o);
+	c->up_reusable = f != HF_CLOSE && !(r->conn & HC_CLOSE) &&
+	    (r->version >= 11 || (r->conn & HC_KEEPALIVE));
+	if (!c->req_done) {
+		/* The backend answered before the whole body was sent: the
+		 * rest of it is unread on both connections. */
+		c->up_reusable = 0;
+		c->keepalive = 0;
+	}
+	if (c->w->stopping)
+		c->keepalive = 0;
+	o.keepalive = c->keepalive;
+	o.client_version = c->version;
+	o.via = "vane";
+	o.date = worker_date(c->w);
+	if (evbuffer_reserve_space(out,
+	    (ev_ssize_t)http_msg_response_size(r, &o), &v, 1) < 1)
+		return (-1);
+	if ((n = http_msg_response(v.iov_base, v.iov_len, buf, r, &o)) < 0)
+		return (-1);
+	v.iov_len = (size_t)n;
+	if (evbuffer_commit_space(out, &v, 1) == -1)
+		return (-1);
+	c->bytes_out += (uint64_t)n;
+	c->status = r->status;
+	c->resp_started = 1;
+	c->resp_head_done = 1;
+	relay_init(&c->resp_body, mode, r->content_length, 0);
+	return (0);
+}
+
+/* Parse the response head; returns 1 when the body may be pumped. */
+static int
+upstream_read_head(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->uc->bev);
+	struct worker *w = c->w;
+	const char *buf;
+	size_t len;
+	int rc;
+
+	for (;;) {
+		if ((len = evbuffer_get_length(in)) == 0)
+			return (0);
+		if (len > (size_t)w->resp_limits.max_head + 1)
+			len = (size_t)w->resp_limits.max_head + 1;
+		if ((buf = (const char *)evbuffer_pullup(in,
+		    (ev_ssize_t)len)) == NULL) {
+			client_close(c, "out of memory");
+			return (0);
+		}
+		rc = http_parse_response(&c->resp, buf, len, &w->resp_limits);
+		if (rc == HP_AGAIN)
+			return (0);
+		if (rc < 0 || c->resp.status == 101) {
+			w->st.backend_errors++;
+			log_warn("backend %s: invalid response: %s",
+			    c->srv->name, rc < 0 ? http_strerror(rc) :
+			    "unexpected 101 Switching Protocols");
+			client_error(c, 502, "invalid response from the backend");
+			return (0);
+		}
+		if (c->resp.status >= 200)
+			break;
+		/* 1xx: vane already answered Expect itself; drop them. */
+		evbuffer_drain(in, c->resp.head_len);
+		http_msg_init(&c->resp, c->rfields,
+		    (uint32_t)vane.cfg->limits_header_count);
+	}
+	if (upstream_emit_head(c, buf) == -1) {
+		client_close(c, "out of memory writing a response head");
+		return (0);
+	}
+	evbuffer_drain(in, c->resp.head_len);
+	worker_fields_put(w, c->rfields);
+	c->rfields = NULL;
+	return (1);
+}
+
+static void
+upstream_pump_response(struct client *c)
+{
+	struct evbuffer *in = bufferevent_get_input(c->uc->bev);
+	struct evbuffer *out = bufferevent_get_output(c->bev);
+
+	switch (relay_move(&c->resp_body, in, out)) {
+	case RELAY_DONE:
+		if (evbuffer_get_length(in) > 0)
+			c->up_reusable = 0;	/* bytes past the end */
+		client_response_done(c);
+		return;
+	case RELAY_MORE:
+		break;
+	default:
+		c->w->st.backend_errors++;
+		log_warn("backend %s: malformed chunked response body",
+		    c->srv->name);
+		client_error(c, 502, "malformed chunked body from the backend");
+		return;
+	}
+	if (evbuffer_get_length(out) >= OUT_HIGH)
+		bufferevent_disable(c->uc->bev, EV_READ);
+}
+
+void
+upstream_resume_read(struct client *c)
+{
+	if (c->uc != NULL && c->resp_head_done &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= OUT_LOW)
+		bufferevent_enable(c->uc->bev, EV_READ);
+}
+
+static void
+up_readcb(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	if (!c->resp_head_done && !upstream_read_head(c))
+		return;
+	if (c->closed || c->uc == NULL)
+		return;
+	upstream_pump_response(c);
+}
+
+static void
+up_writecb(struct bufferevent *bev, void *arg)
+{
+	struct client *c = arg;
+
+	/* The backend took what we sent: read more of the request body. */
+	if (!c->req_done && !c->closed && c->state == CS_FORWARD) {
+		bufferevent_enable(c->bev, EV_READ);
+		client_pump_request(c);
+	}
+}
+
+static void
+up_connected(struct client *c)
+{
+	struct uconn *uc = c->uc;
+	int one = 1;
+
+	uc->connected = 1;
+	(void)setsockopt(bufferevent_getfd(uc->bev), IPPROTO_TCP, TCP_NODELAY,
+	    &one, sizeof(one));
+	upstream_send(c);
+}
+
+/* The backend connection failed before a response head was complete. */
+static void
+up_failed_early(struct client *c, short what)
+{
+	struct uconn *uc = c->uc;
+	struct worker *w = c->w;
+	int connected = uc->connected;
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (what & BEV_EVENT_TIMEOUT) {
+		w->st.backend_timeouts++;
+		log_warn("backend %s: %s timeout", c->srv->name,
+		    connected ? "response" : "connect");
+		client_error(c, 504, connected ?
+		    "backend response timeout" : "backend connect timeout");
+		return;
+	}
+	if (connected && uc->nreq > 1 && c->can_retry && !c->retried &&
+	    c->resp.pos == 0 &&
+	    evbuffer_get_length(bufferevent_get_input(uc->bev)) == 0) {
+		/* A pooled connection the backend closed as we reused it. */
+		c->retried = 1;
+		w->st.backend_retries++;
+		upstream_release(c, 0);
+		upstream_connect_new(c);
+		return;
+	}
+	w->st.backend_errors++;
+	if (!connected)
+		log_warn("backend %s: connect: %s", c->srv->name,
+		    err != 0 ? strerror(err) : "failed");
+	else
+		log_warn("backend %s: connection %s before a complete "
+		    "response head", c->srv->name,
+		    (what & BEV_EVENT_EOF) ? "closed" : "reset");
+	client_error(c, 502, "backend failed");
+}
+
+static void
+up_eventcb(struct bufferevent *bev, short what, void *arg)
+{
+	struct client *c = arg;
+
+	if (what & BEV_EVENT_CONNECTED) {
+		up_connected(c);
+		return;
+	}
+	if (!c->resp_head_done) {
+		up_failed_early(c, what);
+		return;
+	}
+	if ((what & BEV_EVENT_EOF) &&
+	    relay_eof(&c->resp_body, bufferevent_get_output(c->bev)) ==
+	    RELAY_DONE) {
+		c->up_reusable = 0;
+		client_response_done(c);
+		return;
+	}
+	if (what & BEV_EVENT_TIMEOUT)
+		c->w->st.backend_timeouts++;
+	else
+		c->w->st.backend_errors++;
+	log_warn("backend %s: %s in the middle of a response body",
+	    c->srv->name, (what & BEV_EVENT_TIMEOUT) ? "timeout" :
+	    (what & BEV_EVENT_EOF) ? "connection closed" : "connection reset");
+	client_error(c, 502, "backend failed mid-body");
+}

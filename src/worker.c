@@ -1,1 +1,342 @@
-/* worker.c: to be written */
+/*
+ * worker.c: the worker threads. See worker.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "backend.h"
+#include "client.h"
+#include "config.h"
+#include "listener.h"
+#include "log.h"
+#include "upool.h"
+#include "util.h"
+#include "vane.h"
+#include "worker.h"
+
+#define MAX_SPARE_FIELDS	64
+
+static struct lsock	*lsocks;
+static int		 nlsocks;
+
+static void
+ms_to_tv(uint64_t ms, struct timeval *tv)
+{
+	tv->tv_sec = (time_t)(ms / 1000);
+	tv->tv_usec = (suseconds_t)(ms % 1000) * 1000;
+}
+
+const char *
+worker_date(struct worker *w)
+{
+	int64_t now = now_wall();
+
+	if (now != w->date_sec) {
+		w->date_sec = now;
+		format_http_date(now, w->date, sizeof(w->date));
+	}
+	return (w->date);
+}
+
+struct http_field *
+worker_fields_get(struct worker *w)
+{
+	struct field_block *b;
+	size_t sz;
+
+	if ((b = w->spare_fields) != NULL) {
+		w->spare_fields = b->next;
+		w->nspare_fields--;
+		return ((struct http_field *)b);
+	}
+	sz = (size_t)vane.cfg->limits_header_count * sizeof(struct http_field);
+	if (sz < sizeof(struct field_block))
+		sz = sizeof(struct field_block);
+	return (malloc(sz));
+}
+
+void
+worker_fields_put(struct worker *w, struct http_field *f)
+{
+	struct field_block *b = (struct field_block *)f;
+
+	if (f == NULL)
+		return;
+	if (w->nspare_fields >= MAX_SPARE_FIELDS) {
+		free(f);
+		return;
+	}
+	b->next = w->spare_fields;
+	w->spare_fields = b;
+	w->nspare_fields++;
+}
+
+static void
+accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
+    int salen, void *arg)
+{
+	client_accept(arg, fd, sa, salen);
+}
+
+static void
+accept_resume(evutil_socket_t fd, short what, void *arg)
+{
+	evconnlistener_enable(arg);
+}
+
+/* accept(2) failed, typically EMFILE: pause this listener for a second
+ * rather than spin on a socket that stays readable. */
+static void
+accept_error_cb(struct evconnlistener *l, void *arg)
+{
+	struct worker *w = arg;
+	struct timeval tv = { 1, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	if (err == EINTR || err == EAGAIN || err == ECONNABORTED)
+		return;
+	log_err("accept: %s; pausing the listener for 1s", strerror(err));
+	evconnlistener_disable(l);
+	event_base_once(w->base, -1, EV_TIMEOUT, accept_resume, l, &tv);
+}
+
+static void
+listeners_release(struct worker *w)
+{
+	int i;
+
+	for (i = 0; i < w->nls; i++)
+		evconnlistener_free(w->ls[i]);
+	free(w->ls);
+	w->ls = NULL;
+	w->nls = 0;
+}
+
+static void
+stop_timeout_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct client *c;
+
+	log_notice("worker %d: shutdown timeout, closing %d connection(s)",
+	    w->id, w->nclients);
+	while ((c = TAILQ_FIRST(&w->clients)) != NULL)
+		client_close(c, "shutdown timeout");
+	event_base_loopexit(w->base, NULL);
+}
+
+static void
+worker_begin_stop(struct worker *w)
+{
+	struct client *c, *next;
+	struct timeval tv;
+	int i;
+
+	if (w->stopping)
+		return;
+	w->stopping = 1;
+	listeners_release(w);
+	for (i = 0; i < vane.nservers; i++)
+		upool_clear(&w->pools[i]);
+	for (c = TAILQ_FIRST(&w->clients); c != NULL; c = next) {
+		next = TAILQ_NEXT(c, entry);
+		client_shutdown(c);
+	}
+	if (w->nclients == 0) {
+		event_base_loopexit(w->base, NULL);
+		return;
+	}
+	ms_to_tv(vane.cfg->timeouts_shutdown, &tv);
+	w->stop_timer = evtimer_new(w->base, stop_timeout_cb, w);
+	if (w->stop_timer != NULL)
+		evtimer_add(w->stop_timer, &tv);
+}
+
+void
+worker_client_gone(struct worker *w)
+{
+	if (w->stopping && w->nclients == 0)
+		event_base_loopexit(w->base, NULL);
+}
+
+static void
+notify_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	char cmd[16];
+	ssize_t n, i;
+
+	n = read(fd, cmd, sizeof(cmd));
+	for (i = 0; i < n; i++)
+		if (cmd[i] == 'S')
+			worker_begin_stop(w);
+}
+
+static int
+worker_setup(struct worker *w, int id)
+{
+	struct event_config *ecfg;
+	const struct config *cfg = vane.cfg;
+	int i;
+
+	w->id = id;
+	TAILQ_INIT(&w->clients);
+	if ((ecfg = event_config_new()) == NULL)
+		return (-1);
+	event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);
+	w->base = event_base_new_with_config(ecfg);
+	event_config_free(ecfg);
+	if (w->base == NULL)
+		return (-1);
+	if (pipe2(w->notify_fd, O_NONBLOCK | O_CLOEXEC) == -1)
+		return (-1);
+	w->notify_ev = event_new(w->base, w->notify_fd[0],
+	    EV_READ | EV_PERSIST, notify_cb, w);
+	if (w->notify_ev == NULL || event_add(w->notify_ev, NULL) == -1)
+		return (-1);
+	w->pools = xcalloc((size_t)vane.nservers, sizeof(*w->pools));
+	for (i = 0; i < vane.nservers; i++)
+		upool_init(&w->pools[i]);
+	balance_init(&w->bal, vane.nservers);
+	/* Workers start at different servers so that a light load still
+	 * spreads. */
+	w->bal.next = vane.nservers > 0 ? id % vane.nservers : 0;
+	w->req_limits.max_head = (uint32_t)cfg->limits_header_size;
+	w->req_limits.max_fields = (uint32_t)cfg->limits_header_count;
+	/* Backends may send larger heads (cookies): allow at least 64K. */
+	w->resp_limits.max_head = cfg->limits_header_size > 65536 ?
+	    (uint32_t)cfg->limits_header_size : 65536;
+	w->resp_limits.max_fields = (uint32_t)cfg->limits_header_count;
+	ms_to_tv(cfg->timeouts_client_header, &w->tv_client_header);
+	ms_to_tv(cfg->timeouts_client_body, &w->tv_client_body);
+	ms_to_tv(cfg->timeouts_client_idle, &w->tv_client_idle);
+	ms_to_tv(cfg->timeouts_client_send, &w->tv_client_send);
+	ms_to_tv(cfg->timeouts_backend_connect, &w->tv_backend_connect);
+	ms_to_tv(cfg->timeouts_backend_response, &w->tv_backend_response);
+	ms_to_tv(cfg->backends_keepalive_timeout, &w->tv_keepalive);
+	w->ls = xcalloc((size_t)(nlsocks > 0 ? nlsocks : 1), sizeof(*w->ls));
+	for (i = 0; i < nlsocks; i++) {
+		w->ls[i] = evconnlistener_new(w->base, accept_cb, w,
+		    LEV_OPT_CLOSE_ON_FREE, -1, lsocks[i].fds[id]);
+		if (w->ls[i] == NULL)
+			return (-1);
+		lsocks[i].fds[id] = -1;	/* the listener owns it now */
+		evconnlistener_set_error_cb(w->ls[i], accept_error_cb);
+		w->nls++;
+	}
+	return (0);
+}
+
+int
+workers_init(int n)
+{
+	char err[512];
+	int i;
+
+	if (listeners_open(vane.cfg, n, &lsocks, &nlsocks, err,
+	    sizeof(err)) == -1) {
+		log_err("%s", err);
+		return (-1);
+	}
+	vane.workers = xcalloc((size_t)n, sizeof(*vane.workers));
+	vane.nworkers = n;
+	for (i = 0; i < n; i++)
+		if (worker_setup(&vane.workers[i], i) == -1) {
+			log_err("worker %d: set-up failed: %s", i,
+			    strerror(errno));
+			return (-1);
+		}
+	for (i = 0; i < nlsocks; i++)
+		log_notice("listening on %s", lsocks[i].name);
+	return (0);
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+
+	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	return (NULL);
+}
+
+int
+workers_start(void)
+{
+	sigset_t all, old;
+	int i, rc = 0;
+
+	/* Signals go to the main thread only. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	for (i = 0; i < vane.nworkers; i++)
+		if (pthread_create(&vane.workers[i].thread, NULL, worker_main,
+		    &vane.workers[i]) != 0) {
+			rc = -1;
+			break;
+		}
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	return (rc);
+}
+
+void
+workers_stop(void)
+{
+	int i;
+
+	for (i = 0; i < vane.nworkers; i++)
+		(void)write(vane.workers[i].notify_fd[1], "S", 1);
+}
+
+void
+workers_join(void)
+{
+	int i;
+
+	for (i = 0; i < vane.nworkers; i++)
+		pthread_join(vane.workers[i].thread, NULL);
+}
+
+void
+workers_free(void)
+{
+	struct worker *w;
+	struct field_block *b;
+	int i, j;
+
+	for (i = 0; i < vane.nworkers; i++) {
+		w = &vane.workers[i];
+		/* Run what the last iteration scheduled (deferred client
+		 * frees) so nothing is left behind. */
+		if (w->base != NULL)
+			event_base_loop(w->base, EVLOOP_NONBLOCK);
+		listeners_release(w);
+		for (j = 0; w->pools != NULL && j < vane.nservers; j++)
+			upool_clear(&w->pools[j]);
+		free(w->pools);
+		while ((b = w->spare_fields) != NULL) {
+			w->spare_fields = b->next;
+			free(b);
+		}
+		if (w->stop_timer != NULL)
+			event_free(w->stop_timer);
+		if (w->notify_ev != NULL)
+			event_free(w->notify_ev);
+		close(w->notify_fd[0]);
+		close(w->notify_fd[1]);
+		if (w->base != NULL)
+			event_base_free(w->base);
+	}
+	free(vane.workers);
+	vane.workers = NULL;
+	listeners_free(lsocks, nlsocks, vane.nworkers);
+	lsocks = NULL;
+	nlsocks = 0;
+}
