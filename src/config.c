@@ -100,6 +100,8 @@ struct loader {
 	struct config	*cfg;
 	config_t	 lc;
 	int		 lastline;
+	char		 dir[1024];	/* of path, for @include */
+	char		 file[1280];	/* setting_file()'s buffer */
 };
 
 #define FIELD(base, d)	((void *)((char *)(base) + (d)->off))
@@ -120,7 +122,7 @@ check_redis_address(const char *s)
 	/* A Unix socket path, or host:port as for every other address. */
 	if (s[0] == '/' || parse_address(s, &ss, &len, &why) == 0)
 		return (NULL);
-	return (why);
+	return ("must be \"host:port\" or the path of a Unix socket");
 }
 
 /* "listen[].address" for elements, the dotted path for the rest. */
@@ -133,12 +135,23 @@ opt_name(int i, char *buf, size_t len)
 	return (buf);
 }
 
+/*
+ * libconfig names an included file as the @include wrote it; make it the
+ * path the user can open.
+ */
 static const char *
 setting_file(struct loader *l, const config_setting_t *s)
 {
-	if (s != NULL && config_setting_source_file(s) != NULL)
-		return (config_setting_source_file(s));
-	return (l->path);
+	const char	*f;
+
+	if (s == NULL || (f = config_setting_source_file(s)) == NULL ||
+	    strcmp(f, l->path) == 0)
+		return (l->path);
+	if (f[0] == '/' || l->dir[0] == '\0')
+		return (f);
+	snprintf(l->file, sizeof(l->file), "%s%s%s", l->dir,
+	    strcmp(l->dir, "/") == 0 ? "" : "/", f);
+	return (l->file);
 }
 
 static int
@@ -770,7 +783,7 @@ static int
 read_file(struct loader *l)
 {
 	FILE	*fp;
-	char	*dir, *slash;
+	char	*slash;
 
 	if ((fp = fopen(l->path, "r")) == NULL) {
 		snprintf(l->err, l->errlen, "%s: cannot open: %s", l->path,
@@ -786,12 +799,13 @@ read_file(struct loader *l)
 	}
 	fclose(fp);
 	/* @include "x.conf" is relative to the including file. */
-	if ((dir = strdup(l->path)) != NULL &&
-	    (slash = strrchr(dir, '/')) != NULL) {
-		slash[slash == dir] = '\0';
-		config_set_include_dir(&l->lc, dir);
+	snprintf(l->dir, sizeof(l->dir), "%s", l->path);
+	if ((slash = strrchr(l->dir, '/')) == NULL)
+		l->dir[0] = '\0';
+	else {
+		slash[slash == l->dir] = '\0';	/* "/x.conf": "/" */
+		config_set_include_dir(&l->lc, l->dir);
 	}
-	free(dir);
 	if (config_read_file(&l->lc, l->path) == CONFIG_FALSE) {
 		if (config_error_type(&l->lc) == CONFIG_ERR_FILE_IO)
 			snprintf(l->err, l->errlen, "%s: cannot read: %s",
