@@ -1226,25 +1226,37 @@ config_dump(FILE *fp, const struct config *cfg)
 	print_conf(&p);
 }
 
-/* Text for a roff text line: one sentence a line, no control characters. */
+/*
+ * Text for roff text lines: a sentence starts a line (mandoc's "new
+ * sentence, new line"), lines stay under 80 bytes, no line starts with a
+ * control character, backslashes are escaped.
+ */
 static void
 man_text(FILE *fp, const char *s)
 {
-	int	 bol = 1, prev = 0;
+	const char	*w, *end;
+	int		 col = 0, newsentence = 0;
 
-	for (; *s != '\0'; prev = *s++) {
-		if (bol && (*s == '.' || *s == '\''))
-			fputs("\\&", fp);
-		bol = 0;
-		if (*s == '\\')
-			fputs("\\e", fp);
-		else if (*s == ' ' && prev == '.' && s[1] != '\0') {
+	for (w = s; *w != '\0'; w = end) {
+		while (*w == ' ')
+			w++;
+		if (*w == '\0')
+			break;
+		end = w + strcspn(w, " ");
+		if (col > 0 && (newsentence || col + 1 + (end - w) > 72)) {
 			fputc('\n', fp);
-			bol = 1;
-		} else
-			fputc(*s, fp);
+			col = 0;
+		}
+		if (col > 0)
+			col += fprintf(fp, " ");
+		if (col == 0 && (*w == '.' || *w == '\''))
+			col += fprintf(fp, "\\&");
+		for (; w < end; w++)
+			col += fprintf(fp, *w == '\\' ? "\\e" : "%c", *w);
+		newsentence = end[-1] == '.';
 	}
-	fputc('\n', fp);
+	if (col > 0)
+		fputc('\n', fp);
 }
 
 static void
@@ -1280,11 +1292,11 @@ man_option(FILE *fp, int i)
 		fputs(d->reload == R_RELOAD ? "Changes take effect on reload.\n"
 		    : "Changes take effect on restart only.\n", fp);
 	if (d->active == A_LATER_IF_CHANGED)
-		fputs("Not implemented yet: a value other than the default "
-		    "is accepted with a warning and has no effect.\n", fp);
+		man_text(fp, "Not implemented yet: a value other than the "
+		    "default is accepted with a warning and has no effect.");
 	else if (d->active == A_LATER)
-		fputs("Not implemented yet: accepted with a warning, "
-		    "no effect.\n", fp);
+		man_text(fp, "Not implemented yet: accepted with a warning, "
+		    "no effect.");
 }
 
 /*
