@@ -241,7 +241,7 @@ choice_list(const char *choices, char *buf, size_t len)
 	return (buf);
 }
 
-static int
+static void
 free_field(const struct opt *d, void *field)
 {
 	if (d->type == T_STRING) {
@@ -251,7 +251,6 @@ free_field(const struct opt *d, void *field)
 		free(((struct cfg_addr *)field)->text);
 		memset(field, 0, sizeof(struct cfg_addr));
 	}
-	return (0);
 }
 
 /*
@@ -317,8 +316,12 @@ value_from_text(const struct opt *d, const char *text, void *field,
 	}
 }
 
-/* Defaults of every option of the row range that belongs to base. */
-static void
+/*
+ * The defaults of the options of base: struct config (K_OPT) or an element
+ * of list (K_ELEM). The unit tests prove every default parses, so -1 means
+ * out of memory.
+ */
+static int
 set_defaults(void *base, enum opt_kind kind, int list)
 {
 	const char	*why;
@@ -328,10 +331,11 @@ set_defaults(void *base, enum opt_kind kind, int list)
 		if (opts[i].kind != kind || opts[i].def == NULL ||
 		    (kind == K_ELEM && opts[i].list != list))
 			continue;
-		/* The unit tests prove every default parses. */
-		(void)value_from_text(&opts[i], opts[i].def,
-		    FIELD(base, &opts[i]), &why);
+		if (value_from_text(&opts[i], opts[i].def,
+		    FIELD(base, &opts[i]), &why) == -1)
+			return (-1);
 	}
+	return (0);
 }
 
 static int
@@ -519,6 +523,69 @@ load_option(struct loader *l, int i, const config_setting_t *s, void *base,
 	return (warn_later(l, s, i));
 }
 
+static int
+field_equal(const struct opt *d, const void *a, const void *b)
+{
+	const struct cfg_addr	*aa = a, *ab = b;
+	const char		*sa, *sb;
+
+	switch (d->type) {
+	case T_BOOL:
+	case T_ENUM:
+		return (*(const int *)a == *(const int *)b);
+	case T_INT:
+		return (*(const long *)a == *(const long *)b);
+	case T_SIZE:
+	case T_DURATION:
+		return (*(const uint64_t *)a == *(const uint64_t *)b);
+	case T_ADDRESS:
+		return (aa->set == ab->set && aa->len == ab->len &&
+		    memcmp(&aa->ss, &ab->ss, aa->len) == 0);
+	default:
+		sa = *(char *const *)a;
+		sb = *(char *const *)b;
+		return (sa == sb || (sa != NULL && sb != NULL &&
+		    strcmp(sa, sb) == 0));
+	}
+}
+
+static int
+list_equal(int list, const struct config *a, const struct config *b)
+{
+	const struct opt	*d = &opts[list];
+	const char		*ea = *(char *const *)FIELD(a, d);
+	const char		*eb = *(char *const *)FIELD(b, d);
+	int			 n = *(const int *)((const char *)a + d->count_off);
+	int			 e, j;
+
+	if (n != *(const int *)((const char *)b + d->count_off))
+		return (0);
+	for (e = 0; e < n; e++)
+		for (j = list + 1; j < OI_COUNT && opts[j].kind == K_ELEM; j++)
+			if (!field_equal(&opts[j],
+			    FIELD(ea + e * d->elem_size, &opts[j]),
+			    FIELD(eb + e * d->elem_size, &opts[j])))
+				return (0);
+	return (1);
+}
+
+const char *
+config_restart_needed(const struct config *old, const struct config *new)
+{
+	int	 i;
+
+	for (i = 0; i < OI_COUNT; i++) {
+		if (opts[i].reload != R_RESTART)
+			continue;
+		if (opts[i].kind == K_OPT && !field_equal(&opts[i],
+		    FIELD(old, &opts[i]), FIELD(new, &opts[i])))
+			return (opts[i].path);
+		if (opts[i].kind == K_LIST && !list_equal(i, old, new))
+			return (opts[i].path);
+	}
+	return (NULL);
+}
+
 /* Edit distance, for "did you mean"; names are short. */
 static int
 distance(const char *a, const char *b)
@@ -691,7 +758,8 @@ load_list(struct loader *l, int list, const config_setting_t *s)
 	*(char **)FIELD(l->cfg, d) = elems;
 	*(int *)((char *)l->cfg + d->count_off) = n;
 	for (i = 0; i < n; i++)
-		set_defaults(elems + i * d->elem_size, K_ELEM, list);
+		if (set_defaults(elems + i * d->elem_size, K_ELEM, list) == -1)
+			return (fail(l, s, "out of memory"));
 	for (i = 0; i < n; i++) {
 		if (load_elem(l, list, t == CONFIG_TYPE_GROUP ? s :
 		    config_setting_get_elem(s, i),
@@ -834,11 +902,11 @@ config_load(const char *path, char *err, size_t errlen)
 	l.err[0] = '\0';
 	config_init(&l.lc);
 	if ((l.cfg = calloc(1, sizeof(*l.cfg))) == NULL ||
-	    (l.cfg->path = strdup(path)) == NULL) {
+	    (l.cfg->path = strdup(path)) == NULL ||
+	    set_defaults(l.cfg, K_OPT, -1) == -1) {
 		snprintf(l.err, l.errlen, "%s: out of memory", path);
 		goto fail;
 	}
-	set_defaults(l.cfg, K_OPT, -1);
 	if (read_file(&l) == -1 ||
 	    load_group(&l, config_root_setting(&l.lc), "") == -1 ||
 	    check_required(&l) == -1)
@@ -1026,24 +1094,39 @@ pmeta(struct printer *p, int i, int depth)
 	pcomment(p, depth, buf);
 }
 
+struct unit {
+	char		 suffix[3];
+	uint64_t	 n;
+};
+
+static const struct unit size_units[] = {
+	{ "T", 1ULL << 40 }, { "G", 1ULL << 30 }, { "M", 1ULL << 20 },
+	{ "K", 1ULL << 10 }, { "", 1 },
+};
+static const struct unit duration_units[] = {
+	{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 }, { "s", 1000 },
+	{ "ms", 1 },
+};
+
+/* u in the largest unit that divides it: 3600000 ms is "1h". */
+static const char *
+format_units(uint64_t u, const struct unit *units, char *buf, size_t len)
+{
+	size_t	 k;
+
+	for (k = 0; units[k].n != 1 && (u == 0 || u % units[k].n != 0); k++)
+		;
+	snprintf(buf, len, "%llu%s", (unsigned long long)(u / units[k].n),
+	    units[k].suffix);
+	return (buf);
+}
+
 /* The value of field as a file would write it, or NULL when unset. */
 static const char *
 format_value(const struct opt *d, const void *field, char *buf, size_t len)
 {
-	static const struct {
-		char		 suffix[3];
-		uint64_t	 n;
-	} sizes[] = {
-		{ "T", 1ULL << 40 }, { "G", 1ULL << 30 }, { "M", 1ULL << 20 },
-		{ "K", 1ULL << 10 }, { "", 1 },
-	}, durations[] = {
-		{ "d", 86400000 }, { "h", 3600000 }, { "m", 60000 },
-		{ "s", 1000 }, { "ms", 1 },
-	};
 	const struct cfg_addr	*a = field;
 	const char		*p;
-	uint64_t		 u;
-	size_t			 k;
 	int			 n;
 
 	switch (d->type) {
@@ -1053,23 +1136,11 @@ format_value(const struct opt *d, const void *field, char *buf, size_t len)
 		snprintf(buf, len, "%ld", *(const long *)field);
 		return (buf);
 	case T_SIZE:
+		return (format_units(*(const uint64_t *)field, size_units,
+		    buf, len));
 	case T_DURATION:
-		u = *(const uint64_t *)field;
-		for (k = 0; k < 5; k++) {
-			n = d->type == T_SIZE ? 0 : 1;
-			if (u == 0 || u % (n ? durations[k].n :
-			    sizes[k].n) == 0)
-				break;
-		}
-		k = k < 5 ? k : 4;
-		if (d->type == T_SIZE)
-			snprintf(buf, len, "%llu%s", (unsigned long long)
-			    (u == 0 ? 0 : u / sizes[k].n), sizes[k].suffix);
-		else
-			snprintf(buf, len, "%llu%s", (unsigned long long)
-			    (u == 0 ? 0 : u / durations[k].n),
-			    u == 0 ? "s" : durations[k].suffix);
-		return (buf);
+		return (format_units(*(const uint64_t *)field, duration_units,
+		    buf, len));
 	case T_ENUM:
 		p = d->choices;
 		for (n = *(const int *)field; n > 0 && p != NULL; n--)

@@ -83,6 +83,14 @@ enum cfg_cache_store {
 struct config	*config_load(const char *path, char *err, size_t errlen);
 void		 config_free(struct config *cfg);
 
+/*
+ * On reload: the path of the first option marked "restart" in options.def
+ * whose value differs between old and new, or NULL. The caller keeps the
+ * running value of such options and says so in the log.
+ */
+const char	*config_restart_needed(const struct config *old,
+		    const struct config *new);
+
 /* The OPTIONS section of vane.conf(5), mdoc(7): what vane -x man prints. */
 void	config_print_man(FILE *fp);
 /* etc/vane.conf: every option with its doc, what vane -x sample prints. */

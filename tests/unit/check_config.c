@@ -721,6 +721,36 @@ START_TEST(test_include)
 }
 END_TEST
 
+START_TEST(test_restart_needed)
+{
+	struct config	*a, *b;
+	char		 err[512];
+
+	a = load_text(MINIMAL "workers = 2;\nlog = { level = \"warn\"; };\n",
+	    err, sizeof(err));
+	ck_assert_msg(a != NULL, "%s", err);
+	/* Reloadable changes only: nothing needs a restart. */
+	b = load_text("listen = ( { address = \"127.0.0.1:9090\"; } );\n"
+	    "backends = { servers = ( { address = \"127.0.0.1:8001\"; } ); };\n"
+	    "workers = 2;\n", err, sizeof(err));
+	ck_assert_msg(b != NULL, "%s", err);
+	ck_assert_ptr_null(config_restart_needed(a, b));
+	config_free(b);
+	b = load_text(MINIMAL "workers = 3;\n", err, sizeof(err));
+	ck_assert_msg(b != NULL, "%s", err);
+	ck_assert_str_eq(config_restart_needed(a, b), "workers");
+	config_free(b);
+	b = load_text(MINIMAL "workers = 2;\nuser = \"nobody\";\n", err,
+	    sizeof(err));
+	ck_assert_msg(b != NULL, "%s", err);
+	ck_assert_str_eq(config_restart_needed(a, b), "user");
+	ck_assert_str_eq(config_restart_needed(b, a), "user");
+	ck_assert_ptr_null(config_restart_needed(b, b));
+	config_free(b);
+	config_free(a);
+}
+END_TEST
+
 struct bad {
 	const char	*text;
 	const char	*err;	/* after "FILE:" */
@@ -1012,6 +1042,7 @@ config_suite(void)
 	tcase_add_test(tc, test_include);
 	tcase_add_test(tc, test_too_many_servers);
 	tcase_add_test(tc, test_open_errors);
+	tcase_add_test(tc, test_restart_needed);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
