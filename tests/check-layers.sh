@@ -1,2 +1,33 @@
 #!/bin/sh
-exit 0
+# check-layers.sh: the pure layers (L0, L1 of DESIGN.md) include no
+# libevent, OpenSSL or hiredis header, so they stay unit-testable without
+# an event loop, a TLS context or a Redis server.
+#
+# Environment: srcdir, the top source directory (make check sets it).
+
+: "${srcdir:=.}"
+pure="http_parse.c http_msg.c cache_policy.c balance.c config.c util.c
+	log.c stats.c"
+status=0
+checked=0
+
+# Their headers too: an include there reaches every includer.
+for f in $pure $(for c in $pure; do echo "${c%.c}.h"; done) options.def \
+    stats.def; do
+	path="$srcdir/src/$f"
+	[ -f "$path" ] || continue
+	checked=$((checked + 1))
+	# #include <event2/...>, "openssl/...", <hiredis/...>, <hiredis.h>,
+	# with any spacing after the '#'.
+	bad=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](event2/|event\.h|openssl/|hiredis|adapters/)' "$path")
+	if [ -n "$bad" ]; then
+		echo "FAIL: src/$f is a pure layer but includes:"
+		echo "$bad" | sed 's/^/  /'
+		status=1
+	fi
+done
+if [ $checked -eq 0 ]; then
+	echo "SKIP: no pure-layer source found under $srcdir/src"
+	exit 77
+fi
+exit $status
