@@ -63,6 +63,28 @@ put_field(struct wbuf *w, const char *buf, const struct http_field *f)
 }
 
 /*
+ * One canonical Content-Length in place of the first: repeated fields or a
+ * list ("5, 5") that the parser accepted as RFC 9110 §8.6 allows are not
+ * passed on for a later recipient to read differently. Leading zeros go
+ * too, so the line never grows.
+ */
+static void
+put_length(struct wbuf *w, const char *buf, const struct http_field *f,
+    uint64_t len, int *seen)
+{
+	char	 num[24];
+
+	if (*seen)
+		return;
+	*seen = 1;
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)len);
+	put_span(w, buf, f->name);
+	put(w, ": ", 2);
+	put_str(w, num);
+	put(w, "\r\n", 2);
+}
+
+/*
  * The values of every end-to-end field with this id, joined by ", " as
  * RFC 9110 §5.3 allows for list fields. Returns how many were written.
  */
@@ -275,11 +297,18 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 {
 	struct wbuf	 w = { out, 0, outlen, 0 };
 	uint32_t	 i;
+	int		 cl = 0;
 
 	put_request_line(&w, buf, req);
-	for (i = 0; i < req->nfields; i++)
-		if (!request_drops(req, &req->fields[i]))
+	for (i = 0; i < req->nfields; i++) {
+		if (request_drops(req, &req->fields[i]))
+			continue;
+		if (req->fields[i].id == HH_CONTENT_LENGTH)
+			put_length(&w, buf, &req->fields[i],
+			    req->content_length, &cl);
+		else
 			put_field(&w, buf, &req->fields[i]);
+	}
 	put_via(&w, buf, req, req->version, fwd->via);
 	put_xff(&w, buf, req, fwd->client_ip);
 	if (fwd->proto != NULL) {
@@ -326,6 +355,7 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 	struct wbuf		 w = { out, 0, outlen, 0 };
 	const struct http_field	*f;
 	uint32_t		 i;
+	int			 cl = 0;
 
 	put_status_line(&w, buf, resp);
 	for (i = 0; i < resp->nfields; i++) {
@@ -334,7 +364,10 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 		if (f->hop || f->id == HH_VIA ||
 		    (o->chunk && f->id == HH_CONTENT_LENGTH))
 			continue;
-		put_field(&w, buf, f);
+		if (f->id == HH_CONTENT_LENGTH)
+			put_length(&w, buf, f, resp->content_length, &cl);
+		else
+			put_field(&w, buf, f);
 	}
 	if (o->chunk || (resp->framing == HF_CHUNKED && !o->strip_te))
 		put_str(&w, "Transfer-Encoding: chunked\r\n");

@@ -102,6 +102,12 @@ static const struct qcase qcases[] = {
 	    "PUT /x HTTP/1.1\r\nhOsT: a\r\ncontent-LENGTH: 3\r\nX-Empty: \r\n"
 	    "X-Obs: caf\xc3\xa9\t!\r\n"
 	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+	{ "one canonical Content-Length for repeats and lists, RFC 9110 §8.6",
+	    "POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 007, 7\r\n"
+	    "X: 1\r\nContent-Length: 7\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 7\r\nX: 1\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
 	{ "no peer, no proto: existing values pass, Via default name",
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\n"
 	    "Forwarded: for=x\r\n\r\n",
@@ -183,6 +189,11 @@ static const struct pcase pcases[] = {
 	    "\r\n", OUT(1, 11, 0, 0),
 	    "HTTP/1.1 200 OK\r\nDate: D\r\nVia: 1.1 backend, 1.0 b2, 1.1 vane"
 	    "\r\n\r\n" },
+	{ "one canonical Content-Length",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\nDate: D\r\n"
+	    "Content-Length: 02\r\n\r\n", OUT(1, 11, 0, 0),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: D\r\n"
+	    "Via: 1.1 vane\r\n\r\n" },
 	{ "no date to add",
 	    "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
 	    { 1, 11, 0, 0, "vane", NULL },
