@@ -1,1 +1,490 @@
-/* http_msg.c: to be written */
+/*
+ * http_msg.c: the heads vane writes (L1, pure): the request to a backend,
+ * the response to a client, and vane's own error responses.
+ *
+ * Every writer appends through one bounded cursor (struct wbuf): once a
+ * write would pass outlen nothing more is written and the writer returns
+ * -1, so a too-small buffer is never overrun. The *_size functions give a
+ * bound counted from the parsed message, so the caller can allocate once.
+ */
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "http_msg.h"
+#include "http_parse.h"
+
+#define HM_SLACK	256	/* fixed parts of the added lines, generously */
+
+struct wbuf {
+	char	*p;
+	size_t	 len;
+	size_t	 cap;
+	int	 full;
+};
+
+static void
+put(struct wbuf *w, const char *s, size_t n)
+{
+	if (w->full || n > w->cap - w->len) {
+		w->full = 1;
+		return;
+	}
+	memcpy(w->p + w->len, s, n);
+	w->len += n;
+}
+
+static void
+put_str(struct wbuf *w, const char *s)
+{
+	put(w, s, strlen(s));
+}
+
+static void
+put_span(struct wbuf *w, const char *buf, struct http_span s)
+{
+	put(w, buf + s.off, s.len);
+}
+
+static ssize_t
+wbuf_done(const struct wbuf *w)
+{
+	return (w->full ? -1 : (ssize_t)w->len);
+}
+
+static void
+put_field(struct wbuf *w, const char *buf, const struct http_field *f)
+{
+	put_span(w, buf, f->name);
+	put(w, ": ", 2);
+	put_span(w, buf, f->value);
+	put(w, "\r\n", 2);
+}
+
+/*
+ * One canonical Content-Length in place of the first: repeated fields or a
+ * list ("5, 5") that the parser accepted as RFC 9110 §8.6 allows are not
+ * passed on for a later recipient to read differently. Leading zeros go
+ * too, so the line never grows.
+ */
+static void
+put_length(struct wbuf *w, const char *buf, const struct http_field *f,
+    uint64_t len, int *seen)
+{
+	char	 num[24];
+
+	if (*seen)
+		return;
+	*seen = 1;
+	snprintf(num, sizeof(num), "%llu", (unsigned long long)len);
+	put_span(w, buf, f->name);
+	put(w, ": ", 2);
+	put_str(w, num);
+	put(w, "\r\n", 2);
+}
+
+/*
+ * The values of every end-to-end field with this id, joined by ", " as
+ * RFC 9110 §5.3 allows for list fields. Returns how many were written.
+ */
+static int
+put_values(struct wbuf *w, const char *buf, const struct http_msg *m,
+    enum http_hdr id)
+{
+	uint32_t	 i;
+	int		 n = 0;
+
+	for (i = 0; i < m->nfields; i++) {
+		if (m->fields[i].id != id || m->fields[i].hop ||
+		    m->fields[i].value.len == 0)
+			continue;
+		if (n++ > 0)
+			put(w, ", ", 2);
+		put_span(w, buf, m->fields[i].value);
+	}
+	return (n);
+}
+
+static int
+has_values(const struct http_msg *m, enum http_hdr id)
+{
+	uint32_t	 i;
+
+	for (i = 0; i < m->nfields; i++)
+		if (m->fields[i].id == id && !m->fields[i].hop &&
+		    m->fields[i].value.len > 0)
+			return (1);
+	return (0);
+}
+
+/* Via, RFC 9110 §7.6.3: the protocol version received, then our name. */
+static void
+put_via(struct wbuf *w, const char *buf, const struct http_msg *m,
+    int version, const char *via)
+{
+	put_str(w, "Via: ");
+	if (put_values(w, buf, m, HH_VIA) > 0)
+		put(w, ", ", 2);
+	put_str(w, version == 10 ? "1.0 " : "1.1 ");
+	put_str(w, via != NULL ? via : "vane");
+	put(w, "\r\n", 2);
+}
+
+static void
+put_xff(struct wbuf *w, const char *buf, const struct http_msg *m,
+    const char *ip)
+{
+	if (ip == NULL && !has_values(m, HH_X_FORWARDED_FOR))
+		return;
+	put_str(w, "X-Forwarded-For: ");
+	if (put_values(w, buf, m, HH_X_FORWARDED_FOR) > 0 && ip != NULL)
+		put(w, ", ", 2);
+	if (ip != NULL)
+		put_str(w, ip);
+	put(w, "\r\n", 2);
+}
+
+/* A Forwarded value: token, else quoted-string (RFC 7239 §4). */
+static void
+put_fwd_value(struct wbuf *w, const char *s, size_t n)
+{
+	static const char	 tchars[] = "!#$%&'*+-.^_`|~";
+	size_t			 i;
+	int			 token = n > 0;
+
+	for (i = 0; i < n && token; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+		    ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') ||
+		    (s[i] != '\0' && strchr(tchars, s[i]) != NULL)))
+			token = 0;
+	if (token) {
+		put(w, s, n);
+		return;
+	}
+	put(w, "\"", 1);
+	for (i = 0; i < n; i++) {
+		if (s[i] == '"' || s[i] == '\\')
+			put(w, "\\", 1);
+		put(w, s + i, 1);
+	}
+	put(w, "\"", 1);
+}
+
+/* The host the request was for: the absolute-form authority, or Host. */
+static struct http_span
+request_host_span(const struct http_msg *m)
+{
+	struct http_span	 none = { 0, 0 };
+
+	if (m->form == HT_ABSOLUTE)
+		return (m->authority);
+	if (m->host >= 0 && (uint32_t)m->host < m->nfields)
+		return (m->fields[m->host].value);
+	return (none);
+}
+
+/*
+ * Forwarded, RFC 7239: "for" is the peer, an IPv6 address quoted and in
+ * brackets (§6); "proto"; "host" when the request named one (§5.3).
+ */
+static void
+put_forwarded(struct wbuf *w, const char *buf, const struct http_msg *m,
+    const struct http_fwd *fwd)
+{
+	struct http_span	 h = request_host_span(m);
+
+	if (fwd->client_ip == NULL && !has_values(m, HH_FORWARDED))
+		return;
+	put_str(w, "Forwarded: ");
+	if (put_values(w, buf, m, HH_FORWARDED) > 0 && fwd->client_ip != NULL)
+		put(w, ", ", 2);
+	if (fwd->client_ip != NULL) {
+		put_str(w, "for=");
+		if (strchr(fwd->client_ip, ':') != NULL) {
+			put_str(w, "\"[");
+			put_str(w, fwd->client_ip);
+			put_str(w, "]\"");
+		} else
+			put_fwd_value(w, fwd->client_ip,
+			    strlen(fwd->client_ip));
+		if (fwd->proto != NULL) {
+			put_str(w, ";proto=");
+			put_fwd_value(w, fwd->proto, strlen(fwd->proto));
+		}
+		if (h.len > 0) {
+			put_str(w, ";host=");
+			put_fwd_value(w, buf + h.off, h.len);
+		}
+	}
+	put(w, "\r\n", 2);
+}
+
+static size_t
+fields_size(const struct http_msg *m)
+{
+	size_t		 n = 0;
+	uint32_t	 i;
+
+	/* ": " and CRLF, or ", " when joined, per field. */
+	for (i = 0; i < m->nfields; i++)
+		n += (size_t)m->fields[i].name.len + m->fields[i].value.len + 6;
+	return (n);
+}
+
+static size_t
+str_size(const char *s)
+{
+	return (s != NULL ? strlen(s) : 0);
+}
+
+size_t
+http_msg_request_size(const struct http_msg *req, const struct http_fwd *fwd)
+{
+	struct http_span	 h = request_host_span(req);
+
+	/* A quoted value can double in size with escapes. */
+	return (HM_SLACK + fields_size(req) + req->method_s.len +
+	    req->target.len + 2 * (size_t)req->authority.len + 2 * (size_t)h.len +
+	    2 * str_size(fwd->client_ip) + 4 * str_size(fwd->proto) +
+	    str_size(fwd->via));
+}
+
+/* Fields a forwarded request does not carry as received. */
+static int
+request_drops(const struct http_msg *req, const struct http_field *f)
+{
+	if (f->hop)
+		return (1);
+	switch (f->id) {
+	case HH_EXPECT:			/* vane answers 100-continue itself */
+	case HH_TRANSFER_ENCODING:	/* rewritten from req->framing */
+	case HH_X_FORWARDED_PROTO:	/* replaced */
+	case HH_X_FORWARDED_FOR:	/* combined below */
+	case HH_FORWARDED:
+	case HH_VIA:
+		return (1);
+	case HH_HOST:			/* RFC 9112 §3.2.2 */
+		return (req->form == HT_ABSOLUTE);
+	default:
+		return (0);
+	}
+}
+
+/* "METHOD origin-form HTTP/1.1"; absolute-form loses its authority. */
+static void
+put_request_line(struct wbuf *w, const char *buf, const struct http_msg *req)
+{
+	put_span(w, buf, req->method_s);
+	put(w, " ", 1);
+	if (req->form == HT_ABSOLUTE) {
+		if (req->path.len == 0 || buf[req->path.off] != '/')
+			put(w, "/", 1);
+		put_span(w, buf, req->path);
+	} else
+		put_span(w, buf, req->target);
+	put_str(w, " HTTP/1.1\r\n");
+	if (req->form == HT_ABSOLUTE) {
+		put_str(w, "Host: ");
+		put_span(w, buf, req->authority);
+		put(w, "\r\n", 2);
+	}
+}
+
+ssize_t
+http_msg_request(char *out, size_t outlen, const char *buf,
+    const struct http_msg *req, const struct http_fwd *fwd)
+{
+	struct wbuf	 w = { out, 0, outlen, 0 };
+	uint32_t	 i;
+	int		 cl = 0;
+
+	put_request_line(&w, buf, req);
+	for (i = 0; i < req->nfields; i++) {
+		if (request_drops(req, &req->fields[i]))
+			continue;
+		if (req->fields[i].id == HH_CONTENT_LENGTH)
+			put_length(&w, buf, &req->fields[i],
+			    req->content_length, &cl);
+		else
+			put_field(&w, buf, &req->fields[i]);
+	}
+	put_via(&w, buf, req, req->version, fwd->via);
+	put_xff(&w, buf, req, fwd->client_ip);
+	if (fwd->proto != NULL) {
+		put_str(&w, "X-Forwarded-Proto: ");
+		put_str(&w, fwd->proto);
+		put(&w, "\r\n", 2);
+	}
+	put_forwarded(&w, buf, req, fwd);
+	if (req->framing == HF_CHUNKED)
+		put_str(&w, "Transfer-Encoding: chunked\r\n");
+	if (fwd->close)
+		put_str(&w, "Connection: close\r\n");
+	put(&w, "\r\n", 2);
+	return (wbuf_done(&w));
+}
+
+size_t
+http_msg_response_size(const struct http_msg *resp, const struct http_out *o)
+{
+	return (HM_SLACK + fields_size(resp) + resp->reason.len +
+	    strlen(http_reason(resp->status)) + str_size(o->via) +
+	    str_size(o->date));
+}
+
+static void
+put_status_line(struct wbuf *w, const char *buf, const struct http_msg *resp)
+{
+	char	 code[16];
+
+	snprintf(code, sizeof(code), "%03d ", resp->status % 1000);
+	put_str(w, "HTTP/1.1 ");
+	put_str(w, code);
+	if (resp->reason.len > 0)
+		put_span(w, buf, resp->reason);
+	else
+		put_str(w, http_reason(resp->status));
+	put(w, "\r\n", 2);
+}
+
+ssize_t
+http_msg_response(char *out, size_t outlen, const char *buf,
+    const struct http_msg *resp, const struct http_out *o)
+{
+	struct wbuf		 w = { out, 0, outlen, 0 };
+	const struct http_field	*f;
+	uint32_t		 i;
+	int			 cl = 0;
+
+	put_status_line(&w, buf, resp);
+	for (i = 0; i < resp->nfields; i++) {
+		f = &resp->fields[i];
+		/* A chunked body carries no Content-Length (RFC 9112 §6.2). */
+		if (f->hop || f->id == HH_VIA ||
+		    (o->chunk && f->id == HH_CONTENT_LENGTH))
+			continue;
+		if (f->id == HH_CONTENT_LENGTH)
+			put_length(&w, buf, f, resp->content_length, &cl);
+		else
+			put_field(&w, buf, f);
+	}
+	if (o->chunk || (resp->framing == HF_CHUNKED && !o->strip_te))
+		put_str(&w, "Transfer-Encoding: chunked\r\n");
+	put_via(&w, buf, resp, resp->version, o->via);
+	/* RFC 9110 §6.6.1: a recipient with a clock adds a missing Date. */
+	if (o->date != NULL && !has_values(resp, HH_DATE)) {
+		put_str(&w, "Date: ");
+		put_str(&w, o->date);
+		put(&w, "\r\n", 2);
+	}
+	if (!o->keepalive)
+		put_str(&w, "Connection: close\r\n");
+	else if (o->client_version == 10)
+		put_str(&w, "Connection: keep-alive\r\n");
+	put(&w, "\r\n", 2);
+	return (wbuf_done(&w));
+}
+
+ssize_t
+http_msg_error(char *out, size_t outlen, int status, const char *date,
+    int close, int head_only, const char *extra)
+{
+	struct wbuf	 w = { out, 0, outlen, 0 };
+	const char	*reason = http_reason(status);
+	char		 line[64];
+	int		 blen;
+
+	status %= 1000;
+	/* The body: "NNN Reason\n". */
+	blen = (int)strlen(reason) + 5;
+	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", status);
+	put_str(&w, line);
+	put_str(&w, reason);
+	put(&w, "\r\n", 2);
+	if (date != NULL) {
+		put_str(&w, "Date: ");
+		put_str(&w, date);
+		put(&w, "\r\n", 2);
+	}
+	put_str(&w, "Server: vane\r\nContent-Type: text/plain\r\n");
+	/* A HEAD response says how long the GET body would be (RFC 9110 §8.6). */
+	snprintf(line, sizeof(line), "Content-Length: %d\r\n", blen);
+	put_str(&w, line);
+	if (extra != NULL)
+		put_str(&w, extra);
+	if (close)
+		put_str(&w, "Connection: close\r\n");
+	put(&w, "\r\n", 2);
+	if (!head_only) {
+		snprintf(line, sizeof(line), "%03d ", status);
+		put_str(&w, line);
+		put_str(&w, reason);
+		put(&w, "\n", 1);
+	}
+	return (wbuf_done(&w));
+}
+
+const char *
+http_reason(int status)
+{
+	static const struct {
+		int		 code;
+		const char	*text;
+	} reasons[] = {		/* RFC 9110 §15, RFC 6585, RFC 7725, RFC 8470 */
+		{ 100, "Continue" }, { 101, "Switching Protocols" },
+		{ 103, "Early Hints" },
+		{ 200, "OK" }, { 201, "Created" }, { 202, "Accepted" },
+		{ 203, "Non-Authoritative Information" },
+		{ 204, "No Content" }, { 205, "Reset Content" },
+		{ 206, "Partial Content" },
+		{ 300, "Multiple Choices" }, { 301, "Moved Permanently" },
+		{ 302, "Found" }, { 303, "See Other" },
+		{ 304, "Not Modified" }, { 305, "Use Proxy" },
+		{ 306, "Unused" }, { 307, "Temporary Redirect" },
+		{ 308, "Permanent Redirect" },
+		{ 400, "Bad Request" }, { 401, "Unauthorized" },
+		{ 402, "Payment Required" }, { 403, "Forbidden" },
+		{ 404, "Not Found" }, { 405, "Method Not Allowed" },
+		{ 406, "Not Acceptable" },
+		{ 407, "Proxy Authentication Required" },
+		{ 408, "Request Timeout" }, { 409, "Conflict" },
+		{ 410, "Gone" }, { 411, "Length Required" },
+		{ 412, "Precondition Failed" }, { 413, "Content Too Large" },
+		{ 414, "URI Too Long" }, { 415, "Unsupported Media Type" },
+		{ 416, "Range Not Satisfiable" },
+		{ 417, "Expectation Failed" },
+		{ 421, "Misdirected Request" },
+		{ 422, "Unprocessable Content" }, { 425, "Too Early" },
+		{ 426, "Upgrade Required" }, { 428, "Precondition Required" },
+		{ 429, "Too Many Requests" },
+		{ 431, "Request Header Fields Too Large" },
+		{ 451, "Unavailable For Legal Reasons" },
+		{ 500, "Internal Server Error" }, { 501, "Not Implemented" },
+		{ 502, "Bad Gateway" }, { 503, "Service Unavailable" },
+		{ 504, "Gateway Timeout" },
+		{ 505, "HTTP Version Not Supported" },
+	};
+	size_t	 i;
+
+	for (i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++)
+		if (reasons[i].code == status)
+			return (reasons[i].text);
+	return ("Unknown");
+}
+
+int
+http_method_idempotent(enum http_method m)
+{
+	switch (m) {
+	case HM_GET:
+	case HM_HEAD:
+	case HM_OPTIONS:
+	case HM_TRACE:
+	case HM_PUT:
+	case HM_DELETE:
+		return (1);
+	default:
+		return (0);
+	}
+}

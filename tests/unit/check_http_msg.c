@@ -1,0 +1,406 @@
+/*
+ * check_http_msg.c: the heads vane writes (src/http_msg.c), compared byte
+ * for byte; every case is also written into every too-small buffer, with a
+ * guard byte after it, to show the writers return -1 and never overrun.
+ */
+#include <check.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+
+#include "http_msg.h"
+#include "http_parse.h"
+
+#define NFIELDS		32
+#define GUARD		0xa5
+
+struct qcase {
+	const char	*name;
+	const char	*in;
+	struct http_fwd	 fwd;
+	const char	*want;
+};
+
+#define FWD(ip, proto, close)	{ (ip), (proto), "vane", (close) }
+#define TAIL(ip, proto, host) "Via: 1.1 vane\r\nX-Forwarded-For: " ip "\r\n" \
+	"X-Forwarded-Proto: " proto "\r\nForwarded: for=" ip ";proto=" proto \
+	host "\r\n"
+
+static const struct qcase qcases[] = {
+	{ "origin-form kept, forwarding fields added",
+	    "GET /a?b HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n",
+	    FWD("192.0.2.7", "http", 0),
+	    "GET /a?b HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n"
+	    TAIL("192.0.2.7", "http", ";host=example.com") "\r\n" },
+	{ "hop-by-hop removed, RFC 9110 §7.6.1",
+	    "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, X-Foo\r\n"
+	    "X-Foo: secret\r\nKeep-Alive: 300\r\nTE: trailers\r\n"
+	    "Trailer: X\r\nUpgrade: h2c\r\nProxy-Connection: keep-alive\r\n"
+	    "x-foo: again\r\nX-Bar: kept\r\n\r\n",
+	    FWD("10.0.0.1", "https", 0),
+	    "GET / HTTP/1.1\r\nHost: a\r\nX-Bar: kept\r\n"
+	    TAIL("10.0.0.1", "https", ";host=a") "\r\n" },
+	{ "Connection cannot remove Content-Length or Host",
+	    "POST / HTTP/1.1\r\nHost: a\r\nConnection: Content-Length, Host\r\n"
+	    "Content-Length: 2\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 2\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+	{ "Via, X-Forwarded-For, Forwarded combined; X-Forwarded-Proto "
+	    "replaced",
+	    "GET / HTTP/1.1\r\nHost: a:8080\r\nX-Forwarded-For: 1.1.1.1\r\n"
+	    "Via: 1.0 fred\r\nForwarded: for=1.1.1.1\r\n"
+	    "X-Forwarded-For: 2.2.2.2, 3.3.3.3\r\nX-Forwarded-Proto: https\r\n"
+	    "Via: 1.1 p.example\r\nx-forwarded-proto: ftp\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "GET / HTTP/1.1\r\nHost: a:8080\r\n"
+	    "Via: 1.0 fred, 1.1 p.example, 1.1 vane\r\n"
+	    "X-Forwarded-For: 1.1.1.1, 2.2.2.2, 3.3.3.3, 10.0.0.1\r\n"
+	    "X-Forwarded-Proto: http\r\n"
+	    "Forwarded: for=1.1.1.1, for=10.0.0.1;proto=http;host=\"a:8080\""
+	    "\r\n\r\n" },
+	{ "absolute-form to origin-form, authority to Host, RFC 9112 §3.2.2",
+	    "GET http://Example.com:81/p?q HTTP/1.1\r\nHost: ignored\r\n"
+	    "Accept: x\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "GET /p?q HTTP/1.1\r\nHost: Example.com:81\r\nAccept: x\r\n"
+	    TAIL("10.0.0.1", "http", ";host=\"Example.com:81\"") "\r\n" },
+	{ "absolute-form without path is /",
+	    "GET https://a HTTP/1.1\r\nHost: a\r\n\r\n",
+	    FWD("10.0.0.1", "https", 0),
+	    "GET / HTTP/1.1\r\nHost: a\r\n"
+	    TAIL("10.0.0.1", "https", ";host=a") "\r\n" },
+	{ "absolute-form with query only gets a /",
+	    "GET http://a?x=1 HTTP/1.1\r\nHost: a\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "GET /?x=1 HTTP/1.1\r\nHost: a\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+	{ "IPv6 client quoted in Forwarded, RFC 7239 §6",
+	    "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n",
+	    FWD("2001:db8::1", "http", 0),
+	    "GET / HTTP/1.1\r\nHost: [::1]:80\r\nVia: 1.1 vane\r\n"
+	    "X-Forwarded-For: 2001:db8::1\r\nX-Forwarded-Proto: http\r\n"
+	    "Forwarded: for=\"[2001:db8::1]\";proto=http;host=\"[::1]:80\""
+	    "\r\n\r\n" },
+	{ "HTTP/1.0 client: Via 1.0, no Host to forward",
+	    "GET / HTTP/1.0\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "GET / HTTP/1.1\r\nVia: 1.0 vane\r\nX-Forwarded-For: 10.0.0.1\r\n"
+	    "X-Forwarded-Proto: http\r\nForwarded: for=10.0.0.1;proto=http"
+	    "\r\n\r\n" },
+	{ "chunked request re-framed, Expect dropped, close asked",
+	    "POST /u HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n"
+	    "Expect: 100-continue\r\nContent-Type: text/plain\r\n\r\n",
+	    FWD("10.0.0.1", "http", 1),
+	    "POST /u HTTP/1.1\r\nHost: a\r\nContent-Type: text/plain\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a")
+	    "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n" },
+	{ "original name case and value bytes kept",
+	    "PUT /x HTTP/1.1\r\nhOsT: a\r\ncontent-LENGTH: 3\r\nX-Empty:\r\n"
+	    "X-Obs: caf\xc3\xa9\t!\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "PUT /x HTTP/1.1\r\nhOsT: a\r\ncontent-LENGTH: 3\r\nX-Empty: \r\n"
+	    "X-Obs: caf\xc3\xa9\t!\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+	{ "one canonical Content-Length for repeats and lists, RFC 9110 §8.6",
+	    "POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 007, 7\r\n"
+	    "X: 1\r\nContent-Length: 7\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "POST / HTTP/1.1\r\nHost: a\r\ncontent-length: 7\r\nX: 1\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+	{ "no peer, no proto: existing values pass, Via default name",
+	    "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\n"
+	    "Forwarded: for=x\r\n\r\n",
+	    { NULL, NULL, NULL, 0 },
+	    "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.1 vane\r\n"
+	    "X-Forwarded-For: 1.1.1.1\r\nForwarded: for=x\r\n\r\n" },
+	{ "CONNECT keeps authority-form",
+	    "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "CONNECT a:443 HTTP/1.1\r\nHost: a:443\r\n"
+	    TAIL("10.0.0.1", "http", ";host=\"a:443\"") "\r\n" },
+	{ "OPTIONS * kept",
+	    "OPTIONS * HTTP/1.1\r\nHost: a\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "OPTIONS * HTTP/1.1\r\nHost: a\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+};
+#define NQCASES	(sizeof(qcases) / sizeof(qcases[0]))
+
+struct pcase {
+	const char	*name;
+	const char	*in;
+	struct http_out	 o;
+	const char	*want;
+};
+
+#define DATE	"Sun, 06 Nov 1994 08:49:37 GMT"
+/* keepalive, client_version, chunk, strip_te, via, date */
+#define OUT(ka, v, ch, st)	{ (ka), (v), (ch), (st), "vane", DATE }
+
+static const struct pcase pcases[] = {
+	{ "kept-alive HTTP/1.1 client, Date present",
+	    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n"
+	    "Date: X\r\n\r\n", OUT(1, 11, 0, 0),
+	    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 5\r\n"
+	    "Date: X\r\nVia: 1.1 vane\r\n\r\n" },
+	{ "hop-by-hop removed, Date added, close",
+	    "HTTP/1.1 200 OK\r\nConnection: close, X-Hop\r\nX-Hop: 1\r\n"
+	    "Keep-Alive: timeout=5\r\nContent-Length: 0\r\nUpgrade: x\r\n\r\n",
+	    OUT(0, 11, 0, 0),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nVia: 1.1 vane\r\n"
+	    "Date: " DATE "\r\nConnection: close\r\n\r\n" },
+	{ "vane chunks: Content-Length dropped, RFC 9112 §6.2",
+	    "HTTP/1.0 200 OK\r\nContent-Length: 10\r\nX: y\r\nDate: D\r\n\r\n",
+	    OUT(1, 11, 1, 0),
+	    "HTTP/1.1 200 OK\r\nX: y\r\nDate: D\r\nTransfer-Encoding: chunked"
+	    "\r\nVia: 1.0 vane\r\n\r\n" },
+	{ "chunked passed through",
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nDate: D\r\n\r\n",
+	    OUT(1, 11, 0, 0),
+	    "HTTP/1.1 200 OK\r\nDate: D\r\nTransfer-Encoding: chunked\r\n"
+	    "Via: 1.1 vane\r\n\r\n" },
+	{ "chunked and vane chunks: one Transfer-Encoding",
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nDate: D\r\n\r\n",
+	    OUT(1, 11, 1, 0),
+	    "HTTP/1.1 200 OK\r\nDate: D\r\nTransfer-Encoding: chunked\r\n"
+	    "Via: 1.1 vane\r\n\r\n" },
+	{ "chunked to an HTTP/1.0 client: unchunked, close",
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nDate: D\r\n\r\n",
+	    OUT(0, 10, 0, 1),
+	    "HTTP/1.1 200 OK\r\nDate: D\r\nVia: 1.1 vane\r\n"
+	    "Connection: close\r\n\r\n" },
+	{ "kept-alive HTTP/1.0 client, RFC 9112 §9.3",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: D\r\n\r\n",
+	    OUT(1, 10, 0, 0),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: D\r\nVia: 1.1 vane"
+	    "\r\nConnection: keep-alive\r\n\r\n" },
+	{ "empty reason gets the standard one",
+	    "HTTP/1.1 404\r\nDate: D\r\n\r\n", OUT(1, 11, 0, 0),
+	    "HTTP/1.1 404 Not Found\r\nDate: D\r\nVia: 1.1 vane\r\n\r\n" },
+	{ "unknown status, empty reason",
+	    "HTTP/1.1 299 \r\nDate: D\r\n\r\n", OUT(1, 11, 0, 0),
+	    "HTTP/1.1 299 Unknown\r\nDate: D\r\nVia: 1.1 vane\r\n\r\n" },
+	{ "original reason bytes kept",
+	    "HTTP/1.1 200 Fine\tand dandy\r\nDate: D\r\n\r\n", OUT(1, 11, 0, 0),
+	    "HTTP/1.1 200 Fine\tand dandy\r\nDate: D\r\nVia: 1.1 vane\r\n\r\n" },
+	{ "Via combined, RFC 9110 §7.6.3",
+	    "HTTP/1.1 200 OK\r\nVia: 1.1 backend\r\nDate: D\r\nvia: 1.0 b2\r\n"
+	    "\r\n", OUT(1, 11, 0, 0),
+	    "HTTP/1.1 200 OK\r\nDate: D\r\nVia: 1.1 backend, 1.0 b2, 1.1 vane"
+	    "\r\n\r\n" },
+	{ "one canonical Content-Length",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\nDate: D\r\n"
+	    "Content-Length: 02\r\n\r\n", OUT(1, 11, 0, 0),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nDate: D\r\n"
+	    "Via: 1.1 vane\r\n\r\n" },
+	{ "no date to add",
+	    "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
+	    { 1, 11, 0, 0, "vane", NULL },
+	    "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nVia: 1.1 vane\r\n\r\n" },
+};
+#define NPCASES	(sizeof(pcases) / sizeof(pcases[0]))
+
+static void
+parse_or_fail(struct http_msg *m, struct http_field *f, const char *in,
+    int req)
+{
+	struct http_limits	 lim = { 8192, NFIELDS };
+	int			 rv;
+
+	http_msg_init(m, f, NFIELDS);
+	if (req)
+		rv = http_parse_request(m, in, strlen(in), &lim);
+	else
+		rv = http_parse_response(m, in, strlen(in), &lim);
+	ck_assert_msg(rv == HP_OK, "parse of %s: %s", in, http_strerror(rv));
+}
+
+/* out[0..outlen) then a guard byte that must survive. */
+static char *
+guarded(size_t outlen)
+{
+	char	*p = malloc(outlen + 1);
+
+	ck_assert_ptr_nonnull(p);
+	memset(p, GUARD, outlen + 1);
+	return (p);
+}
+
+START_TEST(test_request)
+{
+	const struct qcase	*c = &qcases[_i];
+	struct http_field	 f[NFIELDS];
+	struct http_msg		 m;
+	size_t			 want = strlen(c->want), size, n;
+	ssize_t			 rv;
+	char			*out;
+
+	parse_or_fail(&m, f, c->in, 1);
+	size = http_msg_request_size(&m, &c->fwd);
+	ck_assert_msg(size >= want, "%s: size %zu < %zu", c->name, size, want);
+	out = guarded(size);
+	rv = http_msg_request(out, size, c->in, &m, &c->fwd);
+	ck_assert_msg(rv == (ssize_t)want && memcmp(out, c->want, want) == 0,
+	    "%s:\n got: %.*s\nwant: %s", c->name, (int)(rv < 0 ? 0 : rv),
+	    out, c->want);
+	free(out);
+	for (n = 0; n <= want; n++) {
+		out = guarded(n);
+		rv = http_msg_request(out, n, c->in, &m, &c->fwd);
+		ck_assert_msg(rv == (n < want ? -1 : (ssize_t)want),
+		    "%s: outlen %zu gave %zd", c->name, n, rv);
+		ck_assert_msg((unsigned char)out[n] == GUARD,
+		    "%s: wrote past outlen %zu", c->name, n);
+		free(out);
+	}
+}
+END_TEST
+
+START_TEST(test_response)
+{
+	const struct pcase	*c = &pcases[_i];
+	struct http_field	 f[NFIELDS];
+	struct http_msg		 m;
+	size_t			 want = strlen(c->want), size, n;
+	ssize_t			 rv;
+	char			*out;
+
+	parse_or_fail(&m, f, c->in, 0);
+	size = http_msg_response_size(&m, &c->o);
+	ck_assert_msg(size >= want, "%s: size %zu < %zu", c->name, size, want);
+	out = guarded(size);
+	rv = http_msg_response(out, size, c->in, &m, &c->o);
+	ck_assert_msg(rv == (ssize_t)want && memcmp(out, c->want, want) == 0,
+	    "%s:\n got: %.*s\nwant: %s", c->name, (int)(rv < 0 ? 0 : rv),
+	    out, c->want);
+	free(out);
+	for (n = 0; n <= want; n++) {
+		out = guarded(n);
+		rv = http_msg_response(out, n, c->in, &m, &c->o);
+		ck_assert_msg(rv == (n < want ? -1 : (ssize_t)want),
+		    "%s: outlen %zu gave %zd", c->name, n, rv);
+		ck_assert_msg((unsigned char)out[n] == GUARD,
+		    "%s: wrote past outlen %zu", c->name, n);
+		free(out);
+	}
+}
+END_TEST
+
+static const struct {
+	const char	*name;
+	int		 status, close, head_only;
+	const char	*date, *extra, *want;
+} ecases[] = {
+	{ "400 with Date and close", 400, 1, 0, DATE, NULL,
+	    "HTTP/1.1 400 Bad Request\r\nDate: " DATE "\r\nServer: vane\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 16\r\n"
+	    "Connection: close\r\n\r\n400 Bad Request\n" },
+	{ "503 HEAD with extra field, kept alive", 503, 0, 1, NULL,
+	    "Retry-After: 1\r\n",
+	    "HTTP/1.1 503 Service Unavailable\r\nServer: vane\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 24\r\n"
+	    "Retry-After: 1\r\n\r\n" },
+	{ "431", 431, 1, 0, NULL, NULL,
+	    "HTTP/1.1 431 Request Header Fields Too Large\r\nServer: vane\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 36\r\n"
+	    "Connection: close\r\n\r\n431 Request Header Fields Too Large\n" },
+	{ "unknown status", 599, 1, 0, NULL, NULL,
+	    "HTTP/1.1 599 Unknown\r\nServer: vane\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 12\r\n"
+	    "Connection: close\r\n\r\n599 Unknown\n" },
+};
+#define NECASES	(sizeof(ecases) / sizeof(ecases[0]))
+
+START_TEST(test_error)
+{
+	size_t	 want = strlen(ecases[_i].want), n;
+	ssize_t	 rv;
+	char	*out;
+
+	for (n = 0; n <= want + 8; n++) {
+		out = guarded(n);
+		rv = http_msg_error(out, n, ecases[_i].status, ecases[_i].date,
+		    ecases[_i].close, ecases[_i].head_only, ecases[_i].extra);
+		ck_assert_msg((unsigned char)out[n] == GUARD,
+		    "%s: wrote past outlen %zu", ecases[_i].name, n);
+		if (n < want)
+			ck_assert_msg(rv == -1, "%s: outlen %zu gave %zd",
+			    ecases[_i].name, n, rv);
+		else
+			ck_assert_msg(rv == (ssize_t)want &&
+			    memcmp(out, ecases[_i].want, want) == 0,
+			    "%s:\n got: %.*s\nwant: %s", ecases[_i].name,
+			    (int)(rv < 0 ? 0 : rv), out, ecases[_i].want);
+		free(out);
+	}
+}
+END_TEST
+
+START_TEST(test_reason)
+{
+	static const int	 required[] = { 100, 101, 200, 201, 202, 203,
+	    204, 205, 206, 301, 302, 303, 304, 305, 306, 307, 308, 400, 401,
+	    402, 403, 404, 405, 406, 407, 408, 409, 410, 411, 412, 413, 414,
+	    415, 416, 417, 421, 422, 425, 426, 428, 429, 431, 451, 500, 501,
+	    502, 503, 504, 505 };
+	size_t			 i;
+
+	for (i = 0; i < sizeof(required) / sizeof(required[0]); i++)
+		ck_assert_msg(strcmp(http_reason(required[i]), "Unknown") != 0,
+		    "no reason for %d", required[i]);
+	ck_assert_str_eq(http_reason(200), "OK");
+	ck_assert_str_eq(http_reason(413), "Content Too Large");
+	ck_assert_str_eq(http_reason(502), "Bad Gateway");
+	ck_assert_str_eq(http_reason(0), "Unknown");
+	ck_assert_str_eq(http_reason(999), "Unknown");
+}
+END_TEST
+
+START_TEST(test_idempotent)
+{
+	/* RFC 9110 §9.2.2 */
+	ck_assert(http_method_idempotent(HM_GET));
+	ck_assert(http_method_idempotent(HM_HEAD));
+	ck_assert(http_method_idempotent(HM_OPTIONS));
+	ck_assert(http_method_idempotent(HM_TRACE));
+	ck_assert(http_method_idempotent(HM_PUT));
+	ck_assert(http_method_idempotent(HM_DELETE));
+	ck_assert(!http_method_idempotent(HM_POST));
+	ck_assert(!http_method_idempotent(HM_PATCH));
+	ck_assert(!http_method_idempotent(HM_CONNECT));
+	ck_assert(!http_method_idempotent(HM_OTHER));
+}
+END_TEST
+
+static Suite *
+msg_suite(void)
+{
+	Suite	*s = suite_create("http_msg");
+	TCase	*tc;
+
+	tc = tcase_create("request");
+	tcase_add_loop_test(tc, test_request, 0, NQCASES);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("response");
+	tcase_add_loop_test(tc, test_response, 0, NPCASES);
+	suite_add_tcase(s, tc);
+	tc = tcase_create("error");
+	tcase_add_loop_test(tc, test_error, 0, NECASES);
+	tcase_add_test(tc, test_reason);
+	tcase_add_test(tc, test_idempotent);
+	suite_add_tcase(s, tc);
+	return (s);
+}
+
+int
+main(void)
+{
+	SRunner	*sr = srunner_create(msg_suite());
+	int	 failed;
+
+	srunner_run_all(sr, CK_NORMAL);
+	failed = srunner_ntests_failed(sr);
+	srunner_free(sr);
+	return (failed == 0 ? EXIT_SUCCESS : EXIT_FAILURE);
+}
