@@ -394,13 +394,15 @@ def _val(v):
 
 
 def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
-              level="info", extra=""):
+              level="info", extra="", workers=1, more_listen=()):
     t = dict(DEFAULT_TIMEOUTS, **(timeouts or {}))
     lim = dict(DEFAULT_LIMITS, **(limits or {}))
     srv = ", ".join('{ address = "%s"; }' % s for s in servers)
     return (
-        "workers = 1;\n"
-        'listen = ( { address = "127.0.0.1:%d"; } );\n' % port +
+        "workers = %d;\n" % workers +
+        "listen = ( %s );\n" % ", ".join(
+            '{ address = "%s"; }' % a
+            for a in ["127.0.0.1:%d" % port] + list(more_listen)) +
         "backends = { servers = ( %s ); keepalive = %d; };\n" % (srv, keepalive) +
         "timeouts = { %s };\n" % " ".join("%s = %s;" % (k, _val(v))
                                           for k, v in t.items()) +
