@@ -394,7 +394,8 @@ def _val(v):
 
 
 def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
-              level="info", extra="", workers=1, more_listen=()):
+              level="info", extra="", workers=1, more_listen=(),
+              access_log=None):
     t = dict(DEFAULT_TIMEOUTS, **(timeouts or {}))
     lim = dict(DEFAULT_LIMITS, **(limits or {}))
     srv = ", ".join('{ address = "%s"; }' % s for s in servers)
@@ -408,7 +409,8 @@ def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
                                           for k, v in t.items()) +
         "limits = { %s };\n" % " ".join("%s = %s;" % (k, _val(v))
                                         for k, v in lim.items()) +
-        'log = { level = "%s"; };\n' % level +
+        'log = { level = "%s";%s };\n' % (
+            level, ' access = "%s";' % access_log if access_log else "") +
         extra)
 
 

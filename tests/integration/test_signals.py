@@ -1,0 +1,194 @@
+"""Operating vane: the access log and SIGUSR1, SIGHUP, the pidfile and
+vane -s, the shutdown bound, start-up failures, several listeners."""
+import os
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import Vane, free_port, make_conf, vane_bin, wait_port
+from httpraw import RawConn, request
+
+
+def get(port, path="/health"):
+    with RawConn(port) as c:
+        c.send(request("GET", path))
+        return c.read_response()
+
+
+def wait_for(pred, timeout):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return True
+        time.sleep(0.05)
+    return pred()
+
+
+def test_access_log_and_reopen(vane_factory, backend, tmp_path):
+    log = tmp_path / "access.log"
+    v = vane_factory([backend.address], access_log=str(log))
+    for p in ("/health", "/status/404", "/echo?q=1"):
+        get(v.port, p)
+    assert wait_for(lambda: log.exists() and
+                    len(log.read_text().splitlines()) >= 3, 3), \
+        log.read_text() if log.exists() else "no access log"
+    lines = log.read_text().splitlines()
+    assert len(lines) == 3, lines
+    assert "/health" in lines[0] and " 200 " in lines[0] + " ", lines[0]
+    assert "/status/404" in lines[1] and "404" in lines[1], lines[1]
+    # rotate: rename, SIGUSR1, the next line goes to a new file
+    os.rename(log, tmp_path / "access.log.1")
+    os.kill(v.proc.pid, signal.SIGUSR1)
+    time.sleep(0.3)
+    get(v.port, "/health?after-rotate")
+    assert wait_for(lambda: log.exists() and
+                    "after-rotate" in log.read_text(), 3), "not reopened"
+    assert "after-rotate" not in (tmp_path / "access.log.1").read_text()
+
+
+def test_sighup_keeps_serving(vane_factory, backend):
+    v = vane_factory([backend.address])
+    os.kill(v.proc.pid, signal.SIGHUP)
+    time.sleep(0.3)
+    assert v.proc.poll() is None
+    assert get(v.port).status == 200
+
+
+def test_sighup_bad_config_keeps_running(vane_factory, backend):
+    v = vane_factory([backend.address])
+    good = v.conf.read_text()
+    v.conf.write_text(good + "this is not libconfig\n")
+    os.kill(v.proc.pid, signal.SIGHUP)
+    time.sleep(0.3)
+    assert v.proc.poll() is None
+    assert get(v.port).status == 200
+    assert str(v.conf) in v.stderr(), v.stderr()[-1000:]
+    v.conf.write_text(good)
+
+
+def test_sighup_applies_new_backends(vane_factory, backends):
+    """vane(8): on SIGHUP a valid new configuration replaces the running
+    one, and new connections use it."""
+    b1, b2 = backends
+    v = vane_factory([b1.address])
+    assert get(v.port, "/health").header("x-backend") == "b1"
+    v.conf.write_text(v.conf.read_text().replace(b1.address, b2.address))
+    os.kill(v.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: get(v.port, "/health").header("x-backend") == "b2",
+                    3), "still forwarding to the old backend after SIGHUP"
+
+
+def test_pidfile_and_s_stop(tmp_path, backend):
+    pidfile = tmp_path / "vane.pid"
+    v = Vane(tmp_path, [backend.address],
+             extra='pidfile = "%s";\n' % pidfile)
+    try:
+        assert wait_for(pidfile.exists, 3)
+        assert int(pidfile.read_text()) == v.proc.pid
+        # Reap vane as soon as it exits, as init would: a zombie still
+        # answers kill(pid, 0), and vane -s stop waits for it to vanish.
+        reaper = threading.Thread(target=v.proc.wait, daemon=True)
+        reaper.start()
+        p = subprocess.run([vane_bin(), "-s", "stop", "-c", str(v.conf)],
+                           capture_output=True, timeout=20)
+        assert p.returncode == 0, p.stderr
+        assert v.proc.wait(timeout=5) == 0
+        assert not pidfile.exists()
+    finally:
+        v.stop()
+    assert not v.problems(), v.problems()
+
+
+def test_s_stop_without_instance(tmp_path):
+    f = tmp_path / "v.conf"
+    f.write_text(make_conf(free_port(), ["127.0.0.1:1"]) +
+                 'pidfile = "%s";\n' % (tmp_path / "none.pid"))
+    p = subprocess.run([vane_bin(), "-s", "stop", "-c", str(f)],
+                       capture_output=True, timeout=10)
+    assert p.returncode == 1
+    assert p.stderr.strip()
+
+
+def test_shutdown_bound(vane_factory, backend):
+    """A request longer than timeouts.shutdown does not hold vane up."""
+    v = vane_factory([backend.address], timeouts={"shutdown": "1s"})
+    res = {}
+
+    def slow():
+        with RawConn(v.port, timeout=10) as c:
+            c.send(request("GET", "/slow/6000"))
+            res["r"] = c.read_response(timeout=9)
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)
+    t0 = time.monotonic()
+    os.kill(v.proc.pid, signal.SIGTERM)
+    rc = v.proc.wait(timeout=6)
+    took = time.monotonic() - t0
+    t.join(timeout=10)
+    assert took < 2.5, took
+    assert rc == 0, rc
+    r = res["r"]
+    assert not r.timed_out and not r.complete, r
+
+
+def test_address_in_use_fails_start(tmp_path, backend):
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    s.listen(1)
+    port = s.getsockname()[1]
+    try:
+        f = tmp_path / "busy.conf"
+        f.write_text(make_conf(port, [backend.address]))
+        p = subprocess.run([vane_bin(), "-c", str(f)], capture_output=True,
+                           timeout=10, stdin=subprocess.DEVNULL)
+    finally:
+        s.close()
+    assert p.returncode == 1, p
+    err = p.stderr.decode()
+    assert "127.0.0.1:%d" % port in err, err
+    assert len(err.strip().splitlines()) <= 3, err
+
+
+def test_two_listeners(vane_factory, backend):
+    p2 = free_port()
+    v = vane_factory([backend.address], more_listen=["127.0.0.1:%d" % p2])
+    assert wait_port(p2, 3)
+    assert get(v.port).status == 200
+    assert get(p2).status == 200
+
+
+def test_ipv6_listener(vane_factory, backend):
+    import socket
+    try:
+        s = socket.socket(socket.AF_INET6)
+        s.bind(("::1", 0))
+        s.close()
+    except OSError:
+        pytest.skip("no IPv6 loopback here")
+    p6 = free_port()
+    v = vane_factory([backend.address], more_listen=["[::1]:%d" % p6])
+    deadline = time.monotonic() + 3
+    while True:
+        try:
+            c = socket.create_connection(("::1", p6), timeout=2)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "[::1] listener not up"
+            time.sleep(0.05)
+    c.sendall(request("GET", "/echo", host="[::1]:%d" % p6))
+    data = b""
+    c.settimeout(5)
+    while b'"client"' not in data:
+        d = c.recv(65536)
+        if not d:
+            break
+        data += d
+    c.close()
+    assert data.startswith(b"HTTP/1.1 200"), data[:100]
+    assert b'["x-forwarded-for","::1"]' in data, data
+    assert v.proc.poll() is None
