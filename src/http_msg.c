@@ -15,7 +15,7 @@
 #include "http_msg.h"
 #include "http_parse.h"
 
-#define HM_SLACK	256	/* fixed parts of the added lines, generously */
+#define HM_SLACK	256	/* fixed parts of the added lines, with room */
 
 struct wbuf {
 	char	*p;
@@ -243,10 +243,10 @@ http_msg_request_size(const struct http_msg *req, const struct http_fwd *fwd)
 {
 	struct http_span	 h = request_host_span(req);
 
-	/* A quoted value can double in size with escapes. */
+	/* A quoted Forwarded value can double in size with escapes. */
 	return (HM_SLACK + fields_size(req) + req->method_s.len +
-	    req->target.len + 2 * (size_t)req->authority.len + 2 * (size_t)h.len +
-	    2 * str_size(fwd->client_ip) + 4 * str_size(fwd->proto) +
+	    req->target.len + req->authority.len + 2 * (size_t)h.len +
+	    3 * str_size(fwd->client_ip) + 3 * str_size(fwd->proto) +
 	    str_size(fwd->via));
 }
 

@@ -27,11 +27,11 @@
 
 #include "http_parse.h"
 
-#define HP_DEFAULT_HEAD		16384	/* when the caller passes no limits */
-#define HP_MAX_EMPTY		8	/* empty lines skipped before a request */
-#define HP_LENGTH_MAX		((uint64_t)INT64_MAX)	/* fits off_t at the caller */
-#define HP_CHUNK_LINE_MAX	4096	/* chunk-size line with extensions */
-#define HP_TRAILER_MAX		16384	/* whole trailer section */
+#define HP_DEFAULT_HEAD	16384	/* when the caller passes no limits */
+#define HP_MAX_EMPTY	8	/* empty lines skipped before a request */
+#define HP_LENGTH_MAX	((uint64_t)INT64_MAX)	/* fits the caller's off_t */
+#define HP_CHUNK_LINE_MAX 4096	/* chunk-size line with extensions */
+#define HP_TRAILER_MAX	16384	/* whole trailer section */
 
 /* m->state; a negative state is the final error. */
 enum { ST_LINE0 = 0, ST_FIELDS, ST_DONE };
@@ -490,7 +490,7 @@ content_length(struct http_msg *m, const unsigned char *p)
 {
 	struct http_field	*f;
 	struct http_span	 el;
-	uint64_t		 v;
+	uint64_t		 v, d;
 	uint32_t		 i, j, k;
 
 	for (i = 0; i < m->nfields; i++) {
@@ -502,10 +502,11 @@ content_length(struct http_msg *m, const unsigned char *p)
 			if (el.len == 0)
 				return (HP_E_LENGTH);
 			for (j = 0, v = 0; j < el.len; j++) {
-				if (!is_digit(p[el.off + j]) || v >
-				    (HP_LENGTH_MAX - (p[el.off + j] - '0')) / 10)
+				d = p[el.off + j] - '0';
+				if (!is_digit(p[el.off + j]) ||
+				    v > (HP_LENGTH_MAX - d) / 10)
 					return (HP_E_LENGTH);
-				v = v * 10 + (p[el.off + j] - '0');
+				v = v * 10 + d;
 			}
 			if (m->has_length && v != m->content_length)
 				return (HP_E_LENGTH);
@@ -735,7 +736,7 @@ line_done(struct http_msg *m, const unsigned char *p, uint32_t maxf, int req)
 		m->state = ST_DONE;
 		return (HP_OK);
 	}
-	/* RFC 9112 §5.2: obs-fold (and §2.2 whitespace after the start-line). */
+	/* RFC 9112 §5.2 obs-fold, §2.2 whitespace after the start-line. */
 	if (is_ows(p[s]))
 		return (fail(m, HP_E_FIELD));
 	if ((rv = field_line(m, p, s, e, maxf)) != HP_OK)
@@ -771,7 +772,7 @@ head_parse(struct http_msg *m, const char *buf, size_t len,
 			m->line_start = m->pos;
 			continue;
 		}
-		/* A lone CR, NUL or other CTL (RFC 9110 §5.5, RFC 9112 §2.2). */
+		/* Lone CR, NUL, other CTLs: RFC 9110 §5.5, RFC 9112 §2.2. */
 		if ((m->pos > m->line_start && p[m->pos - 1] == '\r') ||
 		    is_badctl(p[m->pos]))
 			return (fail(m, line_error(m, req)));
@@ -847,7 +848,8 @@ http_strerror(int err)
 	case HP_E_HOST:		return ("missing, repeated or bad Host");
 	case HP_E_LENGTH:	return ("bad Content-Length");
 	case HP_E_TE:		return ("bad Transfer-Encoding");
-	case HP_E_TE_CL:	return ("Transfer-Encoding with Content-Length");
+	case HP_E_TE_CL:
+		return ("Transfer-Encoding with Content-Length");
 	case HP_E_CODING:	return ("unsupported transfer coding");
 	case HP_E_URI_TOO_LONG:	return ("request line too long");
 	case HP_E_HEAD_TOO_LARGE: return ("head too large");

@@ -658,6 +658,15 @@ START_TEST(test_long_head)
 	http_msg_init(&m, f, NFIELDS);
 	ck_assert_int_eq(http_parse_request(&m, s, n, &lim),
 	    HP_E_HEAD_TOO_LARGE);
+
+	/* The body after a head that fits exactly is not part of the head. */
+	memcpy(s, "POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 9000\r\n\r\n",
+	    50);
+	lim.max_head = 50;
+	http_msg_init(&m, f, NFIELDS);
+	ck_assert_int_eq(http_parse_request(&m, s, 9050, &lim), HP_OK);
+	ck_assert_uint_eq(m.head_len, 50);
+	ck_assert_uint_eq(m.content_length, 9000);
 	free(s);
 }
 END_TEST
