@@ -6,6 +6,8 @@ says about itself.
 """
 import asyncio
 import hashlib
+import importlib
+import itertools
 import os
 
 from fastapi import FastAPI, Request, Response
@@ -18,13 +20,41 @@ app = FastAPI()
 _stats = {"requests": 0, "clients": set()}
 _UNCOUNTED = ("/stats", "/reset")
 
+# A TCP connection is known by its peer (host, port), but a port can come
+# back for a later connection (after a close on our side, Linux may reuse it
+# at once). So each accepted connection gets a serial number, and a request
+# counts toward the serial of the connection its peer address has now.
+_serials = itertools.count(1)
+_conn_serial = {}
+
+
+def _count_connections(cls):
+    orig = cls.connection_made
+
+    def connection_made(self, transport):
+        orig(self, transport)
+        peer = transport.get_extra_info("peername")
+        if peer:
+            _conn_serial[(peer[0], peer[1])] = next(_serials)
+    cls.connection_made = connection_made
+
+
+for _mod, _cls in (("uvicorn.protocols.http.h11_impl", "H11Protocol"),
+                   ("uvicorn.protocols.http.httptools_impl",
+                    "HttpToolsProtocol")):
+    try:
+        _count_connections(getattr(importlib.import_module(_mod), _cls))
+    except (ImportError, AttributeError):
+        pass
+
 
 @app.middleware("http")
 async def count(request: Request, call_next):
     if request.url.path not in _UNCOUNTED:
         _stats["requests"] += 1
         if request.client is not None:
-            _stats["clients"].add((request.client.host, request.client.port))
+            peer = (request.client.host, request.client.port)
+            _stats["clients"].add(_conn_serial.get(peer, peer))
     response = await call_next(request)
     response.headers["x-backend"] = NAME
     return response

@@ -96,6 +96,9 @@ class UvicornBackend:
                 [PYTHON, "-m", "uvicorn", "--app-dir", str(HERE),
                  "backend_app:app", "--host", "127.0.0.1",
                  "--port", str(self.port), "--no-access-log",
+                 # request.client must be the TCP peer (vane), not what
+                 # X-Forwarded-For says: /stats counts connections by it.
+                 "--no-proxy-headers",
                  "--timeout-keep-alive", "30"],
                 stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
                 env=env)
@@ -395,7 +398,7 @@ def _val(v):
 
 def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
               level="info", extra="", workers=1, more_listen=(),
-              access_log=None):
+              access_log=None, backend_opts=""):
     t = dict(DEFAULT_TIMEOUTS, **(timeouts or {}))
     lim = dict(DEFAULT_LIMITS, **(limits or {}))
     srv = ", ".join('{ address = "%s"; }' % s for s in servers)
@@ -404,7 +407,8 @@ def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
         "listen = ( %s );\n" % ", ".join(
             '{ address = "%s"; }' % a
             for a in ["127.0.0.1:%d" % port] + list(more_listen)) +
-        "backends = { servers = ( %s ); keepalive = %d; };\n" % (srv, keepalive) +
+        "backends = { servers = ( %s ); keepalive = %d; %s};\n" % (
+            srv, keepalive, backend_opts) +
         "timeouts = { %s };\n" % " ".join("%s = %s;" % (k, _val(v))
                                           for k, v in t.items()) +
         "limits = { %s };\n" % " ".join("%s = %s;" % (k, _val(v))
