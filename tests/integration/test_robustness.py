@@ -500,3 +500,42 @@ def test_repeated_response_headers_preserved(vane_factory, raw_backend):
         c.send(request("GET", "/"))
         r = c.read_response()
     assert r.header_all("set-cookie") == ["a=1", "b=2"], r.headers
+
+
+def test_early_response_rest_of_body_not_a_request(vane_factory, raw_backend):
+    """The backend answers (no Connection: close) before the request body
+    is complete. The body bytes that follow must never be parsed as a new
+    request: here they spell one."""
+    def handler(c, srv):
+        c.settimeout(5)
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                d = c.recv(65536)
+                if not d:
+                    return
+                buf += d
+            head, _, buf = buf.partition(b"\r\n\r\n")
+            srv.record(head)
+            c.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 2\r\n\r\nno")
+    srv = raw_backend(handler)
+    v = vane_factory([srv.address])
+    smuggled = request("GET", "/smuggled")
+    body = b"x" * 1000 + smuggled
+    with v.conn() as c:
+        c.send(request("POST", "/upload",
+                       headers=[("Content-Length", str(len(body)))]))
+        time.sleep(0.3)                 # the 403 is on its way
+        try:
+            c.send(body)
+        except OSError:
+            pass
+        r = c.read_response()
+        assert r.status == 403 and r.body == b"no", r
+        r2 = c.read_response(timeout=2)
+    assert r2.status is None, "a second response: %r" % r2
+    time.sleep(0.2)
+    # (the body itself may legitimately reach the backend as body bytes)
+    assert not any(h.lstrip(b"x").startswith(b"GET /smuggled")
+                   and not h.startswith(b"x") for h in srv.requests), \
+        srv.requests

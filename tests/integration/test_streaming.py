@@ -222,3 +222,19 @@ def test_two_workers(vane_factory, backends):
                 c.send(request("GET", "/health"))
                 assert c.read_response().status == 200
     assert sum(b.stats()["requests"] for b in backends) == 120
+
+
+def test_slow_upload_not_cut_by_backend_response(vane_factory, backend):
+    """backend_response bounds the wait for the backend's answer, not the
+    client's upload: a body that takes 3 s to arrive (a piece every 0.6 s)
+    with backend_response = 1s must still get the backend's 200."""
+    v = vane_factory([backend.address],
+                     timeouts={"backend_response": "1s", "client_body": "10s"})
+    with v.conn(timeout=10) as c:
+        c.send(request("POST", "/echo", headers=[("Content-Length", "50000")]))
+        for _ in range(5):
+            c.send(b"u" * 10000)
+            time.sleep(0.6)
+        r = c.read_response()
+    assert r.status == 200, (r, r.body)
+    assert b'"body_length":50000' in r.body

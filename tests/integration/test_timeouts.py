@@ -110,3 +110,19 @@ def test_stalled_body_times_out(tvane):
         if c.buf:
             assert c.buf.split(b" ")[1] in (b"408", b"400"), c.buf[:80]
     assert closed and took <= 2.5, took
+
+
+def test_client_body_is_per_piece(vane_factory, backend):
+    """vane.conf(5): client_body is the "longest wait for the next piece of
+    a request body", so a body that keeps coming (a piece every 0.4 s with
+    client_body = 1s) is not cut however long it takes in total."""
+    v = vane_factory([backend.address],
+                     timeouts={"client_body": "1s", "client_header": "5s"})
+    with v.conn(timeout=10) as c:
+        c.send(request("POST", "/echo", headers=[("Content-Length", "7000")]))
+        for _ in range(7):
+            c.send(b"p" * 1000)
+            time.sleep(0.4)
+        r = c.read_response()
+    assert r.status == 200, (r, r.body)
+    assert b'"body_length":7000' in r.body
