@@ -536,6 +536,5 @@ def test_early_response_rest_of_body_not_a_request(vane_factory, raw_backend):
     assert r2.status is None, "a second response: %r" % r2
     time.sleep(0.2)
     # (the body itself may legitimately reach the backend as body bytes)
-    assert not any(h.lstrip(b"x").startswith(b"GET /smuggled")
-                   and not h.startswith(b"x") for h in srv.requests), \
+    assert not any(h.startswith(b"GET /smuggled") for h in srv.requests), \
         srv.requests
