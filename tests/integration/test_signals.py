@@ -119,7 +119,7 @@ def test_shutdown_bound(vane_factory, backend):
 
     def slow():
         with RawConn(v.port, timeout=10) as c:
-            c.send(request("GET", "/slow/6000"))
+            c.send(request("GET", "/slow/3000"))
             res["r"] = c.read_response(timeout=9)
     t = threading.Thread(target=slow)
     t.start()
