@@ -2,8 +2,8 @@
  * client.c: the client side of a connection (L4): reading request heads,
  * forwarding request bodies, keep-alive and pipelining, vane's own error
  * responses, timeouts and the one teardown. The backend side of the same
- * transaction is upstream.c; bodies move through relay.c. See client.h for
- * the state machine.
+ * transaction is upstream.c; bodies move through relay.c; sockets are
+ * io.c's. See client.h for the state machine.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "backend.h"
@@ -31,32 +30,37 @@
 
 /* Above this much queued output, stop reading the side that feeds it. */
 #define OUT_HIGH	(256 * 1024)
-/* Resume once the queue has drained to this. */
-#define OUT_LOW		(64 * 1024)
 /* How long a closing connection waits for the client's FIN. */
 #define LINGER_MS	2000
 
-static void	client_readcb(struct bufferevent *, void *);
-static void	client_writecb(struct bufferevent *, void *);
-static void	client_eventcb(struct bufferevent *, short, void *);
-static void	client_timercb(evutil_socket_t, short, void *);
+static void	client_on_io(void *);
+static void	client_on_timer(void *);
 static void	client_read_head(struct client *);
 static void	client_finish(struct client *);
 
+/*
+ * The connection's one deadline: the phase's (header, body, idle, linger)
+ * or, while output waits for a client that does not read, the send
+ * timeout counted from the last write progress, whichever comes first.
+ */
 static void
-timer_ms(struct client *c, uint64_t ms)
+client_arm(struct client *c)
 {
-	struct timeval tv = { (time_t)(ms / 1000), (suseconds_t)(ms % 1000) * 1000 };
+	uint64_t d = c->phase_deadline, s;
 
-	evtimer_add(c->timer, &tv);
+	if (io_pending(&c->io) > 0) {
+		s = c->io.last_write + vane.cfg->timeouts_client_send;
+		if (d == 0 || s < d)
+			d = s;
+	}
+	ltimer_set(&c->timer, d);
 }
 
-static size_t
-input_high(void)
+static void
+client_phase(struct client *c, uint64_t ms)
 {
-	size_t h = (size_t)vane.cfg->limits_header_size + 1;
-
-	return (h > OUT_HIGH ? h : OUT_HIGH);
+	c->phase_deadline = ms != 0 ? now_mono_ms() + ms : 0;
+	client_arm(c);
 }
 
 void
@@ -77,41 +81,37 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen)
 	c->w = w;
 	format_host(sa, c->ip, sizeof(c->ip));
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-	c->bev = bufferevent_socket_new(w->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	c->timer = evtimer_new(w->base, client_timercb, c);
-	c->uhead = evbuffer_new();
-	if (c->bev == NULL || c->timer == NULL || c->uhead == NULL) {
-		if (c->bev != NULL)
-			bufferevent_free(c->bev);
-		else
-			close(fd);
-		if (c->timer != NULL)
-			event_free(c->timer);
-		if (c->uhead != NULL)
-			evbuffer_free(c->uhead);
-		free(c);
-		atomic_fetch_sub(&vane.nconns, 1);
-		log_warn("out of memory accepting a connection");
-		return;
+	if ((c->uhead = evbuffer_new()) == NULL)
+		goto fail;
+	if (ltimer_init(&c->timer, w->base, client_on_timer, c) == -1) {
+		evbuffer_free(c->uhead);
+		goto fail;
 	}
-	bufferevent_setcb(c->bev, client_readcb, client_writecb,
-	    client_eventcb, c);
-	bufferevent_setwatermark(c->bev, EV_READ, 0, input_high());
-	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_set_timeouts(c->bev, NULL, &w->tv_client_send);
-	bufferevent_enable(c->bev, EV_READ);
+	if (io_init(&c->io, w->base, fd, client_on_io, c) == -1) {
+		ltimer_free(&c->timer);
+		evbuffer_free(c->uhead);
+		goto fail;
+	}
+	c->io.in_high = (size_t)vane.cfg->limits_header_size + 1;
+	if (c->io.in_high < OUT_HIGH)
+		c->io.in_high = OUT_HIGH;
 	/* The first request's head must arrive within client_header of
 	 * the accept, not of its first byte (nginx does the same). */
 	c->state = CS_IDLE;
-	evtimer_add(c->timer, &w->tv_client_header);
+	client_phase(c, vane.cfg->timeouts_client_header);
 	TAILQ_INSERT_TAIL(&w->clients, c, entry);
 	w->nclients++;
 	w->st.connections_accepted++;
 	w->st.connections_active++;
+	/* Data may have come with the connection (TCP fast open, or just
+	 * quick clients): no edge will announce it. */
+	io_kick(&c->io);
 	return;
 fail:
+	free(c);
 	atomic_fetch_sub(&vane.nconns, 1);
 	close(fd);
+	log_warn("out of memory accepting a connection");
 }
 
 static void
@@ -119,7 +119,6 @@ client_free_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct client *c = arg;
 
-	event_free(c->timer);
 	evbuffer_free(c->uhead);
 	c->magic = 0;
 	free(c);
@@ -147,9 +146,8 @@ client_close(struct client *c, const char *reason)
 	log_debug("client %s: close: %s", c->ip, reason);
 	upstream_release(c, 0);
 	fields_release(c);
-	bufferevent_free(c->bev);
-	c->bev = NULL;
-	evtimer_del(c->timer);
+	io_close(&c->io);
+	ltimer_free(&c->timer);
 	TAILQ_REMOVE(&w->clients, c, entry);
 	w->nclients--;
 	w->st.connections_active--;
@@ -164,10 +162,46 @@ client_close(struct client *c, const char *reason)
 void
 client_shutdown(struct client *c)
 {
-	if (c->state == CS_IDLE)
+	if (c->state == CS_IDLE && evbuffer_get_length(c->io.in) == 0)
 		client_close(c, "shutting down");
 	else
 		c->keepalive = 0;
+}
+
+/*
+ * Write what is queued on both sides, then lift the backpressure that is
+ * no longer needed: a side paused because the other side's output was
+ * full reads again once that output has drained to a quarter.
+ */
+int
+client_flush(struct client *c)
+{
+	if (c->closed)
+		return (-1);
+	upstream_flush(c);
+	if (c->closed)
+		return (-1);
+	if (io_pending(&c->io) > 0) {
+		if (io_flush(&c->io) == -1) {
+			if (c->state == CS_FORWARD)
+				c->w->st.responses_aborted++;
+			client_close(c, strerror(c->io.err));
+			return (-1);
+		}
+		client_arm(c);
+	}
+	if (c->state == CS_FORWARD && c->uc != NULL) {
+		if (io_pending(&c->io) < OUT_HIGH / 4)
+			upstream_resume_read(c);
+		if (!c->req_done && c->io.paused &&
+		    io_pending(&c->uc->io) < OUT_HIGH / 4)
+			io_resume(&c->io);
+	}
+	/* Reading stops at in_high; as the input drains, go on. */
+	io_kick(&c->io);
+	if (c->uc != NULL)
+		io_kick(&c->uc->io);
+	return (0);
 }
 
 static void
@@ -217,28 +251,27 @@ client_log(struct client *c)
 static void
 client_linger(struct client *c)
 {
-	if (c->eof) {
+	if (c->io.eof || c->io.err != 0) {
 		client_close(c, "done");
 		return;
 	}
-	(void)shutdown(bufferevent_getfd(c->bev), SHUT_WR);
+	(void)shutdown(c->io.fd, SHUT_WR);
 	c->state = CS_LINGER;
-	evbuffer_drain(bufferevent_get_input(c->bev),
-	    evbuffer_get_length(bufferevent_get_input(c->bev)));
-	bufferevent_enable(c->bev, EV_READ);
-	timer_ms(c, LINGER_MS);
+	evbuffer_drain(c->io.in, evbuffer_get_length(c->io.in));
+	client_phase(c, LINGER_MS);
+	io_kick(&c->io);
 }
 
 static void
 client_closing(struct client *c)
 {
 	c->state = CS_CLOSING;
-	evtimer_del(c->timer);
-	if (evbuffer_get_length(bufferevent_get_output(c->bev)) == 0) {
+	c->phase_deadline = 0;
+	if (io_pending(&c->io) == 0) {
 		client_linger(c);
 		return;
 	}
-	bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
+	client_arm(c);
 }
 
 void
@@ -268,7 +301,7 @@ client_error(struct client *c, int status, const char *reason)
 	n = http_msg_error(buf, sizeof(buf), status, worker_date(c->w),
 	    !c->keepalive, c->method == HM_HEAD, NULL);
 	if (n > 0) {
-		bufferevent_write(c->bev, buf, (size_t)n);
+		evbuffer_add(c->io.out, buf, (size_t)n);
 		c->bytes_out += (uint64_t)n;
 	}
 	c->status = status;
@@ -290,11 +323,8 @@ client_response_done(struct client *c)
 static void
 client_finish(struct client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
-
 	fields_release(c);
 	evbuffer_drain(c->uhead, evbuffer_get_length(c->uhead));
-	evtimer_del(c->timer);
 	c->srv = NULL;
 	c->tried = 0;
 	c->req_done = c->resp_started = c->resp_head_done = 0;
@@ -303,21 +333,24 @@ client_finish(struct client *c)
 	c->status = 0;
 	c->bytes_out = 0;
 	c->t_upstream = 0;
+	if (io_flush(&c->io) == -1) {
+		client_close(c, strerror(c->io.err));
+		return;
+	}
 	if (!c->keepalive || c->w->stopping ||
-	    (c->eof && evbuffer_get_length(in) == 0)) {
+	    (c->io.eof && evbuffer_get_length(c->io.in) == 0)) {
 		client_closing(c);
 		return;
 	}
 	c->state = CS_IDLE;
-	bufferevent_setwatermark(c->bev, EV_WRITE, OUT_LOW, 0);
-	bufferevent_enable(c->bev, EV_READ);
-	if (evbuffer_get_length(in) > 0) {
+	client_phase(c, vane.cfg->timeouts_client_idle);
+	io_resume(&c->io);
+	if (evbuffer_get_length(c->io.in) > 0)
 		/* A pipelined request is waiting. Parse it from the event
 		 * loop, not from here, so a long pipeline never recurses. */
-		timer_ms(c, 0);
-		return;
-	}
-	evtimer_add(c->timer, &c->w->tv_client_idle);
+		event_active(c->io.ev, EV_READ, 0);
+	else
+		io_kick(&c->io);
 }
 
 static int
@@ -330,18 +363,25 @@ keepalive_wanted(const struct http_msg *m)
 	return ((m->conn & HC_KEEPALIVE) != 0);
 }
 
+/* "METHOD target HTTP/1.x" for logs, the target cut at 256 bytes. */
 static void
 client_logline(struct client *c, const char *buf)
 {
 	const struct http_msg *m = &c->req;
-	unsigned tlen = m->target.len;
+	size_t ml = m->method_s.len > 32 ? 32 : m->method_s.len;
+	size_t tl = m->target.len > 256 ? 256 : m->target.len;
+	char *p = c->logline;
 
-	if (tlen > 256)
-		tlen = 256;
-	snprintf(c->logline, sizeof(c->logline), "%.*s %.*s%s HTTP/1.%d",
-	    (int)(m->method_s.len > 32 ? 32 : m->method_s.len),
-	    buf + m->method_s.off, (int)tlen, buf + m->target.off,
-	    tlen < m->target.len ? "..." : "", m->version % 10);
+	memcpy(p, buf + m->method_s.off, ml);
+	p += ml;
+	*p++ = ' ';
+	memcpy(p, buf + m->target.off, tl);
+	p += tl;
+	if (tl < m->target.len) {
+		memcpy(p, "...", 3);
+		p += 3;
+	}
+	memcpy(p, m->version >= 11 ? " HTTP/1.1" : " HTTP/1.0", 10);
 }
 
 /* Write the head vane sends to the backend into c->uhead. */
@@ -376,7 +416,6 @@ client_request(struct client *c, const char *buf)
 	uint64_t limit = vane.cfg->limits_body_size;
 	int mode;
 
-	evtimer_del(c->timer);
 	c->nreq++;
 	w->st.requests++;
 	c->method = m->method;
@@ -385,6 +424,7 @@ client_request(struct client *c, const char *buf)
 	c->keepalive = keepalive_wanted(m) && !w->stopping;
 	client_logline(c, buf);
 	c->state = CS_FORWARD;
+	c->phase_deadline = 0;
 
 	if (m->expect_other) {
 		w->st.requests_bad++;
@@ -412,17 +452,17 @@ client_request(struct client *c, const char *buf)
 	c->expect_continue = m->expect_continue && m->version >= 11 &&
 	    !c->req_done;
 	c->can_retry = http_method_idempotent(m->method) && c->req_done;
-	evbuffer_drain(bufferevent_get_input(c->bev), m->head_len);
+	evbuffer_drain(c->io.in, m->head_len);
 	fields_release(c);
 	if (!c->req_done)
-		evtimer_add(c->timer, &w->tv_client_body);
+		client_phase(c, vane.cfg->timeouts_client_body);
 	upstream_start(c);
 }
 
 static void
 client_read_head(struct client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->bev);
+	struct evbuffer *in = c->io.in;
 	struct worker *w = c->w;
 	size_t len, max;
 	const char *buf;
@@ -437,8 +477,6 @@ client_read_head(struct client *c)
 		}
 		http_msg_init(&c->req, c->fields,
 		    (uint32_t)vane.cfg->limits_header_count);
-		if (c->nreq > 0)
-			evtimer_add(c->timer, &w->tv_client_header);
 		c->state = CS_HEAD;
 	}
 	max = (size_t)w->req_limits.max_head + 1;
@@ -450,8 +488,17 @@ client_read_head(struct client *c)
 	}
 	rc = http_parse_request(&c->req, buf, len, &w->req_limits);
 	if (rc == HP_AGAIN) {
-		if (c->eof)
+		if (c->io.eof) {
 			client_close(c, "client closed in the middle of a head");
+			return;
+		}
+		/* The head spans reads: from now on it must be complete
+		 * within client_header (the first request's deadline runs
+		 * from the accept already). */
+		if (c->nreq > 0 && c->phase_deadline != 0 &&
+		    c->phase_deadline > now_mono_ms() +
+		    vane.cfg->timeouts_client_header)
+			client_phase(c, vane.cfg->timeouts_client_header);
 		return;
 	}
 	if (rc < 0) {
@@ -475,23 +522,21 @@ client_send_continue(struct client *c)
 		return;
 	c->expect_continue = 0;
 	/* Nothing of the body yet: the client is waiting for us. */
-	if (evbuffer_get_length(bufferevent_get_input(c->bev)) == 0)
-		bufferevent_write(c->bev, cont, sizeof(cont) - 1);
+	if (evbuffer_get_length(c->io.in) == 0)
+		evbuffer_add(c->io.out, cont, sizeof(cont) - 1);
 }
 
 /* Move request body bytes from the client to the backend. */
 void
 client_pump_request(struct client *c)
 {
-	struct bufferevent *ubev;
 	struct evbuffer *out;
 	int rc;
 
-	if (c->req_done || c->uc == NULL || !c->uc->connected)
+	if (c->req_done || c->uc == NULL || !c->uc->io.connected)
 		return;
-	ubev = c->uc->bev;
-	out = bufferevent_get_output(ubev);
-	rc = relay_move(&c->req_body, bufferevent_get_input(c->bev), out);
+	out = c->uc->io.out;
+	rc = relay_move(&c->req_body, c->io.in, out);
 	switch (rc) {
 	case RELAY_EFRAME:
 		c->w->st.requests_bad++;
@@ -503,118 +548,90 @@ client_pump_request(struct client *c)
 		return;
 	case RELAY_DONE:
 		c->req_done = 1;
-		evtimer_del(c->timer);
+		c->phase_deadline = 0;
+		client_arm(c);
 		c->can_retry = 0;
 		return;
 	}
-	if (c->eof) {
+	if (c->io.eof || c->io.err != 0) {
 		client_error(c, 400, "client closed in the middle of the body");
 		return;
 	}
 	if (evbuffer_get_length(out) >= OUT_HIGH)
-		bufferevent_disable(c->bev, EV_READ);
+		io_pause(&c->io);
 }
 
 static void
-client_readcb(struct bufferevent *bev, void *arg)
+client_on_io(void *arg)
 {
 	struct client *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
 
+	if (c->io.err != 0 && c->state != CS_FORWARD) {
+		client_close(c, strerror(c->io.err));
+		return;
+	}
 	switch (c->state) {
 	case CS_IDLE:
 	case CS_HEAD:
-		client_read_head(c);
+		if (evbuffer_get_length(c->io.in) > 0)
+			client_read_head(c);
+		else if (c->io.eof)
+			client_close(c, c->state == CS_IDLE ? "client closed" :
+			    "client closed in the middle of a head");
 		break;
 	case CS_FORWARD:
-		/* Pipelined bytes after the body wait in the buffer (bounded
-		 * by the read watermark) until this response is done. */
+		if (c->io.err != 0) {
+			c->w->st.responses_aborted++;
+			client_close(c, strerror(c->io.err));
+			return;
+		}
+		/* Pipelined bytes after the body wait in the buffer
+		 * (bounded by in_high) until this response is done. A
+		 * complete request from a half-closed client is answered;
+		 * the connection closes after. */
 		client_pump_request(c);
 		break;
 	case CS_CLOSING:
-	case CS_LINGER:
-		evbuffer_drain(in, evbuffer_get_length(in));
-		break;
-	}
-}
-
-static void
-client_writecb(struct bufferevent *bev, void *arg)
-{
-	struct client *c = arg;
-
-	switch (c->state) {
-	case CS_FORWARD:
-		upstream_resume_read(c);
-		break;
-	case CS_CLOSING:
-		if (evbuffer_get_length(bufferevent_get_output(bev)) == 0)
+		evbuffer_drain(c->io.in, evbuffer_get_length(c->io.in));
+		if (io_pending(&c->io) == 0)
 			client_linger(c);
-		break;
-	default:
-		break;
-	}
-}
-
-static void
-client_eventcb(struct bufferevent *bev, short what, void *arg)
-{
-	struct client *c = arg;
-
-	if (what & BEV_EVENT_EOF) {
-		c->eof = 1;
-		switch (c->state) {
-		case CS_IDLE:
-			if (evbuffer_get_length(bufferevent_get_input(bev)) == 0)
-				client_close(c, "client closed");
-			break;
-		case CS_HEAD:
-			client_close(c, "client closed in the middle of a head");
-			break;
-		case CS_FORWARD:
-			if (!c->req_done)
-				client_pump_request(c);
-			/* A complete request with a half-closed client is
-			 * answered; the connection closes after. */
-			break;
-		case CS_CLOSING:
-			break;
-		case CS_LINGER:
+		return;
+	case CS_LINGER:
+		evbuffer_drain(c->io.in, evbuffer_get_length(c->io.in));
+		if (c->io.eof)
 			client_close(c, "done");
-			break;
-		}
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT) {
+	(void)client_flush(c);
+}
+
+static void
+client_on_timer(void *arg)
+{
+	struct client *c = arg;
+	uint64_t now = now_mono_ms();
+
+	if (io_pending(&c->io) > 0 &&
+	    now >= c->io.last_write + vane.cfg->timeouts_client_send) {
 		if (c->state == CS_FORWARD)
 			c->w->st.responses_aborted++;
 		client_close(c, "send timeout: the client reads nothing");
 		return;
 	}
-	if (c->state == CS_FORWARD)
-		c->w->st.responses_aborted++;
-	client_close(c, (what & BEV_EVENT_ERROR) && errno != 0 ?
-	    strerror(errno) : "client error");
-}
-
-static void
-client_timercb(evutil_socket_t fd, short what, void *arg)
-{
-	struct client *c = arg;
-
+	if (c->phase_deadline == 0 || now < c->phase_deadline) {
+		client_arm(c);
+		return;
+	}
+	c->phase_deadline = 0;
 	switch (c->state) {
 	case CS_IDLE:
-		if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0) {
-			client_read_head(c);	/* pipelined */
-			return;
-		}
 		client_close(c, "idle timeout");
-		break;
+		return;
 	case CS_HEAD:
 		c->w->st.requests_bad++;
 		c->keepalive = 0;
 		snprintf(c->logline, sizeof(c->logline), "-");
-		c->t_start = now_mono_ms();
+		c->t_start = now;
 		client_error(c, 408, "request head not received in time");
 		break;
 	case CS_FORWARD:
@@ -624,6 +641,7 @@ client_timercb(evutil_socket_t fd, short what, void *arg)
 	case CS_CLOSING:
 	case CS_LINGER:
 		client_close(c, "done");
-		break;
+		return;
 	}
+	(void)client_flush(c);
 }

@@ -22,11 +22,10 @@
 #include <sys/queue.h>
 
 #include "http_parse.h"
+#include "io.h"
 #include "relay.h"
 
-struct bufferevent;
 struct evbuffer;
-struct event;
 struct worker;
 struct server;
 struct uconn;
@@ -43,12 +42,12 @@ struct client {
 	uint32_t		 magic;
 	enum client_state	 state;
 	struct worker		*w;
-	struct bufferevent	*bev;
+	struct io		 io;
 	TAILQ_ENTRY(client)	 entry;
-	struct event		*timer;		/* header/body/idle/linger deadline */
+	struct ltimer		 timer;
+	uint64_t		 phase_deadline;	/* header/body/idle/linger; 0: none */
 	char			 ip[INET6_ADDRSTRLEN];
 	unsigned		 closed:1;
-	unsigned		 eof:1;		/* client sent FIN */
 	unsigned		 keepalive:1;	/* connection persists after this response */
 	uint32_t		 nreq;		/* requests on this connection */
 
@@ -93,10 +92,13 @@ void	client_error(struct client *c, int status, const char *reason);
 void	client_response_done(struct client *c);
 void	client_pump_request(struct client *c);
 void	client_send_continue(struct client *c);
+/* Write what is queued on both sides; returns -1 if c was closed. */
+int	client_flush(struct client *c);
 
 /* upstream.c: the backend side of the transaction. */
 void	upstream_start(struct client *c);
 void	upstream_release(struct client *c, int reuse);
 void	upstream_resume_read(struct client *c);
+void	upstream_flush(struct client *c);
 
 #endif

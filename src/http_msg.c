@@ -41,6 +41,20 @@ put_str(struct wbuf *w, const char *s)
 	put(w, s, strlen(s));
 }
 
+/* A string literal: its length is known at compile time. */
+#define PUT_LIT(w, s)	put((w), (s), sizeof(s) - 1)
+
+/* Decimal digits of v into the end of buf; returns where they start. */
+static char *
+fmt_u64(char *end, uint64_t v)
+{
+	do {
+		*--end = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	return (end);
+}
+
 static void
 put_span(struct wbuf *w, const char *buf, struct http_span s)
 {
@@ -72,15 +86,15 @@ static void
 put_length(struct wbuf *w, const char *buf, const struct http_field *f,
     uint64_t len, int *seen)
 {
-	char	 num[24];
+	char	 num[24], *d;
 
 	if (*seen)
 		return;
 	*seen = 1;
-	snprintf(num, sizeof(num), "%llu", (unsigned long long)len);
+	d = fmt_u64(num + sizeof(num), len);
 	put_span(w, buf, f->name);
 	put(w, ": ", 2);
-	put_str(w, num);
+	put(w, d, (size_t)(num + sizeof(num) - d));
 	put(w, "\r\n", 2);
 }
 
@@ -123,7 +137,7 @@ static void
 put_via(struct wbuf *w, const char *buf, const struct http_msg *m,
     int version, const char *via)
 {
-	put_str(w, "Via: ");
+	PUT_LIT(w, "Via: ");
 	if (put_values(w, buf, m, HH_VIA) > 0)
 		put(w, ", ", 2);
 	put_str(w, version == 10 ? "1.0 " : "1.1 ");
@@ -137,7 +151,7 @@ put_xff(struct wbuf *w, const char *buf, const struct http_msg *m,
 {
 	if (ip == NULL && !has_values(m, HH_X_FORWARDED_FOR))
 		return;
-	put_str(w, "X-Forwarded-For: ");
+	PUT_LIT(w, "X-Forwarded-For: ");
 	if (put_values(w, buf, m, HH_X_FORWARDED_FOR) > 0 && ip != NULL)
 		put(w, ", ", 2);
 	if (ip != NULL)
@@ -149,14 +163,11 @@ put_xff(struct wbuf *w, const char *buf, const struct http_msg *m,
 static void
 put_fwd_value(struct wbuf *w, const char *s, size_t n)
 {
-	static const char	 tchars[] = "!#$%&'*+-.^_`|~";
 	size_t			 i;
 	int			 token = n > 0;
 
 	for (i = 0; i < n && token; i++)
-		if (!((s[i] >= '0' && s[i] <= '9') ||
-		    ((s[i] | 0x20) >= 'a' && (s[i] | 0x20) <= 'z') ||
-		    (s[i] != '\0' && strchr(tchars, s[i]) != NULL)))
+		if ((http_chars[(unsigned char)s[i]] & HCL_TCHAR) == 0)
 			token = 0;
 	if (token) {
 		put(w, s, n);
@@ -196,24 +207,24 @@ put_forwarded(struct wbuf *w, const char *buf, const struct http_msg *m,
 
 	if (fwd->client_ip == NULL && !has_values(m, HH_FORWARDED))
 		return;
-	put_str(w, "Forwarded: ");
+	PUT_LIT(w, "Forwarded: ");
 	if (put_values(w, buf, m, HH_FORWARDED) > 0 && fwd->client_ip != NULL)
 		put(w, ", ", 2);
 	if (fwd->client_ip != NULL) {
-		put_str(w, "for=");
+		PUT_LIT(w, "for=");
 		if (strchr(fwd->client_ip, ':') != NULL) {
-			put_str(w, "\"[");
+			PUT_LIT(w, "\"[");
 			put_str(w, fwd->client_ip);
-			put_str(w, "]\"");
+			PUT_LIT(w, "]\"");
 		} else
 			put_fwd_value(w, fwd->client_ip,
 			    strlen(fwd->client_ip));
 		if (fwd->proto != NULL) {
-			put_str(w, ";proto=");
+			PUT_LIT(w, ";proto=");
 			put_fwd_value(w, fwd->proto, strlen(fwd->proto));
 		}
 		if (h.len > 0) {
-			put_str(w, ";host=");
+			PUT_LIT(w, ";host=");
 			put_fwd_value(w, buf + h.off, h.len);
 		}
 	}
@@ -283,9 +294,9 @@ put_request_line(struct wbuf *w, const char *buf, const struct http_msg *req)
 		put_span(w, buf, req->path);
 	} else
 		put_span(w, buf, req->target);
-	put_str(w, " HTTP/1.1\r\n");
+	PUT_LIT(w, " HTTP/1.1\r\n");
 	if (req->form == HT_ABSOLUTE) {
-		put_str(w, "Host: ");
+		PUT_LIT(w, "Host: ");
 		put_span(w, buf, req->authority);
 		put(w, "\r\n", 2);
 	}
@@ -312,15 +323,15 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 	put_via(&w, buf, req, req->version, fwd->via);
 	put_xff(&w, buf, req, fwd->client_ip);
 	if (fwd->proto != NULL) {
-		put_str(&w, "X-Forwarded-Proto: ");
+		PUT_LIT(&w, "X-Forwarded-Proto: ");
 		put_str(&w, fwd->proto);
 		put(&w, "\r\n", 2);
 	}
 	put_forwarded(&w, buf, req, fwd);
 	if (req->framing == HF_CHUNKED)
-		put_str(&w, "Transfer-Encoding: chunked\r\n");
+		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	if (fwd->close)
-		put_str(&w, "Connection: close\r\n");
+		PUT_LIT(&w, "Connection: close\r\n");
 	put(&w, "\r\n", 2);
 	return (wbuf_done(&w));
 }
@@ -336,11 +347,15 @@ http_msg_response_size(const struct http_msg *resp, const struct http_out *o)
 static void
 put_status_line(struct wbuf *w, const char *buf, const struct http_msg *resp)
 {
-	char	 code[16];
+	char	 code[4];
+	int	 st = resp->status % 1000;
 
-	snprintf(code, sizeof(code), "%03d ", resp->status % 1000);
-	put_str(w, "HTTP/1.1 ");
-	put_str(w, code);
+	code[0] = (char)('0' + st / 100);
+	code[1] = (char)('0' + st / 10 % 10);
+	code[2] = (char)('0' + st % 10);
+	code[3] = ' ';
+	PUT_LIT(w, "HTTP/1.1 ");
+	put(w, code, 4);
 	if (resp->reason.len > 0)
 		put_span(w, buf, resp->reason);
 	else
@@ -370,18 +385,18 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 			put_field(&w, buf, f);
 	}
 	if (o->chunk || (resp->framing == HF_CHUNKED && !o->strip_te))
-		put_str(&w, "Transfer-Encoding: chunked\r\n");
+		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	put_via(&w, buf, resp, resp->version, o->via);
 	/* RFC 9110 §6.6.1: a recipient with a clock adds a missing Date. */
 	if (o->date != NULL && !has_values(resp, HH_DATE)) {
-		put_str(&w, "Date: ");
+		PUT_LIT(&w, "Date: ");
 		put_str(&w, o->date);
 		put(&w, "\r\n", 2);
 	}
 	if (!o->keepalive)
-		put_str(&w, "Connection: close\r\n");
+		PUT_LIT(&w, "Connection: close\r\n");
 	else if (o->client_version == 10)
-		put_str(&w, "Connection: keep-alive\r\n");
+		PUT_LIT(&w, "Connection: keep-alive\r\n");
 	put(&w, "\r\n", 2);
 	return (wbuf_done(&w));
 }
@@ -403,18 +418,18 @@ http_msg_error(char *out, size_t outlen, int status, const char *date,
 	put_str(&w, reason);
 	put(&w, "\r\n", 2);
 	if (date != NULL) {
-		put_str(&w, "Date: ");
+		PUT_LIT(&w, "Date: ");
 		put_str(&w, date);
 		put(&w, "\r\n", 2);
 	}
-	put_str(&w, "Server: vane\r\nContent-Type: text/plain\r\n");
+	PUT_LIT(&w, "Server: vane\r\nContent-Type: text/plain\r\n");
 	/* A HEAD response says how long the GET body would be (RFC 9110 §8.6). */
 	snprintf(line, sizeof(line), "Content-Length: %d\r\n", blen);
 	put_str(&w, line);
 	if (extra != NULL)
 		put_str(&w, extra);
 	if (close)
-		put_str(&w, "Connection: close\r\n");
+		PUT_LIT(&w, "Connection: close\r\n");
 	put(&w, "\r\n", 2);
 	if (!head_only) {
 		snprintf(line, sizeof(line), "%03d ", status);

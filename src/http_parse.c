@@ -36,48 +36,91 @@
 /* m->state; a negative state is the final error. */
 enum { ST_LINE0 = 0, ST_FIELDS, ST_DONE };
 
-static const struct {
-	const char	*name;
-	enum http_method m;
-} methods[] = {
-	{ "GET", HM_GET }, { "HEAD", HM_HEAD }, { "POST", HM_POST },
-	{ "PUT", HM_PUT }, { "DELETE", HM_DELETE }, { "OPTIONS", HM_OPTIONS },
-	{ "TRACE", HM_TRACE }, { "CONNECT", HM_CONNECT }, { "PATCH", HM_PATCH },
+#define cls	http_chars
+
+/* Character classes (the HC_* bits of http_parse.h), generated from the
+ * RFC 9110 §5.6.2 tchar, §5.5 field-vchar and RFC 3986 reg-name sets. */
+const unsigned char http_chars[256] = {
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x40, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+	0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04, 0x04,
+	0x40, 0x0b, 0x02, 0x03, 0x0b, 0x03, 0x0b, 0x0b, 0x0a, 0x0a, 0x0b, 0x0b, 0x02, 0x0b, 0x0b, 0x02,
+	0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x3b, 0x02, 0x0a, 0x02, 0x0a, 0x02, 0x02,
+	0x02, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+	0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x02, 0x02, 0x02, 0x03, 0x0b,
+	0x03, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x2b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b,
+	0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x0b, 0x02, 0x03, 0x02, 0x0b, 0x04,
+	0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
+	0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02, 0x02,
 };
 
 static const struct {
 	const char	*name;
+	uint8_t		 len;
+	enum http_method m;
+} methods[] = {
+	{ "GET", 3, HM_GET }, { "HEAD", 4, HM_HEAD }, { "POST", 4, HM_POST },
+	{ "PUT", 3, HM_PUT }, { "DELETE", 6, HM_DELETE },
+	{ "OPTIONS", 7, HM_OPTIONS }, { "TRACE", 5, HM_TRACE },
+	{ "CONNECT", 7, HM_CONNECT }, { "PATCH", 5, HM_PATCH },
+};
+
+static const struct {
+	const char	*name;
+	uint8_t		 len;
 	enum http_hdr	id;
 	int		hop;	/* RFC 9110 §7.6.1, RFC 9112 §6.1 */
 } hdrs[] = {
-	{ "host", HH_HOST, 0 },
-	{ "content-length", HH_CONTENT_LENGTH, 0 },
-	{ "transfer-encoding", HH_TRANSFER_ENCODING, 1 },
-	{ "connection", HH_CONNECTION, 1 },
-	{ "keep-alive", HH_KEEP_ALIVE, 1 },
-	{ "proxy-connection", HH_PROXY_CONNECTION, 1 },
-	{ "te", HH_TE, 1 },
-	{ "trailer", HH_TRAILER, 1 },
-	{ "upgrade", HH_UPGRADE, 1 },
-	{ "expect", HH_EXPECT, 0 },
-	{ "via", HH_VIA, 0 },
-	{ "x-forwarded-for", HH_X_FORWARDED_FOR, 0 },
-	{ "x-forwarded-proto", HH_X_FORWARDED_PROTO, 0 },
-	{ "forwarded", HH_FORWARDED, 0 },
-	{ "date", HH_DATE, 0 },
-	{ "proxy-authorization", HH_PROXY_AUTHORIZATION, 0 },
+	{ "host", 4, HH_HOST, 0 },
+	{ "content-length", 14, HH_CONTENT_LENGTH, 0 },
+	{ "transfer-encoding", 17, HH_TRANSFER_ENCODING, 1 },
+	{ "connection", 10, HH_CONNECTION, 1 },
+	{ "keep-alive", 10, HH_KEEP_ALIVE, 1 },
+	{ "proxy-connection", 16, HH_PROXY_CONNECTION, 1 },
+	{ "te", 2, HH_TE, 1 },
+	{ "trailer", 7, HH_TRAILER, 1 },
+	{ "upgrade", 7, HH_UPGRADE, 1 },
+	{ "expect", 6, HH_EXPECT, 0 },
+	{ "via", 3, HH_VIA, 0 },
+	{ "x-forwarded-for", 15, HH_X_FORWARDED_FOR, 0 },
+	{ "x-forwarded-proto", 17, HH_X_FORWARDED_PROTO, 0 },
+	{ "forwarded", 9, HH_FORWARDED, 0 },
+	{ "date", 4, HH_DATE, 0 },
+	{ "proxy-authorization", 19, HH_PROXY_AUTHORIZATION, 0 },
 };
+#define HDRS_N	(sizeof(hdrs) / sizeof(hdrs[0]))
 
-static int
-is_alpha(unsigned char c)
+static int	mem_ieq(const unsigned char *, const char *, size_t);
+
+/*
+ * The hdrs[] index of a field name, or HDRS_N: candidates are picked by
+ * length and first letter, so a field vane does not act on costs one or
+ * two compares instead of a walk over the table.
+ */
+static size_t
+hdr_lookup(const unsigned char *name, uint32_t len)
 {
-	return ((c | 0x20) >= 'a' && (c | 0x20) <= 'z');
+	unsigned char	 c = name[0] | 0x20;
+	size_t		 k;
+
+	if (len < 2 || len > 19)
+		return (HDRS_N);
+	for (k = 0; k < HDRS_N; k++)
+		if (hdrs[k].len == len && (unsigned char)hdrs[k].name[0] == c &&
+		    mem_ieq(name, hdrs[k].name, len))
+			return (k);
+	return (HDRS_N);
 }
 
 static int
 is_digit(unsigned char c)
 {
-	return (c >= '0' && c <= '9');
+	return ((cls[c] & HCL_DIGIT) != 0);
 }
 
 static int
@@ -85,7 +128,7 @@ hexval(unsigned char c)
 {
 	if (is_digit(c))
 		return (c - '0');
-	if ((c | 0x20) >= 'a' && (c | 0x20) <= 'f')
+	if ((cls[c] & HCL_HEX) != 0)
 		return ((c | 0x20) - 'a' + 10);
 	return (-1);
 }
@@ -94,30 +137,20 @@ hexval(unsigned char c)
 static int
 is_tchar(unsigned char c)
 {
-	if (is_alpha(c) || is_digit(c))
-		return (1);
-	return (c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL);
+	return ((cls[c] & HCL_TCHAR) != 0);
 }
 
 static int
 is_ows(unsigned char c)
 {
-	return (c == ' ' || c == '\t');
+	return ((cls[c] & HCL_OWS) != 0);
 }
 
 /* field-vchar: VCHAR / obs-text, RFC 9110 §5.5 */
 static int
 is_fvchar(unsigned char c)
 {
-	return (c >= 0x21 && c != 0x7f);
-}
-
-/* Bytes never valid anywhere in a head: CTLs but HTAB, CR, LF; and DEL. */
-static int
-is_badctl(unsigned char c)
-{
-	return ((c < 0x20 && c != '\t' && c != '\r' && c != '\n') ||
-	    c == 0x7f);
+	return ((cls[c] & HCL_FVCHAR) != 0);
 }
 
 /*
@@ -128,9 +161,7 @@ is_badctl(unsigned char c)
 static int
 is_regname(unsigned char c)
 {
-	if (is_alpha(c) || is_digit(c))
-		return (1);
-	return (c != '\0' && strchr("-._~!$&'()*+;=", c) != NULL);
+	return ((cls[c] & HCL_REGNAME) != 0);
 }
 
 static unsigned char
@@ -354,9 +385,11 @@ request_line(struct http_msg *m, const unsigned char *p, uint32_t s,
 	m->method = HM_OTHER;
 	/* Methods are case-sensitive, RFC 9110 §9.1. */
 	for (k = 0; k < sizeof(methods) / sizeof(methods[0]); k++)
-		if (strlen(methods[k].name) == i - s &&
-		    memcmp(p + s, methods[k].name, i - s) == 0)
+		if (methods[k].len == i - s &&
+		    memcmp(p + s, methods[k].name, i - s) == 0) {
 			m->method = methods[k].m;
+			break;
+		}
 	for (t = ++i; i < e && p[i] != ' '; i++)
 		if (p[i] < 0x21 || p[i] > 0x7e || p[i] == '#')
 			return (HP_E_TARGET);
@@ -423,9 +456,9 @@ field_line(struct http_msg *m, const unsigned char *p, uint32_t s,
 		return (HP_E_FIELD);
 	for (v = i + 1; v < e && is_ows(p[v]); v++)
 		;
-	for (ve = v; ve < e; ve++)
-		if (!is_fvchar(p[ve]) && !is_ows(p[ve]))
-			return (HP_E_FIELD);
+	/* The value needs no check here: head_parse's scan stopped at every
+	 * byte that is not field-vchar or OWS (a CTL or DEL) on the way. */
+	ve = e;
 	while (ve > v && is_ows(p[ve - 1]))
 		ve--;
 	if (m->nfields >= maxf)
@@ -435,12 +468,11 @@ field_line(struct http_msg *m, const unsigned char *p, uint32_t s,
 	f->value = span(v, ve - v);
 	f->id = HH_OTHER;
 	f->hop = 0;
-	for (k = 0; k < sizeof(hdrs) / sizeof(hdrs[0]); k++)
-		if (http_span_eq((const char *)p, f->name, hdrs[k].name)) {
-			f->id = hdrs[k].id;
-			f->hop = hdrs[k].hop;
-			break;
-		}
+	if ((k = hdr_lookup(p + s, f->name.len)) < HDRS_N) {
+		f->id = hdrs[k].id;
+		f->hop = hdrs[k].hop;
+		m->seen |= 1u << f->id;
+	}
 	return (HP_OK);
 }
 
@@ -457,6 +489,8 @@ connection_options(struct http_msg *m, const unsigned char *p)
 	struct http_span	 t;
 	uint32_t		 i, j, k;
 
+	if ((m->seen & (1u << HH_CONNECTION)) == 0)
+		return;
 	for (i = 0; i < m->nfields; i++) {
 		if (m->fields[i].id != HH_CONNECTION)
 			continue;
@@ -493,6 +527,8 @@ content_length(struct http_msg *m, const unsigned char *p)
 	uint64_t		 v, d;
 	uint32_t		 i, j, k;
 
+	if ((m->seen & (1u << HH_CONTENT_LENGTH)) == 0)
+		return (HP_OK);
 	for (i = 0; i < m->nfields; i++) {
 		if (m->fields[i].id != HH_CONTENT_LENGTH)
 			continue;
@@ -533,6 +569,8 @@ te_codings(struct http_msg *m, const unsigned char *p, int *nchunked,
 	uint32_t		 i, k;
 
 	*nchunked = *nother = *last = 0;
+	if ((m->seen & (1u << HH_TRANSFER_ENCODING)) == 0)
+		return (HP_OK);
 	for (i = 0; i < m->nfields; i++) {
 		if (m->fields[i].id != HH_TRANSFER_ENCODING)
 			continue;
@@ -627,6 +665,8 @@ request_expect(struct http_msg *m, const unsigned char *p)
 	struct http_span	 el;
 	uint32_t		 i, k;
 
+	if ((m->seen & (1u << HH_EXPECT)) == 0)
+		return;
 	for (i = 0; i < m->nfields; i++) {
 		if (m->fields[i].id != HH_EXPECT)
 			continue;
@@ -744,12 +784,37 @@ line_done(struct http_msg *m, const unsigned char *p, uint32_t maxf, int req)
 	return (HP_AGAIN);
 }
 
+/*
+ * Index of the first byte in p[i, end) that ends a fast scan (CR, LF,
+ * another CTL but HTAB, DEL), or end. Eight bytes at a time while no byte
+ * is below 0x20 or equal to 0x7f (a HTAB drops to the byte loop for that
+ * word): the classic "has a byte less than n" word tricks.
+ */
+static uint32_t
+scan_plain(const unsigned char *p, uint32_t i, uint32_t end)
+{
+	const uint64_t	 ones = 0x0101010101010101ULL;
+	const uint64_t	 high = 0x8080808080808080ULL;
+	uint64_t	 x, y;
+
+	while (end - i >= 8) {
+		memcpy(&x, p + i, 8);
+		y = x ^ (0x7f * ones);
+		if ((((x - 0x20 * ones) & ~x) | ((y - ones) & ~y)) & high)
+			break;
+		i += 8;
+	}
+	while (i < end && (cls[p[i]] & HCL_STOP) == 0)
+		i++;
+	return (i);
+}
+
 static int
 head_parse(struct http_msg *m, const char *buf, size_t len,
     const struct http_limits *lim, int req)
 {
 	const unsigned char	*p = (const unsigned char *)buf;
-	uint32_t		 max, maxf;
+	uint32_t		 max, maxf, scan, i;
 	int			 rv;
 
 	if (m->state < 0 || m->state == ST_DONE)
@@ -758,25 +823,33 @@ head_parse(struct http_msg *m, const char *buf, size_t len,
 	maxf = m->maxfields;
 	if (lim != NULL && lim->max_fields < maxf)
 		maxf = lim->max_fields;
+	scan = len < max ? (uint32_t)len : max;
 	while (m->pos < len) {
-		if (m->pos >= max)
+		/* Fast scan: one table lookup per byte up to the next CR, LF
+		 * or byte that is never valid in a head. */
+		i = scan_plain(p, m->pos, scan);
+		m->pos = i;
+		if (i == scan) {
+			if (scan < len)
+				return (fail(m, req && m->state == ST_LINE0 ?
+				    HP_E_URI_TOO_LONG : HP_E_HEAD_TOO_LARGE));
+			return (HP_AGAIN);
+		}
+		/* CRLF only: a bare LF, a lone CR, NUL or another CTL is an
+		 * error (RFC 9112 §2.2, RFC 9110 §5.5). */
+		if (p[i] != '\r')
+			return (fail(m, line_error(m, req)));
+		if (i + 1 >= len)
+			return (HP_AGAIN);
+		if (i + 1 >= max)
 			return (fail(m, req && m->state == ST_LINE0 ?
 			    HP_E_URI_TOO_LONG : HP_E_HEAD_TOO_LARGE));
-		if (p[m->pos] == '\n') {
-			/* CRLF only: a bare LF is an error (RFC 9112 §2.2). */
-			if (m->pos == m->line_start || p[m->pos - 1] != '\r')
-				return (fail(m, line_error(m, req)));
-			m->pos++;
-			if ((rv = line_done(m, p, maxf, req)) != HP_AGAIN)
-				return (rv);
-			m->line_start = m->pos;
-			continue;
-		}
-		/* Lone CR, NUL, other CTLs: RFC 9110 §5.5, RFC 9112 §2.2. */
-		if ((m->pos > m->line_start && p[m->pos - 1] == '\r') ||
-		    is_badctl(p[m->pos]))
+		if (p[i + 1] != '\n')
 			return (fail(m, line_error(m, req)));
-		m->pos++;
+		m->pos = i + 2;
+		if ((rv = line_done(m, p, maxf, req)) != HP_AGAIN)
+			return (rv);
+		m->line_start = m->pos;
 	}
 	return (HP_AGAIN);
 }

@@ -20,6 +20,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/*
+ * Character classes: one table lookup per byte on the hot paths.
+ */
+#define HCL_TCHAR	0x01	/* tchar */
+#define HCL_FVCHAR	0x02	/* field-vchar: VCHAR / obs-text */
+#define HCL_STOP	0x04	/* CR, LF, other CTLs but HTAB, DEL: ends a fast scan */
+#define HCL_REGNAME	0x08	/* reg-name except '%' and ',' */
+#define HCL_DIGIT	0x10
+#define HCL_HEX	0x20
+#define HCL_OWS	0x40	/* SP, HTAB */
+extern const unsigned char http_chars[256];
+
 /* Return codes. Errors are negative and map to a status (http_err_status). */
 enum {
 	HP_OK = 0,		/* head (or chunked body) complete */
@@ -112,6 +124,7 @@ struct http_msg {
 	uint8_t			conn;		/* HC_* from Connection (and Proxy-Connection ignored) */
 
 	/* Parser state: private. */
+	uint32_t		seen;		/* bit per enum http_hdr present */
 	uint32_t		pos;
 	int			state;
 	uint32_t		mark;

@@ -5,15 +5,16 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
+#include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "backend.h"
 #include "config.h"
 #include "log.h"
 #include "upool.h"
+#include "util.h"
 #include "vane.h"
 #include "worker.h"
 
@@ -24,14 +25,22 @@ upool_init(struct upool *p)
 	p->nidle = 0;
 }
 
+static void
+upool_unlink(struct uconn *uc)
+{
+	struct upool *p = &uc->w->pools[uc->srv->idx];
+
+	TAILQ_REMOVE(&p->idle, uc, entry);
+	p->nidle--;
+}
+
 void
 upool_clear(struct upool *p)
 {
 	struct uconn *uc;
 
 	while ((uc = TAILQ_FIRST(&p->idle)) != NULL) {
-		TAILQ_REMOVE(&p->idle, uc, entry);
-		p->nidle--;
+		upool_unlink(uc);
 		uconn_free(uc);
 	}
 }
@@ -43,56 +52,78 @@ uconn_free(struct uconn *uc)
 		return;
 	CHECK_OBJ(uc, UCONN_MAGIC);
 	uc->magic = 0;
-	bufferevent_free(uc->bev);
+	ltimer_free(&uc->timer);
+	io_close(&uc->io);
 	free(uc);
 }
 
+void
+uconn_attach(struct uconn *uc, void (*on_io)(void *),
+    void (*on_timeout)(void *), struct client *c)
+{
+	uc->c = c;
+	io_set_owner(&uc->io, on_io, c);
+	uc->timer.fire = on_timeout;
+	uc->timer.arg = c;
+	ltimer_set(&uc->timer, 0);
+}
+
 struct uconn *
-uconn_connect(struct worker *w, struct server *srv)
+uconn_connect(struct worker *w, struct server *srv, void (*on_io)(void *),
+    void (*on_timeout)(void *), struct client *c)
 {
 	struct uconn *uc;
+	int one = 1, e;
 
 	if ((uc = calloc(1, sizeof(*uc))) == NULL)
 		return (NULL);
 	uc->magic = UCONN_MAGIC;
 	uc->w = w;
 	uc->srv = srv;
-	uc->bev = bufferevent_socket_new(w->base, -1,
-	    BEV_OPT_CLOSE_ON_FREE);
-	if (uc->bev == NULL) {
+	if (io_connect(&uc->io, w->base, (struct sockaddr *)&srv->ss,
+	    srv->sslen, on_io, c) == -1) {
+		e = errno;
 		free(uc);
+		errno = e;
 		return (NULL);
 	}
-	/* While connecting, libevent applies the write timeout. */
-	bufferevent_set_timeouts(uc->bev, NULL, &w->tv_backend_connect);
-	if (bufferevent_socket_connect(uc->bev, (struct sockaddr *)&srv->ss,
-	    (int)srv->sslen) == -1) {
-		uconn_free(uc);
+	if (ltimer_init(&uc->timer, w->base, on_timeout, c) == -1) {
+		io_close(&uc->io);
+		free(uc);
+		errno = ENOMEM;
 		return (NULL);
 	}
+	(void)setsockopt(uc->io.fd, IPPROTO_TCP, TCP_NODELAY, &one,
+	    sizeof(one));
+	uc->c = c;
+	ltimer_set(&uc->timer, now_mono_ms() + vane.cfg->timeouts_backend_connect);
 	w->st.backend_connects++;
 	return (uc);
 }
 
-/* Anything from an idle connection (data, close, timeout): discard it. */
+/* Anything from an idle connection (data, close, error): discard it. A
+ * write-ready edge alone is not news. */
 static void
-idle_readcb(struct bufferevent *bev, void *arg)
+idle_on_io(void *arg)
 {
 	struct uconn *uc = arg;
-	struct upool *p = &uc->w->pools[uc->srv->idx];
 
-	TAILQ_REMOVE(&p->idle, uc, entry);
-	p->nidle--;
+	if (!uc->io.eof && uc->io.err == 0 &&
+	    evbuffer_get_length(uc->io.in) == 0)
+		return;
+	upool_unlink(uc);
 	log_debug("backend %s: idle connection %s, discarded", uc->srv->name,
-	    evbuffer_get_length(bufferevent_get_input(bev)) > 0 ?
-	    "sent data" : "closed or timed out");
+	    evbuffer_get_length(uc->io.in) > 0 ? "sent data" : "closed");
 	uconn_free(uc);
 }
 
 static void
-idle_eventcb(struct bufferevent *bev, short what, void *arg)
+idle_timeout(void *arg)
 {
-	idle_readcb(bev, arg);
+	struct uconn *uc = arg;
+
+	upool_unlink(uc);
+	uconn_free(uc);
 }
 
 void
@@ -107,13 +138,17 @@ upool_put(struct uconn *uc)
 		uconn_free(uc);
 		return;
 	}
-	bufferevent_setcb(uc->bev, idle_readcb, NULL, idle_eventcb, uc);
-	bufferevent_setwatermark(uc->bev, EV_READ, 0, 0);
-	bufferevent_setwatermark(uc->bev, EV_WRITE, 0, 0);
-	bufferevent_set_timeouts(uc->bev, &w->tv_keepalive, NULL);
-	bufferevent_enable(uc->bev, EV_READ);
+	uc->c = NULL;
+	io_set_owner(&uc->io, idle_on_io, uc);
+	uc->io.paused = 0;
+	uc->timer.fire = idle_timeout;
+	uc->timer.arg = uc;
+	ltimer_set(&uc->timer,
+	    now_mono_ms() + vane.cfg->backends_keepalive_timeout);
 	TAILQ_INSERT_HEAD(&p->idle, uc, entry);
 	p->nidle++;
+	/* Bytes or a close may already sit in the kernel unseen. */
+	io_kick(&uc->io);
 }
 
 struct uconn *
@@ -124,9 +159,6 @@ upool_get(struct worker *w, struct server *srv)
 
 	if ((uc = TAILQ_FIRST(&p->idle)) == NULL)
 		return (NULL);
-	TAILQ_REMOVE(&p->idle, uc, entry);
-	p->nidle--;
-	bufferevent_disable(uc->bev, EV_READ);
-	bufferevent_set_timeouts(uc->bev, NULL, NULL);
+	upool_unlink(uc);
 	return (uc);
 }

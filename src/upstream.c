@@ -7,13 +7,9 @@
  * that is safe (idempotent and without a body: RFC 9110 §9.2.2).
  */
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 
 #include "backend.h"
@@ -28,20 +24,10 @@
 #include "worker.h"
 
 #define OUT_HIGH	(256 * 1024)
-#define OUT_LOW		(64 * 1024)
 
-static void	up_readcb(struct bufferevent *, void *);
-static void	up_writecb(struct bufferevent *, void *);
-static void	up_eventcb(struct bufferevent *, short, void *);
+static void	up_on_io(void *);
+static void	up_on_timer(void *);
 static void	upstream_send(struct client *);
-
-static void
-attach(struct client *c, struct uconn *uc)
-{
-	c->uc = uc;
-	bufferevent_setcb(uc->bev, up_readcb, up_writecb, up_eventcb, c);
-	bufferevent_setwatermark(uc->bev, EV_WRITE, OUT_LOW, 0);
-}
 
 void
 upstream_release(struct client *c, int reuse)
@@ -51,12 +37,23 @@ upstream_release(struct client *c, int reuse)
 	if (uc == NULL)
 		return;
 	c->uc = NULL;
-	if (reuse && uc->connected &&
-	    evbuffer_get_length(bufferevent_get_input(uc->bev)) == 0 &&
-	    evbuffer_get_length(bufferevent_get_output(uc->bev)) == 0)
+	if (reuse && uc->io.connected && uc->io.err == 0 && !uc->io.eof &&
+	    evbuffer_get_length(uc->io.in) == 0 &&
+	    evbuffer_get_length(uc->io.out) == 0)
 		upool_put(uc);
 	else
 		uconn_free(uc);
+}
+
+void
+upstream_flush(struct client *c)
+{
+	struct uconn *uc = c->uc;
+
+	if (uc == NULL || !uc->io.connected || io_pending(&uc->io) == 0)
+		return;
+	if (io_flush(&uc->io) == -1)
+		up_on_io(c);	/* reports the error */
 }
 
 static void
@@ -64,14 +61,15 @@ upstream_connect_new(struct client *c)
 {
 	struct uconn *uc;
 
-	if ((uc = uconn_connect(c->w, c->srv)) == NULL) {
+	uc = uconn_connect(c->w, c->srv, up_on_io, up_on_timer, c);
+	if (uc == NULL) {
 		c->w->st.backend_errors++;
 		log_warn("backend %s: connect: %s", c->srv->name,
 		    strerror(errno));
 		client_error(c, 502, "cannot connect to the backend");
 		return;
 	}
-	attach(c, uc);
+	c->uc = uc;
 }
 
 void
@@ -91,11 +89,30 @@ upstream_start(struct client *c)
 	c->tried |= 1ULL << idx;
 	if ((uc = upool_get(w, c->srv)) != NULL) {
 		w->st.backend_reused++;
-		attach(c, uc);
+		uconn_attach(uc, up_on_io, up_on_timer, c);
+		c->uc = uc;
 		upstream_send(c);
 		return;
 	}
 	upstream_connect_new(c);
+}
+
+/* Wait for the backend: no byte for backend_response is a timeout. */
+static uint64_t
+upstream_deadline(const struct uconn *uc)
+{
+	uint64_t base = uc->last_read;
+
+	/* Sending a long body is progress too. */
+	if (uc->io.last_write > base)
+		base = uc->io.last_write;
+	return (base + vane.cfg->timeouts_backend_response);
+}
+
+static void
+upstream_arm(struct client *c)
+{
+	ltimer_set(&c->uc->timer, upstream_deadline(c->uc));
 }
 
 static void
@@ -103,25 +120,22 @@ upstream_send(struct client *c)
 {
 	struct uconn *uc = c->uc;
 	struct worker *w = c->w;
-	struct evbuffer *out = bufferevent_get_output(uc->bev);
 	size_t len = evbuffer_get_length(c->uhead);
 
 	/* Keep a copy of the head only while a retry is still possible. */
 	if (c->can_retry && !c->retried && uc->nreq > 0)
-		evbuffer_add(out, evbuffer_pullup(c->uhead, -1), len);
+		evbuffer_add(uc->io.out, evbuffer_pullup(c->uhead, -1), len);
 	else
-		evbuffer_add_buffer(out, c->uhead);
+		evbuffer_add_buffer(uc->io.out, c->uhead);
 	uc->nreq++;
-	c->t_upstream = now_mono_ms();
+	c->t_upstream = uc->last_read = now_mono_ms();
 	if (c->rfields == NULL && (c->rfields = worker_fields_get(w)) == NULL) {
 		client_close(c, "out of memory");
 		return;
 	}
 	http_msg_init(&c->resp, c->rfields,
 	    (uint32_t)vane.cfg->limits_header_count);
-	bufferevent_set_timeouts(uc->bev, &w->tv_backend_response,
-	    &w->tv_backend_response);
-	bufferevent_enable(uc->bev, EV_READ | EV_WRITE);
+	upstream_arm(c);
 	client_send_continue(c);
 	client_pump_request(c);
 }
@@ -143,7 +157,7 @@ response_mode(struct client *c, enum http_framing f, struct http_out *o)
 		c->keepalive = 0;
 		return (RELAY_DECHUNK);
 	default:
-		if (c->version >= 11) {
+		if (c->version >= 11 && c->method != HM_HEAD) {
 			/* Re-frame as chunked so the client connection can
 			 * stay open. */
 			o->chunk = 1;
@@ -159,7 +173,7 @@ static int
 upstream_emit_head(struct client *c, const char *buf)
 {
 	struct http_msg *r = &c->resp;
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = c->io.out;
 	struct evbuffer_iovec v;
 	struct http_out o;
 	enum http_framing f;
@@ -203,7 +217,7 @@ upstream_emit_head(struct client *c, const char *buf)
 static int
 upstream_read_head(struct client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->uc->bev);
+	struct evbuffer *in = c->uc->io.in;
 	struct worker *w = c->w;
 	const char *buf;
 	size_t len;
@@ -247,18 +261,19 @@ upstream_read_head(struct client *c)
 	return (1);
 }
 
-static void
+/* Returns 1 when the response is complete (c may be reset or closed). */
+static int
 upstream_pump_response(struct client *c)
 {
-	struct evbuffer *in = bufferevent_get_input(c->uc->bev);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *in = c->uc->io.in;
+	struct evbuffer *out = c->io.out;
 
 	switch (relay_move(&c->resp_body, in, out)) {
 	case RELAY_DONE:
 		if (evbuffer_get_length(in) > 0)
 			c->up_reusable = 0;	/* bytes past the end */
 		client_response_done(c);
-		return;
+		return (1);
 	case RELAY_MORE:
 		break;
 	default:
@@ -266,66 +281,32 @@ upstream_pump_response(struct client *c)
 		log_warn("backend %s: malformed chunked response body",
 		    c->srv->name);
 		client_error(c, 502, "malformed chunked body from the backend");
-		return;
+		return (1);
 	}
 	if (evbuffer_get_length(out) >= OUT_HIGH)
-		bufferevent_disable(c->uc->bev, EV_READ);
+		io_pause(&c->uc->io);
+	return (0);
 }
 
 void
 upstream_resume_read(struct client *c)
 {
-	if (c->uc != NULL && c->resp_head_done &&
-	    evbuffer_get_length(bufferevent_get_output(c->bev)) <= OUT_LOW)
-		bufferevent_enable(c->uc->bev, EV_READ);
-}
-
-static void
-up_readcb(struct bufferevent *bev, void *arg)
-{
-	struct client *c = arg;
-
-	if (!c->resp_head_done && !upstream_read_head(c))
-		return;
-	if (c->closed || c->uc == NULL)
-		return;
-	upstream_pump_response(c);
-}
-
-static void
-up_writecb(struct bufferevent *bev, void *arg)
-{
-	struct client *c = arg;
-
-	/* The backend took what we sent: read more of the request body. */
-	if (!c->req_done && !c->closed && c->state == CS_FORWARD) {
-		bufferevent_enable(c->bev, EV_READ);
-		client_pump_request(c);
+	if (c->uc != NULL && c->resp_head_done && c->uc->io.paused) {
+		c->uc->last_read = now_mono_ms();
+		upstream_arm(c);
+		io_resume(&c->uc->io);
 	}
-}
-
-static void
-up_connected(struct client *c)
-{
-	struct uconn *uc = c->uc;
-	int one = 1;
-
-	uc->connected = 1;
-	(void)setsockopt(bufferevent_getfd(uc->bev), IPPROTO_TCP, TCP_NODELAY,
-	    &one, sizeof(one));
-	upstream_send(c);
 }
 
 /* The backend connection failed before a response head was complete. */
 static void
-up_failed_early(struct client *c, short what)
+up_failed_early(struct client *c, int timeout)
 {
 	struct uconn *uc = c->uc;
 	struct worker *w = c->w;
-	int connected = uc->connected;
-	int err = EVUTIL_SOCKET_ERROR();
+	int connected = uc->io.connected;
 
-	if (what & BEV_EVENT_TIMEOUT) {
+	if (timeout) {
 		w->st.backend_timeouts++;
 		log_warn("backend %s: %s timeout", c->srv->name,
 		    connected ? "response" : "connect");
@@ -334,8 +315,7 @@ up_failed_early(struct client *c, short what)
 		return;
 	}
 	if (connected && uc->nreq > 1 && c->can_retry && !c->retried &&
-	    c->resp.pos == 0 &&
-	    evbuffer_get_length(bufferevent_get_input(uc->bev)) == 0) {
+	    c->resp.pos == 0 && evbuffer_get_length(uc->io.in) == 0) {
 		/* A pooled connection the backend closed as we reused it. */
 		c->retried = 1;
 		w->st.backend_retries++;
@@ -346,40 +326,94 @@ up_failed_early(struct client *c, short what)
 	w->st.backend_errors++;
 	if (!connected)
 		log_warn("backend %s: connect: %s", c->srv->name,
-		    err != 0 ? strerror(err) : "failed");
+		    strerror(uc->io.err));
 	else
 		log_warn("backend %s: connection %s before a complete "
 		    "response head", c->srv->name,
-		    (what & BEV_EVENT_EOF) ? "closed" : "reset");
+		    uc->io.err != 0 ? strerror(uc->io.err) : "closed");
 	client_error(c, 502, "backend failed");
 }
 
+/* The backend closed or failed while the body was streaming. */
 static void
-up_eventcb(struct bufferevent *bev, short what, void *arg)
+up_failed_body(struct client *c, int timeout)
 {
-	struct client *c = arg;
+	struct uconn *uc = c->uc;
 
-	if (what & BEV_EVENT_CONNECTED) {
-		up_connected(c);
-		return;
-	}
-	if (!c->resp_head_done) {
-		up_failed_early(c, what);
-		return;
-	}
-	if ((what & BEV_EVENT_EOF) &&
-	    relay_eof(&c->resp_body, bufferevent_get_output(c->bev)) ==
-	    RELAY_DONE) {
+	if (!timeout && uc->io.err == 0 &&
+	    relay_eof(&c->resp_body, c->io.out) == RELAY_DONE) {
 		c->up_reusable = 0;
 		client_response_done(c);
 		return;
 	}
-	if (what & BEV_EVENT_TIMEOUT)
+	if (timeout)
 		c->w->st.backend_timeouts++;
 	else
 		c->w->st.backend_errors++;
 	log_warn("backend %s: %s in the middle of a response body",
-	    c->srv->name, (what & BEV_EVENT_TIMEOUT) ? "timeout" :
-	    (what & BEV_EVENT_EOF) ? "connection closed" : "connection reset");
+	    c->srv->name, timeout ? "timeout" :
+	    uc->io.err != 0 ? strerror(uc->io.err) : "connection closed");
 	client_error(c, 502, "backend failed mid-body");
+}
+
+static void
+up_on_io(void *arg)
+{
+	struct client *c = arg;
+	struct uconn *uc = c->uc;
+
+	CHECK_OBJ(c, CLIENT_MAGIC);
+	if (uc == NULL || c->closed)
+		return;
+	if (uc->io.connected && uc->nreq == 0) {
+		upstream_send(c);	/* the connect completed */
+		if (c->closed || c->uc == NULL)
+			return;
+	}
+	if (evbuffer_get_length(uc->io.in) > 0) {
+		uc->last_read = now_mono_ms();
+		if (!c->resp_head_done && !upstream_read_head(c))
+			goto check;
+		if (c->closed || c->uc == NULL)
+			return;
+		if (upstream_pump_response(c))
+			goto flush;
+	}
+check:
+	if (c->closed || c->uc != uc)
+		goto flush;
+	if (uc->io.err != 0 || uc->io.eof) {
+		if (!c->resp_head_done)
+			up_failed_early(c, 0);
+		else
+			up_failed_body(c, 0);
+		goto flush;
+	}
+	/* The backend took what we sent: move more of the request body
+	 * (client_flush resumes reading the client). */
+	client_pump_request(c);
+flush:
+	(void)client_flush(c);
+}
+
+static void
+up_on_timer(void *arg)
+{
+	struct client *c = arg;
+	struct uconn *uc = c->uc;
+
+	if (uc == NULL || c->closed)
+		return;
+	if (uc->io.paused || (uc->io.connected &&
+	    upstream_deadline(uc) > now_mono_ms())) {
+		/* Waiting for the client, not the backend; or the backend
+		 * made progress since the deadline was set. */
+		upstream_arm(c);
+		return;
+	}
+	if (!c->resp_head_done)
+		up_failed_early(c, 1);
+	else
+		up_failed_body(c, 1);
+	(void)client_flush(c);
 }

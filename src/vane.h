@@ -8,6 +8,7 @@
 #define VANE_VANE_H
 
 #include <stdatomic.h>
+#include <stdlib.h>
 
 #include "config.h"
 

@@ -1,0 +1,310 @@
+/*
+ * io.c: edge-triggered socket I/O over evbuffers. See io.h.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/event.h>
+
+#include "io.h"
+#include "util.h"
+
+/* Bytes asked of the kernel per read. */
+#define READ_CHUNK	16384
+
+static void
+io_event_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct io *io = arg;
+	int e = 0;
+	socklen_t elen = sizeof(e);
+
+	if (what & EV_WRITE) {
+		io->writable = 1;
+		if (io->connecting) {
+			io->connecting = 0;
+			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e,
+			    &elen) == -1)
+				e = errno;
+			if (e != 0)
+				io->err = e;
+			else
+				io->connected = 1;
+			io->on_io(io->arg);
+			return;
+		}
+		if (evbuffer_get_length(io->out) > 0 && io_flush(io) == -1) {
+			io->on_io(io->arg);
+			return;
+		}
+	}
+	if (what & EV_CLOSED)
+		io->rdhup = 1;
+	if (what & (EV_READ | EV_CLOSED)) {
+		io->readable = 1;
+		if (!io->paused)
+			(void)io_read(io);
+	}
+	io->on_io(io->arg);
+}
+
+static int
+io_setup(struct io *io, struct event_base *base, int fd,
+    void (*on_io)(void *), void *arg)
+{
+	memset(io, 0, sizeof(*io));
+	io->fd = fd;
+	io->on_io = on_io;
+	io->arg = arg;
+	io->in_high = 256 * 1024;
+	io->in = evbuffer_new();
+	io->out = evbuffer_new();
+	io->ev = event_new(base, fd, EV_READ | EV_WRITE | EV_CLOSED | EV_PERSIST | EV_ET,
+	    io_event_cb, io);
+	if (io->in == NULL || io->out == NULL || io->ev == NULL ||
+	    event_add(io->ev, NULL) == -1) {
+		if (io->ev != NULL)
+			event_free(io->ev);
+		if (io->in != NULL)
+			evbuffer_free(io->in);
+		if (io->out != NULL)
+			evbuffer_free(io->out);
+		io->ev = NULL;
+		io->in = io->out = NULL;
+		return (-1);
+	}
+	return (0);
+}
+
+int
+io_init(struct io *io, struct event_base *base, int fd,
+    void (*on_io)(void *), void *arg)
+{
+	if (io_setup(io, base, fd, on_io, arg) == -1)
+		return (-1);
+	io->connected = 1;
+	/* Edge-triggered: anything already buffered would not show up as
+	 * a new edge, so the first read is tried at once by the owner. */
+	io->readable = 1;
+	io->writable = 1;
+	return (0);
+}
+
+int
+io_connect(struct io *io, struct event_base *base, const struct sockaddr *sa,
+    socklen_t len, void (*on_io)(void *), void *arg)
+{
+	int fd, e;
+
+	fd = socket(sa->sa_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		return (-1);
+	if (connect(fd, sa, len) == -1 && errno != EINPROGRESS) {
+		e = errno;
+		close(fd);
+		errno = e;
+		return (-1);
+	}
+	if (io_setup(io, base, fd, on_io, arg) == -1) {
+		close(fd);
+		errno = ENOMEM;
+		return (-1);
+	}
+	io->connecting = 1;
+	return (0);
+}
+
+void
+io_close(struct io *io)
+{
+	if (io->ev != NULL) {
+		event_free(io->ev);
+		close(io->fd);
+	}
+	if (io->in != NULL)
+		evbuffer_free(io->in);
+	if (io->out != NULL)
+		evbuffer_free(io->out);
+	io->ev = NULL;
+	io->in = io->out = NULL;
+	io->fd = -1;
+}
+
+void
+io_set_owner(struct io *io, void (*on_io)(void *), void *arg)
+{
+	io->on_io = on_io;
+	io->arg = arg;
+}
+
+size_t
+io_read(struct io *io)
+{
+	struct evbuffer_iovec v[2];
+	size_t total = 0, have, want;
+	ssize_t n;
+	int nv;
+
+	while (io->readable && !io->eof && io->err == 0) {
+		have = evbuffer_get_length(io->in);
+		if (have >= io->in_high)
+			break;
+		want = io->in_high - have;
+		if (want > READ_CHUNK)
+			want = READ_CHUNK;
+		if ((nv = evbuffer_reserve_space(io->in, (ev_ssize_t)want, v,
+		    2)) < 1) {
+			io->err = ENOMEM;
+			break;
+		}
+		n = readv(io->fd, (struct iovec *)v, nv);
+		if (n > 0) {
+			size_t left = (size_t)n;
+			int i;
+
+			for (i = 0; i < nv; i++) {
+				if (v[i].iov_len > left)
+					v[i].iov_len = left;
+				left -= v[i].iov_len;
+			}
+			evbuffer_commit_space(io->in, v, nv);
+			total += (size_t)n;
+			/* A short read drained the socket, unless the peer
+			 * also closed (EPOLLRDHUP): then read on to the EOF,
+			 * for which no other edge will come. */
+			if ((size_t)n < want && !io->rdhup)
+				io->readable = 0;
+			continue;
+		}
+		evbuffer_commit_space(io->in, v, 0);
+		if (n == 0)
+			io->eof = 1;
+		else if (errno == EAGAIN || errno == EWOULDBLOCK)
+			io->readable = 0;
+		else if (errno != EINTR)
+			io->err = errno;
+	}
+	return (total);
+}
+
+int
+io_flush(struct io *io)
+{
+	int n;
+
+	if (!io->writable || evbuffer_get_length(io->out) == 0)
+		return (0);
+	/* The send timeout counts from here: progress, or the moment the
+	 * socket stopped taking bytes. */
+	io->last_write = now_mono_ms();
+	while (evbuffer_get_length(io->out) > 0) {
+		n = evbuffer_write(io->out, io->fd);
+		if (n > 0)
+			continue;
+		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+			io->writable = 0;
+			break;
+		}
+		if (n == -1 && errno == EINTR)
+			continue;
+		io->err = n == 0 ? EPIPE : errno;
+		return (-1);
+	}
+	return (0);
+}
+
+void
+io_pause(struct io *io)
+{
+	io->paused = 1;
+}
+
+void
+io_resume(struct io *io)
+{
+	if (!io->paused)
+		return;
+	io->paused = 0;
+	/* No new edge will come for bytes already in the kernel. */
+	if (io->readable || io->eof)
+		event_active(io->ev, EV_READ, 0);
+}
+
+size_t
+io_pending(const struct io *io)
+{
+	return (evbuffer_get_length(io->out));
+}
+
+void
+io_kick(struct io *io)
+{
+	if (io->readable && !io->paused && !io->eof && io->err == 0 &&
+	    evbuffer_get_length(io->in) < io->in_high)
+		event_active(io->ev, EV_READ, 0);
+}
+
+static void
+ltimer_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct ltimer *t = arg;
+	uint64_t now;
+	struct timeval tv;
+
+	t->at = 0;
+	if (t->deadline == 0)
+		return;
+	now = now_mono_ms();
+	if (now < t->deadline) {
+		tv.tv_sec = (time_t)((t->deadline - now) / 1000);
+		tv.tv_usec = (suseconds_t)((t->deadline - now) % 1000) * 1000;
+		if (evtimer_add(t->ev, &tv) == 0)
+			t->at = t->deadline;
+		return;
+	}
+	t->deadline = 0;
+	t->fire(t->arg);
+}
+
+int
+ltimer_init(struct ltimer *t, struct event_base *base, void (*fire)(void *),
+    void *arg)
+{
+	t->at = t->deadline = 0;
+	t->fire = fire;
+	t->arg = arg;
+	t->ev = evtimer_new(base, ltimer_cb, t);
+	return (t->ev == NULL ? -1 : 0);
+}
+
+void
+ltimer_set(struct ltimer *t, uint64_t deadline)
+{
+	struct timeval tv;
+	uint64_t now;
+
+	t->deadline = deadline;
+	if (deadline == 0 || (t->at != 0 && t->at <= deadline))
+		return;
+	now = now_mono_ms();
+	if (deadline < now)
+		deadline = now;
+	tv.tv_sec = (time_t)((deadline - now) / 1000);
+	tv.tv_usec = (suseconds_t)((deadline - now) % 1000) * 1000;
+	if (evtimer_add(t->ev, &tv) == 0)
+		t->at = deadline;
+}
+
+void
+ltimer_free(struct ltimer *t)
+{
+	if (t->ev != NULL)
+		event_free(t->ev);
+	t->ev = NULL;
+}
