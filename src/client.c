@@ -328,7 +328,7 @@ client_finish(struct client *c)
 	c->srv = NULL;
 	c->tried = 0;
 	c->req_done = c->resp_started = c->resp_head_done = 0;
-	c->retried = c->can_retry = c->expect_continue = 0;
+	c->retried = c->failed_over = c->can_retry = c->expect_continue = 0;
 	c->up_reusable = 0;
 	c->status = 0;
 	c->bytes_out = 0;

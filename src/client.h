@@ -59,7 +59,8 @@ struct client {
 	unsigned		 req_done:1;	/* request body fully forwarded */
 	unsigned		 expect_continue:1;
 	unsigned		 resp_started:1;	/* a response byte went to the client */
-	unsigned		 retried:1;
+	unsigned		 retried:1;	/* sent again after a dead pooled connection */
+	unsigned		 failed_over:1;	/* connect failed, another server tried */
 	unsigned		 can_retry:1;	/* idempotent and bodiless: may be sent twice */
 	struct relay		 req_body;
 	struct evbuffer		*uhead;		/* head for the backend, kept until sent for good */

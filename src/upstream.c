@@ -66,6 +66,13 @@ upstream_connect_new(struct client *c)
 		c->w->st.backend_errors++;
 		log_warn("backend %s: connect: %s", c->srv->name,
 		    strerror(errno));
+		if (!c->failed_over && (backend_up_mask(vane.servers,
+		    vane.nservers) & ~c->tried) != 0) {
+			c->failed_over = 1;
+			c->w->st.backend_retries++;
+			upstream_start(c);
+			return;
+		}
 		client_error(c, 502, "cannot connect to the backend");
 		return;
 	}
@@ -306,12 +313,32 @@ up_failed_early(struct client *c, int timeout)
 	struct worker *w = c->w;
 	int connected = uc->io.connected;
 
+	if (!connected) {
+		if (timeout)
+			w->st.backend_timeouts++;
+		else
+			w->st.backend_errors++;
+		log_warn("backend %s: connect: %s", c->srv->name,
+		    timeout ? "timeout" : strerror(uc->io.err));
+		/* Nothing was sent: any request may go to another server.
+		 * One more try, as nginx's proxy_next_upstream does by
+		 * default; issue 2 makes the count backends.retries. */
+		if (!c->failed_over && (backend_up_mask(vane.servers,
+		    vane.nservers) & ~c->tried) != 0) {
+			c->failed_over = 1;
+			w->st.backend_retries++;
+			upstream_release(c, 0);
+			upstream_start(c);
+			return;
+		}
+		client_error(c, timeout ? 504 : 502, timeout ?
+		    "backend connect timeout" : "cannot connect to the backend");
+		return;
+	}
 	if (timeout) {
 		w->st.backend_timeouts++;
-		log_warn("backend %s: %s timeout", c->srv->name,
-		    connected ? "response" : "connect");
-		client_error(c, 504, connected ?
-		    "backend response timeout" : "backend connect timeout");
+		log_warn("backend %s: response timeout", c->srv->name);
+		client_error(c, 504, "backend response timeout");
 		return;
 	}
 	if (connected && uc->nreq > 1 && c->can_retry && !c->retried &&
@@ -324,13 +351,8 @@ up_failed_early(struct client *c, int timeout)
 		return;
 	}
 	w->st.backend_errors++;
-	if (!connected)
-		log_warn("backend %s: connect: %s", c->srv->name,
-		    strerror(uc->io.err));
-	else
-		log_warn("backend %s: connection %s before a complete "
-		    "response head", c->srv->name,
-		    uc->io.err != 0 ? strerror(uc->io.err) : "closed");
+	log_warn("backend %s: connection %s before a complete response head",
+	    c->srv->name, uc->io.err != 0 ? strerror(uc->io.err) : "closed");
 	client_error(c, 502, "backend failed");
 }
 
