@@ -363,21 +363,51 @@ keepalive_wanted(const struct http_msg *m)
 	return ((m->conn & HC_KEEPALIVE) != 0);
 }
 
+/*
+ * Copy n bytes for a quoted log field: '"', '\\' and bytes outside
+ * printable ASCII are escaped (\xHH), so a request cannot forge the rest
+ * of an access-log line. Stops before overrunning end; returns the end.
+ */
+static char *
+log_escape(char *p, const char *end, const char *s, size_t n)
+{
+	static const char hex[] = "0123456789abcdef";
+	unsigned char ch;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		ch = (unsigned char)s[i];
+		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
+			if (end - p < 1)
+				break;
+			*p++ = (char)ch;
+			continue;
+		}
+		if (end - p < 4)
+			break;
+		*p++ = '\\';
+		*p++ = 'x';
+		*p++ = hex[ch >> 4];
+		*p++ = hex[ch & 15];
+	}
+	return (p);
+}
+
 /* "METHOD target HTTP/1.x" for logs, the target cut at 256 bytes. */
 static void
 client_logline(struct client *c, const char *buf)
 {
 	const struct http_msg *m = &c->req;
-	size_t ml = m->method_s.len > 32 ? 32 : m->method_s.len;
 	size_t tl = m->target.len > 256 ? 256 : m->target.len;
 	char *p = c->logline;
+	/* Room for the "..." and " HTTP/1.x" with its NUL. */
+	char *end = c->logline + sizeof(c->logline) - 14;
 
-	memcpy(p, buf + m->method_s.off, ml);
-	p += ml;
+	p = log_escape(p, end, buf + m->method_s.off,
+	    m->method_s.len > 32 ? 32 : m->method_s.len);
 	*p++ = ' ';
-	memcpy(p, buf + m->target.off, tl);
-	p += tl;
-	if (tl < m->target.len) {
+	p = log_escape(p, end, buf + m->target.off, tl);
+	if (tl < m->target.len || p == end) {
 		memcpy(p, "...", 3);
 		p += 3;
 	}
@@ -407,6 +437,36 @@ client_build_uhead(struct client *c, const char *buf)
 	return (evbuffer_commit_space(c->uhead, &v, 1));
 }
 
+/*
+ * TRACE or OPTIONS with Max-Forwards: 0: vane is the final recipient and
+ * must not forward it (RFC 9110 §7.6.2).
+ */
+static void
+client_answer_final(struct client *c, const char *buf)
+{
+	struct evbuffer_iovec v;
+	ssize_t n;
+
+	if (c->req.framing != HF_NONE)
+		c->keepalive = 0;	/* the body stays unread */
+	if (evbuffer_reserve_space(c->io.out,
+	    (ev_ssize_t)http_msg_final_size(&c->req), &v, 1) < 1 ||
+	    (n = http_msg_final(v.iov_base, v.iov_len, buf, &c->req,
+	    worker_date(c->w), !c->keepalive)) < 0) {
+		client_close(c, "out of memory");
+		return;
+	}
+	v.iov_len = (size_t)n;
+	evbuffer_commit_space(c->io.out, &v, 1);
+	c->bytes_out = (uint64_t)n;
+	c->status = 200;
+	c->resp_started = 1;
+	evbuffer_drain(c->io.in, c->req.head_len);
+	fields_release(c);
+	client_log(c);
+	client_finish(c);
+}
+
 /* A complete request head is at the start of the input buffer. */
 static void
 client_request(struct client *c, const char *buf)
@@ -434,6 +494,10 @@ client_request(struct client *c, const char *buf)
 	if (m->method == HM_CONNECT) {
 		w->st.requests_bad++;
 		client_error(c, 501, "CONNECT is not supported");
+		return;
+	}
+	if (http_msg_max_forwards(buf, m) == 0) {
+		client_answer_final(c, buf);
 		return;
 	}
 	if (m->framing == HF_LENGTH && limit != 0 && m->content_length > limit) {

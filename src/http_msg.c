@@ -308,7 +308,8 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 {
 	struct wbuf	 w = { out, 0, outlen, 0 };
 	uint32_t	 i;
-	int		 cl = 0;
+	int		 cl = 0, mfseen = 0;
+	long		 mf = http_msg_max_forwards(buf, req);
 
 	put_request_line(&w, buf, req);
 	for (i = 0; i < req->nfields; i++) {
@@ -317,6 +318,9 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 		if (req->fields[i].id == HH_CONTENT_LENGTH)
 			put_length(&w, buf, &req->fields[i],
 			    req->content_length, &cl);
+		else if (req->fields[i].id == HH_MAX_FORWARDS && mf > 0)
+			put_length(&w, buf, &req->fields[i],
+			    (uint64_t)mf - 1, &mfseen);
 		else
 			put_field(&w, buf, &req->fields[i]);
 	}
@@ -437,6 +441,89 @@ http_msg_error(char *out, size_t outlen, int status, const char *date,
 		put_str(&w, reason);
 		put(&w, "\n", 1);
 	}
+	return (wbuf_done(&w));
+}
+
+long
+http_msg_max_forwards(const char *buf, const struct http_msg *req)
+{
+	const struct http_field	*f;
+	uint32_t		 i, j;
+	long			 v;
+
+	if (req->method != HM_TRACE && req->method != HM_OPTIONS)
+		return (-1);
+	for (i = 0; i < req->nfields; i++) {
+		f = &req->fields[i];
+		if (f->id != HH_MAX_FORWARDS)
+			continue;
+		if (f->value.len == 0 || f->value.len > 9)
+			return (-1);
+		for (j = 0, v = 0; j < f->value.len; j++) {
+			if ((http_chars[(unsigned char)buf[f->value.off + j]] &
+			    HCL_DIGIT) == 0)
+				return (-1);
+			v = v * 10 + (buf[f->value.off + j] - '0');
+		}
+		return (v);
+	}
+	return (-1);
+}
+
+/* Fields a TRACE reflection leaves out: they carry credentials. */
+static int
+trace_hides(const struct http_field *f)
+{
+	return (f->id == HH_AUTHORIZATION || f->id == HH_COOKIE ||
+	    f->id == HH_PROXY_AUTHORIZATION);
+}
+
+size_t
+http_msg_final_size(const struct http_msg *req)
+{
+	return (HM_SLACK + req->head_len + 64);
+}
+
+ssize_t
+http_msg_final(char *out, size_t outlen, const char *buf,
+    const struct http_msg *req, const char *date, int close)
+{
+	struct wbuf	 w = { out, 0, outlen, 0 };
+	char		 num[24], *d;
+	size_t		 blen;
+	uint32_t	 i;
+
+	PUT_LIT(&w, "HTTP/1.1 200 OK\r\nServer: vane\r\n");
+	if (date != NULL) {
+		PUT_LIT(&w, "Date: ");
+		put_str(&w, date);
+		PUT_LIT(&w, "\r\n");
+	}
+	if (close)
+		PUT_LIT(&w, "Connection: close\r\n");
+	if (req->method == HM_OPTIONS) {
+		PUT_LIT(&w, "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, "
+		    "PATCH\r\nContent-Length: 0\r\n\r\n");
+		return (wbuf_done(&w));
+	}
+	/* The reflected head: request line, the fields but credentials. */
+	blen = req->method_s.len + 1 + req->target.len + 11 + 2;
+	for (i = 0; i < req->nfields; i++)
+		if (!trace_hides(&req->fields[i]))
+			blen += req->fields[i].name.len +
+			    req->fields[i].value.len + 4;
+	d = fmt_u64(num + sizeof(num), blen);
+	PUT_LIT(&w, "Content-Type: message/http\r\nContent-Length: ");
+	put(&w, d, (size_t)(num + sizeof(num) - d));
+	PUT_LIT(&w, "\r\n\r\n");
+	put_span(&w, buf, req->method_s);
+	put(&w, " ", 1);
+	put_span(&w, buf, req->target);
+	put(&w, req->version >= 11 ? " HTTP/1.1\r\n" : " HTTP/1.0\r\n", 11);
+	for (i = 0; i < req->nfields; i++)
+		if (!trace_hides(&req->fields[i]))
+			put_field(&w, buf, &req->fields[i]);
+	put(&w, "\r\n", 2);
 	return (wbuf_done(&w));
 }
 

@@ -74,6 +74,23 @@ ssize_t	http_msg_response(char *out, size_t outlen, const char *buf,
 ssize_t	http_msg_error(char *out, size_t outlen, int status, const char *date,
 	    int close, int head_only, const char *extra);
 
+/*
+ * Max-Forwards (RFC 9110 §7.6.2) of a TRACE or OPTIONS request: its value,
+ * or -1 when the request has none (or an invalid one, which is passed on
+ * untouched) or is of another method.
+ */
+long	http_msg_max_forwards(const char *buf, const struct http_msg *req);
+
+/*
+ * vane's own answer as the final recipient of a TRACE or OPTIONS request
+ * with Max-Forwards: 0. OPTIONS: 200 with Allow. TRACE: 200 with the
+ * request as received as message/http content (§9.3.8), minus the fields
+ * likely to hold credentials (Authorization, Proxy-Authorization, Cookie).
+ */
+size_t	http_msg_final_size(const struct http_msg *req);
+ssize_t	http_msg_final(char *out, size_t outlen, const char *buf,
+	    const struct http_msg *req, const char *date, int close);
+
 /* Reason phrase for a status code ("Bad Gateway"); "Unknown" if none. */
 const char	*http_reason(int status);
 

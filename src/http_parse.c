@@ -92,6 +92,9 @@ static const struct {
 	{ "forwarded", 9, HH_FORWARDED, 0 },
 	{ "date", 4, HH_DATE, 0 },
 	{ "proxy-authorization", 19, HH_PROXY_AUTHORIZATION, 0 },
+	{ "max-forwards", 12, HH_MAX_FORWARDS, 0 },
+	{ "cookie", 6, HH_COOKIE, 0 },
+	{ "authorization", 13, HH_AUTHORIZATION, 0 },
 };
 #define HDRS_N	(sizeof(hdrs) / sizeof(hdrs[0]))
 

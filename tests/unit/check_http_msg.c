@@ -27,6 +27,21 @@ struct qcase {
 	host "\r\n"
 
 static const struct qcase qcases[] = {
+	{ "Max-Forwards of OPTIONS decremented, RFC 9110 §7.6.2",
+	    "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 10\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 9\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+	{ "Max-Forwards of GET left alone, RFC 9110 §7.6.2",
+	    "GET / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 10\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "GET / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 10\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+	{ "invalid Max-Forwards of TRACE passed on untouched",
+	    "TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: x1\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: x1\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
 	{ "origin-form kept, forwarding fields added",
 	    "GET /a?b HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n",
 	    FWD("192.0.2.7", "http", 0),
@@ -373,6 +388,62 @@ START_TEST(test_idempotent)
 }
 END_TEST
 
+/* RFC 9110 §7.6.2: which requests vane answers itself, and how. */
+START_TEST(test_max_forwards)
+{
+	static const struct {
+		const char	*in;
+		long		 want;
+	} mf[] = {
+		{ "TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", 0 },
+		{ "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 7\r\n\r\n", 7 },
+		{ "GET / HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n", -1 },
+		{ "TRACE / HTTP/1.1\r\nHost: a\r\n\r\n", -1 },
+		{ "TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: -1\r\n\r\n", -1 },
+	};
+	struct http_field	 f[NFIELDS];
+	struct http_msg		 m;
+	size_t			 i;
+
+	for (i = 0; i < sizeof(mf) / sizeof(mf[0]); i++) {
+		parse_or_fail(&m, f, mf[i].in, 1);
+		ck_assert_int_eq(http_msg_max_forwards(mf[i].in, &m),
+		    mf[i].want);
+	}
+}
+END_TEST
+
+/* RFC 9110 §9.3.8: TRACE reflected, credentials left out; §9.3.7 OPTIONS. */
+START_TEST(test_final)
+{
+	static const char trace[] = "TRACE /t HTTP/1.1\r\nHost: a\r\n"
+	    "Cookie: s=1\r\nMax-Forwards: 0\r\nAuthorization: x\r\n\r\n";
+	static const char want_trace[] = "HTTP/1.1 200 OK\r\nServer: vane\r\n"
+	    "Date: D\r\nContent-Type: message/http\r\nContent-Length: 47\r\n"
+	    "\r\nTRACE /t HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0\r\n\r\n";
+	static const char opts[] = "OPTIONS * HTTP/1.1\r\nHost: a\r\n"
+	    "Max-Forwards: 0\r\n\r\n";
+	static const char want_opts[] = "HTTP/1.1 200 OK\r\nServer: vane\r\n"
+	    "Connection: close\r\nAllow: GET, HEAD, POST, PUT, DELETE, "
+	    "OPTIONS, PATCH\r\nContent-Length: 0\r\n\r\n";
+	struct http_field	 f[NFIELDS];
+	struct http_msg		 m;
+	char			 out[1024];
+	ssize_t			 n;
+
+	parse_or_fail(&m, f, trace, 1);
+	ck_assert_uint_ge(http_msg_final_size(&m), sizeof(want_trace) - 1);
+	n = http_msg_final(out, sizeof(out), trace, &m, "D", 0);
+	ck_assert_int_eq(n, (ssize_t)sizeof(want_trace) - 1);
+	ck_assert(memcmp(out, want_trace, (size_t)n) == 0);
+	ck_assert_int_eq(http_msg_final(out, 20, trace, &m, "D", 0), -1);
+	parse_or_fail(&m, f, opts, 1);
+	n = http_msg_final(out, sizeof(out), opts, &m, NULL, 1);
+	ck_assert_int_eq(n, (ssize_t)sizeof(want_opts) - 1);
+	ck_assert(memcmp(out, want_opts, (size_t)n) == 0);
+}
+END_TEST
+
 static Suite *
 msg_suite(void)
 {
@@ -389,6 +460,8 @@ msg_suite(void)
 	tcase_add_loop_test(tc, test_error, 0, NECASES);
 	tcase_add_test(tc, test_reason);
 	tcase_add_test(tc, test_idempotent);
+	tcase_add_test(tc, test_max_forwards);
+	tcase_add_test(tc, test_final);
 	suite_add_tcase(s, tc);
 	return (s);
 }
