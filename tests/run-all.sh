@@ -140,7 +140,7 @@ EOF
 
 # ---------------------------------------------------------------------------
 stage "1/7 dependencies (.ci/deps.sh)"
-if ! sh .ci/deps.sh </dev/null; then
+if ! timeout -k 10 600 sh .ci/deps.sh </dev/null; then
 	stage_failed "deps"
 fi
 
