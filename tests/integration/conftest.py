@@ -479,6 +479,8 @@ class Vane:
         elif self.rc is not None and self.rc < 0:
             out.append("vane was killed by signal %d instead of exiting"
                        % -self.rc)
+        elif self.rc not in (None, 0):
+            out.append("vane exited with status %d after SIGTERM" % self.rc)
         if out:
             out.append("stderr tail:\n" + err[-4000:])
         return out

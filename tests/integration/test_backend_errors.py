@@ -118,3 +118,19 @@ def test_close_delimited_response_http10(vane_factory, raw_backend):
     assert r.status == 200 and r.complete, r
     assert not r.header_all("transfer-encoding")
     assert len(r.body) == 10000
+
+
+def test_connect_refused_tries_next_server(vane_factory, raw_backend):
+    """One of two servers is down (nothing listening). A refused connect
+    sent nothing, so trying the other server is safe for any method
+    (DESIGN: the balancer takes the tried-set so a retry never picks the
+    same server twice). No client should see a 502 while a server is up."""
+    good = raw_backend(respond_with(ok_response(b"up")))
+    v = vane_factory(["127.0.0.1:%d" % free_port(), good.address])
+    statuses = []
+    for i in range(10):
+        with v.conn() as c:
+            c.send(request("POST" if i % 2 else "GET", "/%d" % i,
+                           body=b"b" if i % 2 else b""))
+            statuses.append(c.read_response().status)
+    assert statuses == [200] * 10, statuses

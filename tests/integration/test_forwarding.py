@@ -7,7 +7,7 @@ import os
 
 import requests
 
-from conftest import ok_response, respond_with
+from conftest import ok_response, read_request, respond_with
 from httpraw import chunked, request
 
 
@@ -337,3 +337,75 @@ def test_error_statuses_relayed(vane):
             r = c.read_response()
             assert r.status == code and r.complete, r
             assert json.loads(r.body)["status"] == code
+
+
+# Field-level details -------------------------------------------------------
+
+def forwarded_head(vane_factory, raw_backend, raw):
+    srv = raw_backend(respond_with(ok_response()))
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(raw)
+        r = c.read_response()
+    assert r.status == 200, (r, r.raw_head)
+    assert len(srv.requests) == 1
+    head = srv.requests[0].split(b"\r\n\r\n")[0].split(b"\r\n")
+    return head, srv.requests[0]
+
+
+def names(head):
+    return [ln.split(b":", 1)[0].lower() for ln in head[1:]]
+
+
+def test_connection_tokens_case_insensitive_and_repeated(vane_factory,
+                                                          raw_backend):
+    head, _ = forwarded_head(vane_factory, raw_backend, request("GET", "/", headers=[
+        ("Connection", "X-SECRET"), ("connection", "x-other"),
+        ("x-secret", "1"), ("X-Other", "2"), ("X-Stay", "3")]))
+    n = names(head)
+    assert b"x-secret" not in n and b"x-other" not in n, head
+    assert b"x-stay" in n
+
+
+def test_content_length_leading_zeros(vane_factory, raw_backend):
+    head, raw = forwarded_head(vane_factory, raw_backend,
+                               b"POST / HTTP/1.1\r\nHost: x\r\n"
+                               b"Content-Length: 0005\r\n\r\nhello")
+    assert raw.endswith(b"\r\n\r\nhello")
+    cls = [ln for ln in head if ln.lower().startswith(b"content-length")]
+    assert len(cls) == 1 and int(cls[0].split(b":")[1]) == 5, cls
+
+
+def test_unusual_valid_field_names_and_values(vane_factory, raw_backend):
+    head, _ = forwarded_head(vane_factory, raw_backend,
+                             b"GET / HTTP/1.1\r\nHost: x\r\n"
+                             b"X-!#$%&'*+-.^_`|~: tchar\r\n"
+                             b"X-Empty:\r\n"
+                             b"X-Trail: v  \t\r\n\r\n")
+    assert b"X-!#$%&'*+-.^_`|~: tchar" in head, head
+    assert any(ln.lower().startswith(b"x-empty:") for ln in head), head
+    assert b"X-Trail: v" in head, head
+
+
+def test_obs_text_in_value_forwarded(vane_factory, raw_backend):
+    """obs-text (0x80-0xFF) is valid in a field value (RFC 9110 §5.5) and
+    is passed on as opaque bytes."""
+    head, _ = forwarded_head(vane_factory, raw_backend,
+                             b"GET / HTTP/1.1\r\nHost: x\r\n"
+                             b"X-Name: caf\xe9 \xc3\xa9\r\n\r\n")
+    assert b"X-Name: caf\xe9 \xc3\xa9" in head, head
+
+
+def test_via_on_response_from_http10_backend(vane_factory, raw_backend):
+    def handler(c, srv):
+        raw, _ = read_request(c)
+        if raw is None:
+            return
+        c.sendall(b"HTTP/1.0 200 OK\r\nContent-Length: 2\r\n\r\nok")
+    srv = raw_backend(handler)
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(request("GET", "/"))
+        r = c.read_response()
+    assert r.status == 200 and r.version == "HTTP/1.1", r
+    assert "vane" in (r.header("via") or ""), r.headers
