@@ -22,8 +22,14 @@ _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
     offsetof(struct evbuffer_iovec, iov_len) ==
     offsetof(struct iovec, iov_len), "evbuffer_iovec is not struct iovec");
 
-/* Bytes asked of the kernel per read. */
-#define READ_CHUNK	16384
+/*
+ * Bytes asked of the kernel per read: a request or a small response head
+ * fits the first, small chunk (libevent rounds a chain up to a power of
+ * two with its header, so 4096 - 64 is one 4 KiB allocation); a read that
+ * fills it means more is coming, and the next reads ask for more.
+ */
+#define READ_FIRST	(4096 - 64)
+#define READ_CHUNK	(16384 - 64)
 
 static void
 io_event_cb(evutil_socket_t fd, short what, void *arg)
@@ -165,8 +171,8 @@ io_read(struct io *io)
 		if (have >= io->in_high)
 			break;
 		want = io->in_high - have;
-		if (want > READ_CHUNK)
-			want = READ_CHUNK;
+		if (want > (total == 0 ? READ_FIRST : READ_CHUNK))
+			want = total == 0 ? READ_FIRST : READ_CHUNK;
 		if ((nv = evbuffer_reserve_space(io->in, (ev_ssize_t)want, v,
 		    2)) < 1) {
 			io->err = ENOMEM;
