@@ -67,6 +67,20 @@ io_event_cb(evutil_socket_t fd, short what, void *arg)
 	io->on_io(io->arg);
 }
 
+/* Free the event and the buffers; the descriptor stays open. */
+static void
+io_release(struct io *io)
+{
+	if (io->ev != NULL)
+		event_free(io->ev);
+	if (io->in != NULL)
+		evbuffer_free(io->in);
+	if (io->out != NULL)
+		evbuffer_free(io->out);
+	io->ev = NULL;
+	io->in = io->out = NULL;
+}
+
 static int
 io_setup(struct io *io, struct event_base *base, int fd,
     void (*on_io)(void *), void *arg)
@@ -82,14 +96,7 @@ io_setup(struct io *io, struct event_base *base, int fd,
 	    io_event_cb, io);
 	if (io->in == NULL || io->out == NULL || io->ev == NULL ||
 	    event_add(io->ev, NULL) == -1) {
-		if (io->ev != NULL)
-			event_free(io->ev);
-		if (io->in != NULL)
-			evbuffer_free(io->in);
-		if (io->out != NULL)
-			evbuffer_free(io->out);
-		io->ev = NULL;
-		io->in = io->out = NULL;
+		io_release(io);
 		return (-1);
 	}
 	return (0);
@@ -137,16 +144,9 @@ io_connect(struct io *io, struct event_base *base, const struct sockaddr *sa,
 void
 io_close(struct io *io)
 {
-	if (io->ev != NULL) {
-		event_free(io->ev);
+	if (io->ev != NULL)
 		close(io->fd);
-	}
-	if (io->in != NULL)
-		evbuffer_free(io->in);
-	if (io->out != NULL)
-		evbuffer_free(io->out);
-	io->ev = NULL;
-	io->in = io->out = NULL;
+	io_release(io);
 	io->fd = -1;
 }
 

@@ -108,4 +108,41 @@ chunked_check(const uint8_t *d, size_t n, uint32_t seed)
 		abort();
 }
 
+typedef int	(*head_parser)(struct http_msg *, const char *, size_t,
+		    const struct http_limits *);
+
+/*
+ * Parse the head in data whole into a, then in input-derived pieces (each
+ * prefix in a fresh allocation, so the buffer moves) into b; the two must
+ * agree field for field. Returns the result; *seedp moves on.
+ */
+static int
+head_check(head_parser parse, const uint8_t *data, size_t size,
+    const struct http_limits *lim, struct http_msg *a, struct http_msg *b,
+    uint32_t *seedp)
+{
+	size_t	 pos = 0;
+	char	*p;
+	int	 ra, rb;
+
+	p = malloc(size > 0 ? size : 1);
+	memcpy(p, data, size);
+	ra = parse(a, p, size, lim);
+	free(p);
+	do {
+		*seedp = mix(*seedp);
+		pos += *seedp % 4 == 0 ? 1 : *seedp % 48;
+		if (pos > size)
+			pos = size;
+		p = malloc(pos > 0 ? pos : 1);
+		memcpy(p, data, pos);
+		rb = parse(b, p, pos, lim);
+		free(p);
+	} while (rb == HP_AGAIN && pos < size);
+	if (ra != rb)
+		abort();
+	msg_same(a, b);
+	return (ra);
+}
+
 #endif

@@ -44,29 +44,14 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	struct http_limits	 lim = { 4096, NFIELDS };
 	struct http_msg		 a, b;
 	uint32_t		 seed = seed_of(data, size);
-	size_t			 pos = 0;
-	char			*buf, *p;
-	int			 ra, rb;
+	char			*buf;
+	int			 ra;
 
 	buf = malloc(size > 0 ? size : 1);
 	memcpy(buf, data, size);
 	http_msg_init(&a, fa, NFIELDS);
-	ra = http_parse_request(&a, buf, size, &lim);
-
 	http_msg_init(&b, fb, NFIELDS);
-	do {
-		seed = mix(seed);
-		pos += seed % 4 == 0 ? 1 : seed % 48;
-		if (pos > size)
-			pos = size;
-		p = malloc(pos > 0 ? pos : 1);
-		memcpy(p, data, pos);
-		rb = http_parse_request(&b, p, pos, &lim);
-		free(p);
-	} while (rb == HP_AGAIN && pos < size);
-	if (ra != rb)
-		abort();
-	msg_same(&a, &b);
+	ra = head_check(http_parse_request, data, size, &lim, &a, &b, &seed);
 	if (ra == HP_OK) {
 		if (a.head_len > size)
 			abort();

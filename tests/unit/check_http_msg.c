@@ -242,33 +242,65 @@ guarded(size_t outlen)
 	return (p);
 }
 
+/* What a writer under test needs besides its output buffer. */
+struct wctx {
+	const char		*in;
+	const struct http_msg	*m;
+	const void		*opt;	/* struct http_fwd or struct http_out */
+};
+
+static ssize_t
+write_request(char *out, size_t n, const struct wctx *x)
+{
+	return (http_msg_request(out, n, x->in, x->m, x->opt));
+}
+
+static ssize_t
+write_response(char *out, size_t n, const struct wctx *x)
+{
+	return (http_msg_response(out, n, x->in, x->m, x->opt));
+}
+
+/*
+ * The writer gives exactly want in a buffer of the announced size, and in
+ * every smaller buffer fails with -1 without writing past its end.
+ */
+static void
+check_writer(const char *name, const char *want, size_t size,
+    ssize_t (*fn)(char *, size_t, const struct wctx *), const struct wctx *x)
+{
+	size_t	 wlen = strlen(want), n;
+	ssize_t	 rv;
+	char	*out;
+
+	ck_assert_msg(size >= wlen, "%s: size %zu < %zu", name, size, wlen);
+	out = guarded(size);
+	rv = fn(out, size, x);
+	ck_assert_msg(rv == (ssize_t)wlen && memcmp(out, want, wlen) == 0,
+	    "%s:\n got: %.*s\nwant: %s", name, (int)(rv < 0 ? 0 : rv), out,
+	    want);
+	free(out);
+	for (n = 0; n <= wlen; n++) {
+		out = guarded(n);
+		rv = fn(out, n, x);
+		ck_assert_msg(rv == (n < wlen ? -1 : (ssize_t)wlen),
+		    "%s: outlen %zu gave %zd", name, n, rv);
+		ck_assert_msg((unsigned char)out[n] == GUARD,
+		    "%s: wrote past outlen %zu", name, n);
+		free(out);
+	}
+}
+
 START_TEST(test_request)
 {
 	const struct qcase	*c = &qcases[_i];
 	struct http_field	 f[NFIELDS];
 	struct http_msg		 m;
-	size_t			 want = strlen(c->want), size, n;
-	ssize_t			 rv;
-	char			*out;
+	struct wctx		 x = { c->in, &m, &c->fwd };
 
 	parse_or_fail(&m, f, c->in, 1);
-	size = http_msg_request_size(&m, &c->fwd);
-	ck_assert_msg(size >= want, "%s: size %zu < %zu", c->name, size, want);
-	out = guarded(size);
-	rv = http_msg_request(out, size, c->in, &m, &c->fwd);
-	ck_assert_msg(rv == (ssize_t)want && memcmp(out, c->want, want) == 0,
-	    "%s:\n got: %.*s\nwant: %s", c->name, (int)(rv < 0 ? 0 : rv),
-	    out, c->want);
-	free(out);
-	for (n = 0; n <= want; n++) {
-		out = guarded(n);
-		rv = http_msg_request(out, n, c->in, &m, &c->fwd);
-		ck_assert_msg(rv == (n < want ? -1 : (ssize_t)want),
-		    "%s: outlen %zu gave %zd", c->name, n, rv);
-		ck_assert_msg((unsigned char)out[n] == GUARD,
-		    "%s: wrote past outlen %zu", c->name, n);
-		free(out);
-	}
+	check_writer(c->name, c->want, http_msg_request_size(&m, &c->fwd),
+	    write_request, &x);
 }
 END_TEST
 
@@ -277,28 +309,11 @@ START_TEST(test_response)
 	const struct pcase	*c = &pcases[_i];
 	struct http_field	 f[NFIELDS];
 	struct http_msg		 m;
-	size_t			 want = strlen(c->want), size, n;
-	ssize_t			 rv;
-	char			*out;
+	struct wctx		 x = { c->in, &m, &c->o };
 
 	parse_or_fail(&m, f, c->in, 0);
-	size = http_msg_response_size(&m, &c->o);
-	ck_assert_msg(size >= want, "%s: size %zu < %zu", c->name, size, want);
-	out = guarded(size);
-	rv = http_msg_response(out, size, c->in, &m, &c->o);
-	ck_assert_msg(rv == (ssize_t)want && memcmp(out, c->want, want) == 0,
-	    "%s:\n got: %.*s\nwant: %s", c->name, (int)(rv < 0 ? 0 : rv),
-	    out, c->want);
-	free(out);
-	for (n = 0; n <= want; n++) {
-		out = guarded(n);
-		rv = http_msg_response(out, n, c->in, &m, &c->o);
-		ck_assert_msg(rv == (n < want ? -1 : (ssize_t)want),
-		    "%s: outlen %zu gave %zd", c->name, n, rv);
-		ck_assert_msg((unsigned char)out[n] == GUARD,
-		    "%s: wrote past outlen %zu", c->name, n);
-		free(out);
-	}
+	check_writer(c->name, c->want, http_msg_response_size(&m, &c->o),
+	    write_response, &x);
 }
 END_TEST
 
