@@ -70,9 +70,12 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen)
 	int one = 1;
 
 	if (atomic_fetch_add(&vane.nconns, 1) >= vane.cfg->limits_connections) {
+		/* Over the limit already (several workers raced): this one
+		 * is closed, and the listeners wait until there is room. */
 		atomic_fetch_sub(&vane.nconns, 1);
 		w->st.connections_refused++;
 		close(fd);
+		worker_accept_pause(w);
 		return;
 	}
 	if ((c = calloc(1, sizeof(*c))) == NULL)
@@ -103,6 +106,8 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen)
 	w->nclients++;
 	w->st.connections_accepted++;
 	w->st.connections_active++;
+	if (atomic_load(&vane.nconns) >= vane.cfg->limits_connections)
+		worker_accept_pause(w);
 	/* Data may have come with the connection (TCP fast open, or just
 	 * quick clients): no edge will announce it. */
 	io_kick(&c->io);

@@ -159,11 +159,68 @@ worker_begin_stop(struct worker *w)
 		evtimer_add(w->stop_timer, &tv);
 }
 
+static void
+accept_set(struct worker *w, int on)
+{
+	int i;
+
+	for (i = 0; i < w->nls; i++)
+		if (on)
+			evconnlistener_enable(w->ls[i]);
+		else
+			evconnlistener_disable(w->ls[i]);
+	w->accept_paused = !on;
+}
+
+static int
+below_limit(void)
+{
+	return (atomic_load(&vane.nconns) < vane.cfg->limits_connections);
+}
+
+/* The limit is global: a worker whose own clients stay also looks again
+ * every 100 ms, as another worker's closes may have made room. */
+static void
+accept_check_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct timeval tv = { 0, 100 * 1000 };
+
+	if (!w->accept_paused || w->stopping)
+		return;
+	if (below_limit())
+		accept_set(w, 1);
+	else
+		evtimer_add(w->accept_timer, &tv);
+}
+
+void
+worker_accept_pause(struct worker *w)
+{
+	struct timeval tv = { 0, 100 * 1000 };
+
+	uint64_t now = now_mono_ms();
+
+	if (w->accept_paused || w->stopping)
+		return;
+	/* At most one line in 10 s: a server at its limit pauses often. */
+	if (w->accept_warned == 0 || now - w->accept_warned >= 10000) {
+		w->accept_warned = now;
+		log_warn("worker %d: limits.connections (%ld) reached: not "
+		    "accepting until connections close", w->id,
+		    vane.cfg->limits_connections);
+	}
+	accept_set(w, 0);
+	evtimer_add(w->accept_timer, &tv);
+}
+
 void
 worker_client_gone(struct worker *w)
 {
 	if (w->stopping && w->nclients == 0)
 		event_base_loopexit(w->base, NULL);
+	else if (w->accept_paused && !w->stopping && below_limit())
+		accept_set(w, 1);
 }
 
 static void
@@ -221,6 +278,8 @@ worker_setup(struct worker *w, int id)
 	ms_to_tv(cfg->timeouts_backend_connect, &w->tv_backend_connect);
 	ms_to_tv(cfg->timeouts_backend_response, &w->tv_backend_response);
 	ms_to_tv(cfg->backends_keepalive_timeout, &w->tv_keepalive);
+	if ((w->accept_timer = evtimer_new(w->base, accept_check_cb, w)) == NULL)
+		return (-1);
 	w->ls = xcalloc((size_t)(nlsocks > 0 ? nlsocks : 1), sizeof(*w->ls));
 	for (i = 0; i < nlsocks; i++) {
 		w->ls[i] = evconnlistener_new(w->base, accept_cb, w,
@@ -327,6 +386,8 @@ workers_free(void)
 		}
 		if (w->stop_timer != NULL)
 			event_free(w->stop_timer);
+		if (w->accept_timer != NULL)
+			event_free(w->accept_timer);
 		if (w->notify_ev != NULL)
 			event_free(w->notify_ev);
 		close(w->notify_fd[0]);

@@ -43,6 +43,9 @@ struct worker {
 	int			 nclients;
 	int			 stopping;
 	struct event		*stop_timer;
+	int			 accept_paused;	/* limits.connections reached */
+	struct event		*accept_timer;
+	uint64_t		 accept_warned;	/* ms of the last warning */
 	struct stats		 st;
 
 	/* Derived from the configuration once. */
@@ -81,5 +84,8 @@ void			 worker_fields_put(struct worker *w, struct http_field *f);
 
 /* Called by client.c when a client connection is gone. */
 void	worker_client_gone(struct worker *w);
+/* limits.connections reached: stop accepting (new connections wait in
+ * the listen backlog) until connections close. */
+void	worker_accept_pause(struct worker *w);
 
 #endif

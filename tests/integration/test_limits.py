@@ -220,3 +220,26 @@ def test_backend_answers_before_body(vane_factory, raw_backend):
             pass
         r = c.read_response(timeout=6)
     assert r.status == 413 and r.body == b"big!", r
+
+
+def test_connection_limit_queues_in_backlog(vane_factory, backend):
+    """limits.connections = 2: a third client is not served (nor reset)
+    while two are open; it waits in the listen backlog and is answered as
+    soon as one of the two closes, like HAProxy's maxconn."""
+    v = vane_factory([backend.address], limits={"connections": 2})
+    first, second = v.conn(timeout=5), v.conn(timeout=5)
+    for c in (first, second):
+        c.send(request("GET", "/health"))
+        assert c.read_response(timeout=5).status == 200
+    third = v.conn(timeout=5)
+    try:
+        third.send(request("GET", "/health"))
+        r = third.read_response(timeout=0.8)
+        assert r.status is None and r.timed_out and not r.eof, r
+        first.close()
+        r = third.read_response(timeout=5)
+        assert r.status == 200, r
+        assert "limits.connections (2) reached" in v.stderr()
+    finally:
+        second.close()
+        third.close()
