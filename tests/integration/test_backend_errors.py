@@ -134,3 +134,11 @@ def test_connect_refused_tries_next_server(vane_factory, raw_backend):
                            body=b"b" if i % 2 else b""))
             statuses.append(c.read_response().status)
     assert statuses == [200] * 10, statuses
+
+
+def test_all_servers_refuse_502_quickly(vane_factory):
+    v = vane_factory(["127.0.0.1:%d" % free_port() for _ in range(3)])
+    for _ in range(4):
+        t0 = time.monotonic()
+        assert_short_error(get(v), 502)
+        assert time.monotonic() - t0 < 1.5
