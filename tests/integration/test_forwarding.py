@@ -409,3 +409,21 @@ def test_via_on_response_from_http10_backend(vane_factory, raw_backend):
         r = c.read_response()
     assert r.status == 200 and r.version == "HTTP/1.1", r
     assert "vane" in (r.header("via") or ""), r.headers
+
+
+def test_http10_without_host_gets_a_host(vane, vane_factory, raw_backend):
+    """HTTP/1.0 allows a request without Host (old tools and health
+    checkers send one). Forwarded as HTTP/1.1 it MUST carry a Host field
+    (RFC 9112 §3.2), else an HTTP/1.1 backend rightly answers 400."""
+    with vane.conn() as c:
+        c.send(b"GET /echo HTTP/1.0\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200, (r, r.body[:100])
+    srv = raw_backend(respond_with(ok_response()))
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(b"GET /x HTTP/1.0\r\n\r\n")
+        assert c.read_response().status == 200
+    head = srv.requests[0].split(b"\r\n\r\n")[0].split(b"\r\n")
+    hosts = [ln for ln in head[1:] if ln.lower().startswith(b"host:")]
+    assert len(hosts) == 1, head
