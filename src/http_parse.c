@@ -98,25 +98,36 @@ static const struct {
 };
 #define HDRS_N	(sizeof(hdrs) / sizeof(hdrs[0]))
 
-static int	mem_ieq(const unsigned char *, const char *, size_t);
-
 /*
- * The hdrs[] index of a field name, or HDRS_N: candidates are picked by
- * length and first letter, so a field vane does not act on costs one or
- * two compares instead of a walk over the table.
+ * The hdrs[] index of a field name, or HDRS_N. Candidates are picked by
+ * length and first letter, so a field vane does not act on costs a few
+ * compares instead of a walk over the table. The name was checked to be
+ * tchars, and hdrs[] names are lower-case letters and '-': for those,
+ * OR-ing 0x20 lower-cases exactly (no other tchar maps onto them).
  */
 static size_t
 hdr_lookup(const unsigned char *name, uint32_t len)
 {
+	/* Chains of hdrs[] indexes + 1 by name length: first[len], then
+	 * next[k - 1]; 0 ends a chain. Generated from hdrs[]; a unit test
+	 * checks every name is found. */
+	static const uint8_t first[20] = { 0, 0, 7, 11, 1, 0, 10, 8, 0, 14, 4, 0, 17, 19, 2, 12, 6, 3, 0, 16 };
+	static const uint8_t next[HDRS_N] = { 15, 0, 13, 5, 0, 0, 0, 9, 0, 18, 0, 0, 0, 0, 0, 0, 0, 0, 0 };
 	unsigned char	 c = name[0] | 0x20;
 	size_t		 k;
+	uint32_t	 i;
 
 	if (len < 2 || len > 19)
 		return (HDRS_N);
-	for (k = 0; k < HDRS_N; k++)
-		if (hdrs[k].len == len && (unsigned char)hdrs[k].name[0] == c &&
-		    mem_ieq(name, hdrs[k].name, len))
-			return (k);
+	for (k = first[len]; k != 0; k = next[k - 1]) {
+		if ((unsigned char)hdrs[k - 1].name[0] != c)
+			continue;
+		for (i = 1; i < len; i++)
+			if ((name[i] | 0x20) != (unsigned char)hdrs[k - 1].name[i])
+				break;
+		if (i == len)
+			return (k - 1);
+	}
 	return (HDRS_N);
 }
 
@@ -504,10 +515,14 @@ connection_options(struct http_msg *m, const unsigned char *p)
 				continue;
 			if (http_span_eq((const char *)p, t, "close"))
 				m->conn |= HC_CLOSE;
-			else if (http_span_eq((const char *)p, t, "keep-alive"))
+			else if (http_span_eq((const char *)p, t, "keep-alive")) {
+				/* Keep-Alive fields are hop-by-hop already. */
 				m->conn |= HC_KEEPALIVE;
-			else if (http_span_eq((const char *)p, t, "upgrade"))
-				m->conn |= HC_UPGRADE;
+				continue;
+			} else if (http_span_eq((const char *)p, t, "upgrade")) {
+				m->conn |= HC_UPGRADE;	/* so is Upgrade */
+				continue;
+			}
 			for (j = 0; j < m->nfields; j++)
 				if (m->fields[j].id != HH_HOST &&
 				    m->fields[j].id != HH_CONTENT_LENGTH &&

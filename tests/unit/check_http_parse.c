@@ -1074,6 +1074,51 @@ START_TEST(test_chunked_large_size)
 }
 END_TEST
 
+/* Every field vane acts on is recognised whatever its case (RFC 9110
+ * §5.1: field names are case-insensitive), and near misses are not. */
+START_TEST(test_known_field_ids)
+{
+	static const struct {
+		const char	*name;
+		int		 id;
+	} known[] = {
+		{ "Host", HH_HOST }, { "content-LENGTH", HH_CONTENT_LENGTH },
+		{ "Transfer-Encoding", HH_TRANSFER_ENCODING },
+		{ "CONNECTION", HH_CONNECTION }, { "Keep-Alive", HH_KEEP_ALIVE },
+		{ "Proxy-Connection", HH_PROXY_CONNECTION }, { "te", HH_TE },
+		{ "Trailer", HH_TRAILER }, { "Upgrade", HH_UPGRADE },
+		{ "Expect", HH_EXPECT }, { "VIA", HH_VIA },
+		{ "X-Forwarded-For", HH_X_FORWARDED_FOR },
+		{ "x-forwarded-proto", HH_X_FORWARDED_PROTO },
+		{ "Forwarded", HH_FORWARDED }, { "Date", HH_DATE },
+		{ "Proxy-Authorization", HH_PROXY_AUTHORIZATION },
+		{ "Max-Forwards", HH_MAX_FORWARDS }, { "Cookie", HH_COOKIE },
+		{ "Authorization", HH_AUTHORIZATION },
+		{ "Hosts", HH_OTHER }, { "Dat", HH_OTHER }, { "Via_", HH_OTHER },
+		{ "X-Forwarded-Fox", HH_OTHER }, { "Cookie2", HH_OTHER },
+		{ "Tf", HH_OTHER }, { "Content-Lengt", HH_OTHER },
+	};
+	struct http_field	 f[8];
+	struct http_msg		 m;
+	char			 buf[256];
+	size_t			 i;
+	int			 n;
+
+	for (i = 0; i < sizeof(known) / sizeof(known[0]); i++) {
+		n = snprintf(buf, sizeof(buf),
+		    "GET / HTTP/1.1\r\nHost: a\r\n%s: 1\r\n\r\n", known[i].name);
+		http_msg_init(&m, f, 8);
+		/* The value "1" may fail the request's own checks (a second
+		 * Host, a coding "1"): the field is recorded before that. */
+		ck_assert_int_ne(http_parse_request(&m, buf, (size_t)n, NULL),
+		    HP_AGAIN);
+		ck_assert_msg(m.nfields == 2 && m.fields[1].id == known[i].id,
+		    "%s: id %d, want %d", known[i].name, m.fields[1].id,
+		    known[i].id);
+	}
+}
+END_TEST
+
 static Suite *
 parse_suite(void)
 {
@@ -1085,6 +1130,7 @@ parse_suite(void)
 	tcase_add_test(tc, test_absolute_spans);
 	tcase_add_test(tc, test_methods);
 	tcase_add_test(tc, test_fields_and_hop);
+	tcase_add_test(tc, test_known_field_ids);
 	tcase_add_test(tc, test_conn_proxy_connection_ignored);
 	tcase_add_test(tc, test_expect);
 	tcase_add_test(tc, test_msg_maxfields);
