@@ -84,9 +84,9 @@ def stop_pid(proc, sig=signal.SIGTERM, timeout=5.0):
 # uvicorn backends
 
 class UvicornBackend:
-    def __init__(self, name, tmpdir):
+    def __init__(self, name, tmpdir, port=None):
         self.name = name
-        self.port = free_port()
+        self.port = port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         self.address = "127.0.0.1:%d" % self.port
         self.log = Path(tmpdir) / ("uvicorn-%s.log" % name)

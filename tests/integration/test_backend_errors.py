@@ -134,3 +134,40 @@ def test_connect_refused_tries_next_server(vane_factory, raw_backend):
                            body=b"b" if i % 2 else b""))
             statuses.append(c.read_response().status)
     assert statuses == [200] * 10, statuses
+
+
+def test_all_servers_refuse_502_quickly(vane_factory):
+    v = vane_factory(["127.0.0.1:%d" % free_port() for _ in range(3)])
+    for _ in range(4):
+        t0 = time.monotonic()
+        assert_short_error(get(v), 502)
+        assert time.monotonic() - t0 < 1.5
+
+
+def test_backend_restart_with_pooled_connections(vane_factory, tmp_path):
+    """The backend restarts on the same port while vane holds idle pooled
+    connections to it: the next GET and POST both succeed."""
+    from conftest import UvicornBackend
+    b = UvicornBackend("restart", tmp_path)
+    b.wait_ready()
+    try:
+        v = vane_factory([b.address])
+        with v.conn() as c:
+            for _ in range(3):
+                c.send(request("GET", "/health"))
+                assert c.read_response().status == 200
+        b.stop()
+        b2 = UvicornBackend("restart2", tmp_path, port=b.port)
+        b2.wait_ready()
+        try:
+            with v.conn() as c:
+                c.send(request("GET", "/health"))
+                r = c.read_response()
+                assert r.status == 200 and r.header("x-backend") == "restart2", r
+                c.send(request("POST", "/echo", body=b"after restart"))
+                r = c.read_response()
+                assert r.status == 200, r
+        finally:
+            b2.stop()
+    finally:
+        b.stop()

@@ -409,3 +409,68 @@ def test_via_on_response_from_http10_backend(vane_factory, raw_backend):
         r = c.read_response()
     assert r.status == 200 and r.version == "HTTP/1.1", r
     assert "vane" in (r.header("via") or ""), r.headers
+
+
+def test_http10_without_host_gets_a_host(vane, vane_factory, raw_backend):
+    """HTTP/1.0 allows a request without Host (old tools and health
+    checkers send one). Forwarded as HTTP/1.1 it MUST carry a Host field
+    (RFC 9112 §3.2), else an HTTP/1.1 backend rightly answers 400."""
+    with vane.conn() as c:
+        c.send(b"GET /echo HTTP/1.0\r\n\r\n")
+        r = c.read_response()
+    assert r.status == 200, (r, r.body[:100])
+    srv = raw_backend(respond_with(ok_response()))
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(b"GET /x HTTP/1.0\r\n\r\n")
+        assert c.read_response().status == 200
+    head = srv.requests[0].split(b"\r\n\r\n")[0].split(b"\r\n")
+    hosts = [ln for ln in head[1:] if ln.lower().startswith(b"host:")]
+    assert len(hosts) == 1, head
+
+
+def test_response_single_date_and_via(vane):
+    with vane.conn() as c:
+        c.send(request("GET", "/health"))
+        r = c.read_response()
+    assert r.status == 200, r
+    assert len(r.header_all("date")) == 1, r.headers
+    assert len(r.header_all("via")) == 1, r.headers
+    assert r.header("server") == "uvicorn", r.headers
+
+
+def test_ipv6_backend(vane_factory):
+    import socket
+    import threading
+    try:
+        ls = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+        ls.bind(("::1", 0))
+    except OSError:
+        import pytest
+        pytest.skip("no IPv6 loopback here")
+    ls.listen(8)
+    ls.settimeout(5)
+    port = ls.getsockname()[1]
+    got = []
+
+    def serve():
+        try:
+            c, _ = ls.accept()
+        except OSError:
+            return
+        raw, _ = read_request(c)
+        got.append(raw)
+        c.sendall(ok_response(b"v6"))
+        c.close()
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    v = vane_factory(["[::1]:%d" % port])
+    try:
+        with v.conn() as c:
+            c.send(request("GET", "/six"))
+            r = c.read_response()
+    finally:
+        t.join(timeout=5)
+        ls.close()
+    assert r.status == 200 and r.body == b"v6", r
+    assert got and got[0].startswith(b"GET /six HTTP/1.1\r\n")
