@@ -425,6 +425,9 @@ client_build_uhead(struct client *c, const char *buf)
 {
 	struct http_fwd fwd;
 	struct evbuffer_iovec v;
+	struct sockaddr_storage ss;
+	socklen_t slen;
+	char host[INET6_ADDRSTRLEN + 8];
 	size_t size;
 	ssize_t n;
 
@@ -432,6 +435,15 @@ client_build_uhead(struct client *c, const char *buf)
 	fwd.proto = "http";
 	fwd.via = "vane";
 	fwd.close = vane.cfg->backends_keepalive == 0;
+	fwd.host = NULL;
+	if (c->req.host < 0 && c->req.form != HT_ABSOLUTE) {
+		/* HTTP/1.0 without Host: name the address the client
+		 * connected to, as nginx's $host falls back to the server. */
+		slen = sizeof(ss);
+		if (getsockname(c->io.fd, (struct sockaddr *)&ss, &slen) == 0)
+			fwd.host = format_address((struct sockaddr *)&ss, host,
+			    sizeof(host));
+	}
 	size = http_msg_request_size(&c->req, &fwd);
 	if (evbuffer_reserve_space(c->uhead, (ev_ssize_t)size, &v, 1) < 1)
 		return (-1);

@@ -258,7 +258,7 @@ http_msg_request_size(const struct http_msg *req, const struct http_fwd *fwd)
 	return (HM_SLACK + fields_size(req) + req->method_s.len +
 	    req->target.len + req->authority.len + 2 * (size_t)h.len +
 	    3 * str_size(fwd->client_ip) + 3 * str_size(fwd->proto) +
-	    str_size(fwd->via));
+	    str_size(fwd->via) + str_size(fwd->host));
 }
 
 /* Fields a forwarded request does not carry as received. */
@@ -312,6 +312,11 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 	long		 mf = http_msg_max_forwards(buf, req);
 
 	put_request_line(&w, buf, req);
+	if (req->form != HT_ABSOLUTE && req->host < 0 && fwd->host != NULL) {
+		PUT_LIT(&w, "Host: ");
+		put_str(&w, fwd->host);
+		PUT_LIT(&w, "\r\n");
+	}
 	for (i = 0; i < req->nfields; i++) {
 		if (request_drops(req, &req->fields[i]))
 			continue;

@@ -20,6 +20,8 @@ struct http_fwd {
 	const char	*proto;		/* "http" or "https" */
 	const char	*via;		/* received-by pseudonym, e.g. "vane" */
 	int		close;		/* ask the backend to close: Connection: close */
+	const char	*host;		/* Host for a request that has none (HTTP/1.0),
+					 * e.g. the address the client connected to */
 };
 
 /*
@@ -35,7 +37,10 @@ struct http_fwd {
  *   appended to (a new field after the existing ones' values, combined into
  *   one field line each); Via appended ("1.0 vane" / "1.1 vane" by the
  *   client's version);
- * - "Connection: close" if fwd->close.
+ * - "Connection: close" if fwd->close;
+ * - a request without Host (HTTP/1.0 allows that) gets "Host: fwd->host"
+ *   when fwd->host is set: it goes on as HTTP/1.1, which requires one
+ *   (RFC 9112 §3.2).
  */
 size_t	http_msg_request_size(const struct http_msg *req,
 	    const struct http_fwd *fwd);

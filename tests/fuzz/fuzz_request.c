@@ -22,7 +22,7 @@ int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 static void
 write_check(const char *buf, const struct http_msg *m)
 {
-	struct http_fwd	 fwd = { "2001:db8::1", "https", "vane", 1 };
+	struct http_fwd	 fwd = { "2001:db8::1", "https", "vane", 1, "[::1]:8080" };
 	size_t		 size = http_msg_request_size(m, &fwd);
 	char		*out = malloc(size + 1);
 	ssize_t		 n;

@@ -21,12 +21,25 @@ struct qcase {
 	const char	*want;
 };
 
-#define FWD(ip, proto, close)	{ (ip), (proto), "vane", (close) }
+#define FWD(ip, proto, close)	{ (ip), (proto), "vane", (close), NULL }
 #define TAIL(ip, proto, host) "Via: 1.1 vane\r\nX-Forwarded-For: " ip "\r\n" \
 	"X-Forwarded-Proto: " proto "\r\nForwarded: for=" ip ";proto=" proto \
 	host "\r\n"
 
 static const struct qcase qcases[] = {
+	{ "HTTP/1.0 without Host gets one, RFC 9112 §3.2",
+	    "GET /x HTTP/1.0\r\nAccept: */*\r\n\r\n",
+	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080" },
+	    "GET /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n"
+	    "Via: 1.0 vane\r\nX-Forwarded-For: 10.0.0.1\r\n"
+	    "X-Forwarded-Proto: http\r\nForwarded: for=10.0.0.1;proto=http"
+	    "\r\n\r\n" },
+	{ "a request with Host keeps it, fwd->host unused",
+	    "GET /x HTTP/1.0\r\nHost: a\r\n\r\n",
+	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080" },
+	    "GET /x HTTP/1.1\r\nHost: a\r\nVia: 1.0 vane\r\n"
+	    "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: http\r\n"
+	    "Forwarded: for=10.0.0.1;proto=http;host=a\r\n\r\n" },
 	{ "Max-Forwards of OPTIONS decremented, RFC 9110 §7.6.2",
 	    "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 10\r\n\r\n",
 	    FWD("10.0.0.1", "http", 0),
@@ -126,7 +139,7 @@ static const struct qcase qcases[] = {
 	{ "no peer, no proto: existing values pass, Via default name",
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\n"
 	    "Forwarded: for=x\r\n\r\n",
-	    { NULL, NULL, NULL, 0 },
+	    { NULL, NULL, NULL, 0, NULL },
 	    "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.1 vane\r\n"
 	    "X-Forwarded-For: 1.1.1.1\r\nForwarded: for=x\r\n\r\n" },
 	{ "CONNECT keeps authority-form",
