@@ -28,8 +28,6 @@
 #include "vane.h"
 #include "worker.h"
 
-/* Above this much queued output, stop reading the side that feeds it. */
-#define OUT_HIGH	(256 * 1024)
 /* How long a closing connection waits for the client's FIN. */
 #define LINGER_MS	2000
 

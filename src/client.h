@@ -30,6 +30,12 @@ struct worker;
 struct server;
 struct uconn;
 
+/*
+ * Backpressure: above this much output queued for one side, stop reading
+ * the side that feeds it; read again once it drained to a quarter.
+ */
+#define OUT_HIGH	(256 * 1024)
+
 enum client_state {
 	CS_IDLE = 0,	/* waiting for the first byte of a request */
 	CS_HEAD,	/* reading a request head */

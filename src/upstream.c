@@ -23,8 +23,6 @@
 #include "vane.h"
 #include "worker.h"
 
-#define OUT_HIGH	(256 * 1024)
-
 static void	up_on_io(void *);
 static void	up_on_timer(void *);
 static void	upstream_send(struct client *);
