@@ -61,7 +61,6 @@ void
 uconn_attach(struct uconn *uc, void (*on_io)(void *),
     void (*on_timeout)(void *), struct client *c)
 {
-	uc->c = c;
 	io_set_owner(&uc->io, on_io, c);
 	uc->timer.fire = on_timeout;
 	uc->timer.arg = c;
@@ -95,7 +94,6 @@ uconn_connect(struct worker *w, struct server *srv, void (*on_io)(void *),
 	}
 	(void)setsockopt(uc->io.fd, IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof(one));
-	uc->c = c;
 	ltimer_set(&uc->timer, now_mono_ms() + vane.cfg->timeouts_backend_connect);
 	w->st.backend_connects++;
 	return (uc);
@@ -138,7 +136,6 @@ upool_put(struct uconn *uc)
 		uconn_free(uc);
 		return;
 	}
-	uc->c = NULL;
 	io_set_owner(&uc->io, idle_on_io, uc);
 	uc->io.paused = 0;
 	uc->timer.fire = idle_timeout;

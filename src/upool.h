@@ -23,7 +23,6 @@ struct uconn {
 	struct ltimer		 timer;		/* connect, response or idle deadline */
 	struct server		*srv;
 	struct worker		*w;
-	struct client		*c;		/* owner while in use */
 	TAILQ_ENTRY(uconn)	 entry;
 	uint64_t		 last_read;	/* ms */
 	uint32_t		 nreq;		/* requests sent on it so far */
