@@ -28,15 +28,7 @@ def test_extra_bytes_after_response_not_relayed(vane_factory, raw_backend):
     next response (the extra bytes are not a response to anything)."""
     evil = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nevil!"
 
-    def handler(c, srv):
-        buf = b""
-        while True:
-            raw, buf = read_request(c, buf)
-            if raw is None:
-                return
-            srv.record(raw)
-            c.sendall(echo_path(raw) + evil)
-    srv = raw_backend(handler)
+    srv = raw_backend(respond_with(lambda raw: echo_path(raw) + evil))
     v = vane_factory([srv.address])
     with v.conn() as c:
         for p in ("/one", "/two", "/three"):
@@ -317,17 +309,11 @@ def test_client_abort_does_not_desync_upstream(vane_factory, raw_backend):
     """Client 1 asks /slow and disconnects before the answer; the upstream
     connection that still owes /slow's response must not be handed to
     client 2, who must get its own answer."""
-    def handler(c, srv):
-        buf = b""
-        while True:
-            raw, buf = read_request(c, buf)
-            if raw is None:
-                return
-            srv.record(raw)
-            if path_of(raw) == b"/slow":
-                time.sleep(0.6)
-            c.sendall(echo_path(raw))
-    srv = raw_backend(handler)
+    def answer(raw):
+        if path_of(raw) == b"/slow":
+            time.sleep(0.6)
+        return echo_path(raw)
+    srv = raw_backend(respond_with(answer))
     v = vane_factory([srv.address])
     c1 = RawConn(v.port)
     c1.send(request("GET", "/slow"))
