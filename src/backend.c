@@ -1,13 +1,19 @@
 /*
- * backend.c: the backend server table. See backend.h.
+ * backend.c: the backend server table and the state the workers share
+ * about each server. See backend.h for who writes what.
  */
 #include <stdlib.h>
 #include <string.h>
 
 #include "backend.h"
+#include "balance.h"
 #include "config.h"
 #include "log.h"
 #include "util.h"
+#include "vane.h"
+
+#define LOAD(x)		atomic_load_explicit(&(x), memory_order_relaxed)
+#define STORE(x, v)	atomic_store_explicit(&(x), (v), memory_order_relaxed)
 
 int
 backend_init(const struct config *cfg, struct server **out)
@@ -21,6 +27,8 @@ backend_init(const struct config *cfg, struct server **out)
 		memcpy(&s[i].ss, &cfg->backends_servers[i].address.ss,
 		    sizeof(s[i].ss));
 		s[i].sslen = cfg->backends_servers[i].address.len;
+		s[i].weight = (int)cfg->backends_servers[i].weight;
+		s[i].max_conns = (int)cfg->backends_servers[i].max_conns;
 		format_address((struct sockaddr *)&s[i].ss, s[i].name,
 		    sizeof(s[i].name));
 		atomic_store(&s[i].up, 1);
@@ -36,14 +44,131 @@ backend_free(struct server *s, int n)
 	free(s);
 }
 
-uint64_t
-backend_up_mask(const struct server *s, int n)
+static int
+is_alive(const struct server *s, uint64_t now)
 {
-	uint64_t m = 0;
+	return (LOAD(s->up) && !LOAD(s->drain) && LOAD(s->down_until) <= now);
+}
+
+void
+backend_masks(const struct server *s, int n, uint64_t now, uint64_t *alive,
+    uint64_t *free)
+{
+	uint64_t a = 0, f = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		if (!is_alive(&s[i], now))
+			continue;
+		a |= 1ULL << i;
+		if (s[i].max_conns == 0 || LOAD(s[i].inflight) < s[i].max_conns)
+			f |= 1ULL << i;
+	}
+	*alive = a;
+	*free = f;
+}
+
+void
+backend_weights(const struct server *s, int n, uint64_t now, int *ew)
+{
+	uint64_t since, until;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		/* Back from active checks or from passive ones: whichever
+		 * happened last starts the ramp. */
+		since = LOAD(s[i].up_since);
+		until = LOAD(s[i].down_until);
+		if (until > since)
+			since = until;
+		ew[i] = balance_weight(s[i].weight, since, now,
+		    vane.cfg->backends_slow_start);
+	}
+}
+
+void
+backend_loads(const struct server *s, int n, int *load)
+{
 	int i;
 
 	for (i = 0; i < n; i++)
-		if (atomic_load_explicit(&s[i].up, memory_order_relaxed))
-			m |= 1ULL << i;
-	return (m);
+		load[i] = LOAD(s[i].inflight);
+}
+
+int
+backend_acquire(struct server *s)
+{
+	int v = LOAD(s->inflight);
+
+	do {
+		if (s->max_conns != 0 && v >= s->max_conns)
+			return (-1);
+	} while (!atomic_compare_exchange_weak_explicit(&s->inflight, &v,
+	    v + 1, memory_order_relaxed, memory_order_relaxed));
+	atomic_fetch_add_explicit(&s->requests, 1, memory_order_relaxed);
+	return (0);
+}
+
+void
+backend_release(struct server *s)
+{
+	atomic_fetch_sub_explicit(&s->inflight, 1, memory_order_relaxed);
+}
+
+void
+backend_failed(struct server *s, uint64_t now, const char *why)
+{
+	const struct config *cfg = vane.cfg;
+	uint64_t start, window = cfg->backends_fail_timeout;
+	int n;
+
+	atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
+	/* A single server is never left out: there is nothing to send its
+	 * requests to instead (nginx does the same). */
+	if (cfg->backends_max_fails == 0 || vane.nservers < 2)
+		return;
+	if (LOAD(s->down_until) > now)
+		return;		/* already out */
+	start = LOAD(s->fail_start);
+	if (LOAD(s->fails) == 0 || now >= start + window) {
+		STORE(s->fail_start, now);
+		STORE(s->fails, 0);
+	}
+	n = atomic_fetch_add_explicit(&s->fails, 1, memory_order_relaxed) + 1;
+	if (n < cfg->backends_max_fails)
+		return;
+	STORE(s->fails, 0);
+	STORE(s->down_until, now + window);
+	log_notice("backend %s is left out for %llu ms after %d failure(s): "
+	    "%s", s->name, (unsigned long long)window, n, why);
+}
+
+void
+backend_succeeded(struct server *s)
+{
+	if (LOAD(s->fails) != 0)
+		STORE(s->fails, 0);
+}
+
+const char *
+backend_state(const struct server *s, uint64_t now)
+{
+	if (!LOAD(s->up))
+		return ("down");
+	if (LOAD(s->drain))
+		return ("drain");
+	if (LOAD(s->down_until) > now)
+		return ("failed");
+	return ("up");
+}
+
+int
+backend_find(const struct server *s, int n, const char *name)
+{
+	int i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(s[i].name, name) == 0)
+			return (i);
+	return (-1);
 }

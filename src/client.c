@@ -41,10 +41,13 @@ static void	client_finish(struct client *);
  * or, while output waits for a client that does not read, the send
  * timeout counted from the last write progress, whichever comes first.
  */
-static void
+void
 client_arm(struct client *c)
 {
 	uint64_t d = c->phase_deadline, s;
+
+	if (c->queued && (d == 0 || c->queue_deadline < d))
+		d = c->queue_deadline;
 
 	if (io_pending(&c->io) > 0) {
 		s = c->io.last_write + vane.cfg->timeouts_client_send;
@@ -280,7 +283,7 @@ client_closing(struct client *c)
 void
 client_error(struct client *c, int status, const char *reason)
 {
-	char buf[512];
+	char buf[512], extra[32];
 	ssize_t n;
 
 	if (c->closed)
@@ -301,8 +304,12 @@ client_error(struct client *c, int status, const char *reason)
 		    status, reason);
 	else
 		log_info("client %s: %d: %s", c->ip, status, reason);
+	if (c->retry_after > 0)
+		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
+		    c->retry_after);
 	n = http_msg_error(buf, sizeof(buf), status, worker_date(c->w),
-	    !c->keepalive, c->method == HM_HEAD, NULL);
+	    !c->keepalive, c->method == HM_HEAD,
+	    c->retry_after > 0 ? extra : NULL);
 	if (n > 0) {
 		evbuffer_add(c->io.out, buf, (size_t)n);
 		c->bytes_out += (uint64_t)n;
@@ -331,7 +338,8 @@ client_finish(struct client *c)
 	c->srv = NULL;
 	c->tried = 0;
 	c->req_done = c->resp_started = c->resp_head_done = 0;
-	c->retried = c->failed_over = c->can_retry = c->expect_continue = 0;
+	c->retried = c->can_retry = c->expect_continue = 0;
+	c->retries = c->retry_after = 0;
 	c->up_reusable = 0;
 	c->status = 0;
 	c->bytes_out = 0;
@@ -695,6 +703,11 @@ client_on_timer(void *arg)
 		if (c->state == CS_FORWARD)
 			c->w->st.responses_aborted++;
 		client_close(c, "send timeout: the client reads nothing");
+		return;
+	}
+	if (c->queued && now >= c->queue_deadline) {
+		upstream_queue_timeout(c);
+		(void)client_flush(c);
 		return;
 	}
 	if (c->phase_deadline == 0 || now < c->phase_deadline) {

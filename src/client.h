@@ -66,7 +66,6 @@ struct client {
 	unsigned		 expect_continue:1;
 	unsigned		 resp_started:1;	/* a response byte went to the client */
 	unsigned		 retried:1;	/* sent again after a dead pooled connection */
-	unsigned		 failed_over:1;	/* connect failed, another server tried */
 	unsigned		 can_retry:1;	/* idempotent and bodiless: may be sent twice */
 	struct relay		 req_body;
 	struct evbuffer		*uhead;		/* head for the backend, kept until sent for good */
@@ -78,6 +77,14 @@ struct client {
 	struct server		*srv;
 	struct uconn		*uc;
 	uint64_t		 tried;		/* servers tried, bit per index */
+	unsigned		 holds_slot:1;	/* counted in srv->inflight */
+	unsigned		 queued:1;	/* waiting in w->queue for a slot */
+	TAILQ_ENTRY(client)	 qentry;
+	uint64_t		 queue_deadline;	/* ms */
+	int			 retries;	/* other servers tried after failures */
+	int			 fail_status;	/* of the first failure, if retries run out */
+	const char		*fail_reason;
+	int			 retry_after;	/* seconds, for a 503; 0: none */
 	struct http_msg		 resp;
 	struct http_field	*rfields;
 	struct relay		 resp_body;
@@ -99,6 +106,8 @@ void	client_error(struct client *c, int status, const char *reason);
 void	client_response_done(struct client *c);
 void	client_pump_request(struct client *c);
 void	client_send_continue(struct client *c);
+/* Set the connection's timer from its deadlines (after queueing it). */
+void	client_arm(struct client *c);
 /* Write what is queued on both sides; returns -1 if c was closed. */
 int	client_flush(struct client *c);
 
@@ -107,5 +116,9 @@ void	upstream_start(struct client *c);
 void	upstream_release(struct client *c, int reuse);
 void	upstream_resume_read(struct client *c);
 void	upstream_flush(struct client *c);
+/* Give queued requests the slots that freed; on the worker's own thread. */
+void	upstream_queue_run(struct worker *w);
+/* c waited backends.queue.timeout for a slot: 503. */
+void	upstream_queue_timeout(struct client *c);
 
 #endif

@@ -46,6 +46,7 @@ struct opt {
 
 static const char	*check_abs_path(const char *);
 static const char	*check_redis_address(const char *);
+static const char	*check_status_list(const char *);
 
 /* Index of every row, so an element can name its list. */
 enum {
@@ -123,6 +124,15 @@ check_redis_address(const char *s)
 	if (s[0] == '/' || parse_address(s, &ss, &len, &why) == 0)
 		return (NULL);
 	return ("must be \"host:port\" or the path of a Unix socket");
+}
+
+static const char *
+check_status_list(const char *s)
+{
+	struct status_set	 set;
+	const char		*why;
+
+	return (parse_status_set(s, &set, &why) == 0 ? NULL : why);
 }
 
 /* "listen[].address" for elements, the dotted path for the rest. */

@@ -74,6 +74,11 @@ enum cfg_cache_store {
 	CFG_CACHE_MEMORY, CFG_CACHE_REDIS, CFG_CACHE_OFF
 };
 
+/* cfg->backends_balance */
+enum cfg_balance {
+	CFG_BALANCE_RR, CFG_BALANCE_LEAST_CONN
+};
+
 /*
  * Read and validate path. Returns a new config, or NULL with
  * "FILE:LINE: message" (or "FILE: message" when there is no line) in err.

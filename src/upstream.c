@@ -7,6 +7,8 @@
  * that is safe (idempotent and without a body: RFC 9110 §9.2.2).
  */
 #include <errno.h>
+#include <stdio.h>
+#include <stdatomic.h>
 #include <string.h>
 
 #include <event2/buffer.h>
@@ -27,8 +29,31 @@ static void	up_on_io(void *);
 static void	up_on_timer(void *);
 static void	upstream_send(struct client *);
 
-void
-upstream_release(struct client *c, int reuse)
+/* Queued requests may go on: run this worker's queue after the current
+ * callback, or wake a worker that has requests waiting. */
+static void
+queue_kick(struct worker *w)
+{
+	if (!TAILQ_EMPTY(&w->queue))
+		event_active(w->queue_ev, EV_TIMEOUT, 0);
+	else if (atomic_load_explicit(&vane.queued, memory_order_relaxed) > 0)
+		workers_kick_queues();
+}
+
+static void
+queue_remove(struct client *c)
+{
+	struct worker *w = c->w;
+
+	TAILQ_REMOVE(&w->queue, c, qentry);
+	atomic_fetch_sub_explicit(&w->nqueued, 1, memory_order_relaxed);
+	atomic_fetch_sub_explicit(&vane.queued, 1, memory_order_relaxed);
+	c->queued = 0;
+}
+
+/* Let go of c's backend connection: back to the pool if reuse allows. */
+static void
+upstream_drop_conn(struct client *c, int reuse)
 {
 	struct uconn *uc = c->uc;
 
@@ -44,6 +69,19 @@ upstream_release(struct client *c, int reuse)
 }
 
 void
+upstream_release(struct client *c, int reuse)
+{
+	if (c->queued)
+		queue_remove(c);
+	upstream_drop_conn(c, reuse);
+	if (c->holds_slot) {
+		c->holds_slot = 0;
+		backend_release(c->srv);
+		queue_kick(c->w);
+	}
+}
+
+void
 upstream_flush(struct client *c)
 {
 	struct uconn *uc = c->uc;
@@ -52,6 +90,45 @@ upstream_flush(struct client *c)
 		return;
 	if (io_flush(&uc->io) == -1)
 		up_on_io(c);	/* reports the error */
+}
+
+/* Seconds a client should wait before asking again when no server is up:
+ * the soonest a server can come back. */
+static int
+retry_after(void)
+{
+	const struct config *cfg = vane.cfg;
+	uint64_t ms;
+
+	if (cfg->backends_health_path != NULL)
+		ms = cfg->backends_health_interval *
+		    (uint64_t)cfg->backends_health_rise;
+	else
+		ms = cfg->backends_fail_timeout;
+	return (ms < 1000 ? 1 : (int)((ms + 999) / 1000));
+}
+
+/*
+ * The server failed this request before any response byte reached the
+ * client. Try another server when backends.retries allows and it is safe:
+ * nothing was sent yet, or the request is idempotent and has no body
+ * (RFC 9110 §9.2.2). Otherwise answer status.
+ */
+static void
+upstream_retry(struct client *c, int sent, int status, const char *reason)
+{
+	struct worker *w = c->w;
+
+	c->fail_status = status;
+	c->fail_reason = reason;
+	if (c->retries < vane.cfg->backends_retries && (!sent || c->can_retry)) {
+		c->retries++;
+		w->st.backend_retries++;
+		upstream_release(c, 0);
+		upstream_start(c);
+		return;
+	}
+	client_error(c, status, reason);
 }
 
 static void
@@ -64,34 +141,23 @@ upstream_connect_new(struct client *c)
 		c->w->st.backend_errors++;
 		log_warn("backend %s: connect: %s", c->srv->name,
 		    strerror(errno));
-		if (!c->failed_over && (backend_up_mask(vane.servers,
-		    vane.nservers) & ~c->tried) != 0) {
-			c->failed_over = 1;
-			c->w->st.backend_retries++;
-			upstream_start(c);
-			return;
-		}
-		client_error(c, 502, "cannot connect to the backend");
+		backend_failed(c->srv, now_mono_ms(), strerror(errno));
+		upstream_retry(c, 0, 502, "cannot connect to the backend");
 		return;
 	}
 	c->uc = uc;
 }
 
-void
-upstream_start(struct client *c)
+/* c goes to server idx, whose slot it holds. */
+static void
+upstream_use(struct client *c, int idx)
 {
 	struct worker *w = c->w;
 	struct uconn *uc;
-	uint64_t up;
-	int idx;
 
-	up = backend_up_mask(vane.servers, vane.nservers);
-	if ((idx = balance_pick(&w->bal, up, c->tried)) == -1) {
-		client_error(c, 502, "no backend server available");
-		return;
-	}
 	c->srv = &vane.servers[idx];
 	c->tried |= 1ULL << idx;
+	c->holds_slot = 1;
 	if ((uc = upool_get(w, c->srv)) != NULL) {
 		w->st.backend_reused++;
 		uconn_attach(uc, up_on_io, up_on_timer, c);
@@ -100,6 +166,110 @@ upstream_start(struct client *c)
 		return;
 	}
 	upstream_connect_new(c);
+}
+
+/* No server that is up is left for c. */
+static void
+upstream_none(struct client *c)
+{
+	if (c->tried != 0) {
+		/* A retry found no other server: the first failure stands. */
+		client_error(c, c->fail_status, c->fail_reason);
+		return;
+	}
+	c->w->st.backend_unavailable++;
+	c->retry_after = retry_after();
+	client_error(c, 503, "no backend server is up");
+}
+
+/*
+ * Give c a server: 0 when it has one (or was answered with an error), -1
+ * when every server that could take it is at its max_conns.
+ */
+static int
+upstream_try(struct client *c)
+{
+	struct worker *w = c->w;
+	int ew[BALANCE_MAX_SERVERS], load[BALANCE_MAX_SERVERS];
+	uint64_t now = now_mono_ms(), alive, free, cand;
+	int idx;
+
+	backend_masks(vane.servers, vane.nservers, now, &alive, &free);
+	if ((alive & ~c->tried) == 0) {
+		upstream_none(c);
+		return (0);
+	}
+	backend_weights(vane.servers, vane.nservers, now, ew);
+	if (w->bal.algo == BALANCE_LEAST_CONN)
+		backend_loads(vane.servers, vane.nservers, load);
+	while ((cand = free & ~c->tried) != 0) {
+		idx = balance_pick(&w->bal, cand, ew, load);
+		if (idx == -1)
+			break;
+		if (backend_acquire(&vane.servers[idx]) == 0) {
+			upstream_use(c, idx);
+			return (0);
+		}
+		/* Another worker took its last slot meanwhile. */
+		free &= ~(1ULL << idx);
+	}
+	return (-1);
+}
+
+void
+upstream_start(struct client *c)
+{
+	struct worker *w = c->w;
+
+	if (upstream_try(c) == 0)
+		return;
+	/* Every server that could take it is busy: wait, first in first
+	 * out, bounded in number and time. */
+	if (atomic_fetch_add_explicit(&vane.queued, 1, memory_order_relaxed) >=
+	    vane.cfg->backends_queue_size) {
+		atomic_fetch_sub_explicit(&vane.queued, 1, memory_order_relaxed);
+		w->st.backend_queue_full++;
+		c->retry_after = 1;
+		client_error(c, 503, "every backend server is at max_conns "
+		    "and the queue is full");
+		return;
+	}
+	atomic_fetch_add_explicit(&w->nqueued, 1, memory_order_relaxed);
+	TAILQ_INSERT_TAIL(&w->queue, c, qentry);
+	c->queued = 1;
+	c->queue_deadline = now_mono_ms() + vane.cfg->backends_queue_timeout;
+	w->st.backend_queued++;
+	client_arm(c);
+}
+
+void
+upstream_queue_run(struct worker *w)
+{
+	struct client *c;
+
+	while ((c = TAILQ_FIRST(&w->queue)) != NULL) {
+		queue_remove(c);
+		if (upstream_try(c) == -1) {
+			/* Still no free slot: back to the head of the line. */
+			atomic_fetch_add_explicit(&vane.queued, 1,
+			    memory_order_relaxed);
+			atomic_fetch_add_explicit(&w->nqueued, 1,
+			    memory_order_relaxed);
+			TAILQ_INSERT_HEAD(&w->queue, c, qentry);
+			c->queued = 1;
+			return;
+		}
+		(void)client_flush(c);
+	}
+}
+
+void
+upstream_queue_timeout(struct client *c)
+{
+	c->w->st.backend_queue_timeouts++;
+	c->retry_after = 1;
+	client_error(c, 503, "no backend server freed a slot within "
+	    "backends.queue.timeout");
 }
 
 /* Wait for the backend: no byte for backend_response is a timeout. */
@@ -127,8 +297,11 @@ upstream_send(struct client *c)
 	struct worker *w = c->w;
 	size_t len = evbuffer_get_length(c->uhead);
 
-	/* Keep a copy of the head only while a retry is still possible. */
-	if (c->can_retry && !c->retried && uc->nreq > 0)
+	/* Keep a copy of the head only while a retry is still possible:
+	 * on a fresh connection after this pooled one dies, or on another
+	 * server. */
+	if (c->can_retry && ((!c->retried && uc->nreq > 0) ||
+	    c->retries < vane.cfg->backends_retries))
 		evbuffer_add(uc->io.out, evbuffer_pullup(c->uhead, -1), len);
 	else
 		evbuffer_add_buffer(uc->io.out, c->uhead);
@@ -225,6 +398,7 @@ upstream_read_head(struct client *c)
 	struct evbuffer *in = c->uc->io.in;
 	struct worker *w = c->w;
 	const char *buf;
+	char why[32];
 	size_t len;
 	int rc;
 
@@ -246,6 +420,8 @@ upstream_read_head(struct client *c)
 			log_warn("backend %s: invalid response: %s",
 			    c->srv->name, rc < 0 ? http_strerror(rc) :
 			    "unexpected 101 Switching Protocols");
+			backend_failed(c->srv, now_mono_ms(),
+			    "invalid response");
 			client_error(c, 502, "invalid response from the backend");
 			return (0);
 		}
@@ -256,6 +432,12 @@ upstream_read_head(struct client *c)
 		http_msg_init(&c->resp, c->rfields,
 		    (uint32_t)vane.cfg->limits_header_count);
 	}
+	if (vane.cfg->backends_fail_on_5xx && (c->resp.status == 500 ||
+	    (c->resp.status >= 502 && c->resp.status <= 504))) {
+		snprintf(why, sizeof(why), "status %d", c->resp.status);
+		backend_failed(c->srv, now_mono_ms(), why);
+	} else
+		backend_succeeded(c->srv);
 	if (upstream_emit_head(c, buf) == -1) {
 		client_close(c, "out of memory writing a response head");
 		return (0);
@@ -310,48 +492,44 @@ up_failed_early(struct client *c, int timeout)
 	struct uconn *uc = c->uc;
 	struct worker *w = c->w;
 	int connected = uc->io.connected;
+	const char *why;
 
 	if (!connected) {
 		if (timeout)
 			w->st.backend_timeouts++;
 		else
 			w->st.backend_errors++;
-		log_warn("backend %s: connect: %s", c->srv->name,
-		    timeout ? "timeout" : strerror(uc->io.err));
-		/* Nothing was sent: any request may go to another server.
-		 * One more try, as nginx's proxy_next_upstream does by
-		 * default; issue 2 makes the count backends.retries. */
-		if (!c->failed_over && (backend_up_mask(vane.servers,
-		    vane.nservers) & ~c->tried) != 0) {
-			c->failed_over = 1;
-			w->st.backend_retries++;
-			upstream_release(c, 0);
-			upstream_start(c);
-			return;
-		}
-		client_error(c, timeout ? 504 : 502, timeout ?
+		why = timeout ? "connect timeout" : strerror(uc->io.err);
+		log_warn("backend %s: connect: %s", c->srv->name, why);
+		backend_failed(c->srv, now_mono_ms(), why);
+		/* Nothing was sent: any request may go to another server. */
+		upstream_retry(c, 0, timeout ? 504 : 502, timeout ?
 		    "backend connect timeout" : "cannot connect to the backend");
 		return;
 	}
 	if (timeout) {
 		w->st.backend_timeouts++;
 		log_warn("backend %s: response timeout", c->srv->name);
-		client_error(c, 504, "backend response timeout");
+		backend_failed(c->srv, now_mono_ms(), "response timeout");
+		upstream_retry(c, 1, 504, "backend response timeout");
 		return;
 	}
-	if (connected && uc->nreq > 1 && c->can_retry && !c->retried &&
+	if (uc->nreq > 1 && c->can_retry && !c->retried &&
 	    c->resp.pos == 0 && evbuffer_get_length(uc->io.in) == 0) {
-		/* A pooled connection the backend closed as we reused it. */
+		/* A pooled connection the backend closed as we reused it:
+		 * not the server's fault; once more on a fresh one. */
 		c->retried = 1;
 		w->st.backend_retries++;
-		upstream_release(c, 0);
+		upstream_drop_conn(c, 0);
 		upstream_connect_new(c);
 		return;
 	}
 	w->st.backend_errors++;
-	log_warn("backend %s: connection %s before a complete response head",
-	    c->srv->name, uc->io.err != 0 ? strerror(uc->io.err) : "closed");
-	client_error(c, 502, "backend failed");
+	why = uc->io.err != 0 ? strerror(uc->io.err) : "connection closed";
+	log_warn("backend %s: %s before a complete response head",
+	    c->srv->name, why);
+	backend_failed(c->srv, now_mono_ms(), why);
+	upstream_retry(c, 1, 502, "backend failed");
 }
 
 /* The backend closed or failed while the body was streaming. */
@@ -359,6 +537,7 @@ static void
 up_failed_body(struct client *c, int timeout)
 {
 	struct uconn *uc = c->uc;
+	const char *why;
 
 	if (!timeout && uc->io.err == 0 &&
 	    relay_eof(&c->resp_body, c->io.out) == RELAY_DONE) {
@@ -370,9 +549,11 @@ up_failed_body(struct client *c, int timeout)
 		c->w->st.backend_timeouts++;
 	else
 		c->w->st.backend_errors++;
+	why = timeout ? "timeout" : uc->io.err != 0 ? strerror(uc->io.err) :
+	    "connection closed";
 	log_warn("backend %s: %s in the middle of a response body",
-	    c->srv->name, timeout ? "timeout" :
-	    uc->io.err != 0 ? strerror(uc->io.err) : "connection closed");
+	    c->srv->name, why);
+	backend_failed(c->srv, now_mono_ms(), why);
 	client_error(c, 502, "backend failed mid-body");
 }
 

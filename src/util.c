@@ -82,6 +82,61 @@ parse_size(const char *s, uint64_t *out)
 	return (0);
 }
 
+/* A three-digit status at *sp, advancing it; -1 if there is none. */
+static int
+status_code(const char **sp)
+{
+	const char *s = *sp;
+	int v;
+
+	while (*s == ' ')
+		s++;
+	if (s[0] < '1' || s[0] > '5' || s[1] < '0' || s[1] > '9' ||
+	    s[2] < '0' || s[2] > '9' || (s[3] >= '0' && s[3] <= '9'))
+		return (-1);
+	v = (s[0] - '0') * 100 + (s[1] - '0') * 10 + (s[2] - '0');
+	s += 3;
+	while (*s == ' ')
+		s++;
+	*sp = s;
+	return (v);
+}
+
+int
+parse_status_set(const char *s, struct status_set *set, const char **why)
+{
+	int lo, hi, v;
+
+	memset(set, 0, sizeof(*set));
+	for (;;) {
+		if ((lo = status_code(&s)) == -1) {
+			*why = "expected a status code from 100 to 599";
+			return (-1);
+		}
+		hi = lo;
+		if (*s == '-') {
+			s++;
+			if ((hi = status_code(&s)) == -1) {
+				*why = "expected a status code from 100 to 599";
+				return (-1);
+			}
+			if (hi < lo) {
+				*why = "range ends below its start";
+				return (-1);
+			}
+		}
+		for (v = lo; v <= hi; v++)
+			set->bits[v / 64] |= 1ULL << (v % 64);
+		if (*s == '\0')
+			return (0);
+		if (*s != ',') {
+			*why = "codes and ranges must be separated by commas";
+			return (-1);
+		}
+		s++;
+	}
+}
+
 int
 parse_duration(const char *s, uint64_t *out_ms)
 {

@@ -32,6 +32,26 @@ int	parse_duration(const char *s, uint64_t *out_ms);
 int	parse_address(const char *s, struct sockaddr_storage *ss,
 	    socklen_t *len, const char **why);
 
+/*
+ * A set of HTTP status codes 100..599, one bit each: what "200-399" or
+ * "200,204,301-302" (codes and inclusive ranges, comma-separated, spaces
+ * allowed around them) describes.
+ */
+struct status_set {
+	uint64_t	bits[10];
+};
+
+/* Returns 0 and fills *set, or -1 with a short reason in *why. */
+int	parse_status_set(const char *s, struct status_set *set,
+	    const char **why);
+static inline int
+status_set_has(const struct status_set *set, int status)
+{
+	if (status < 0 || status >= 640)
+		return (0);
+	return ((set->bits[status / 64] >> (status % 64)) & 1);
+}
+
 /* "1.2.3.4:80" or "[::1]:80" into buf; returns buf. */
 char	*format_address(const struct sockaddr *sa, char *buf, size_t len);
 /* Only the host part, v6 without brackets ("::1"); returns buf. */

@@ -22,6 +22,7 @@ struct vane {
 	struct worker	*workers;
 	int		 nworkers;
 	atomic_int	 nconns;	/* client connections open, all workers */
+	atomic_int	 queued;	/* requests waiting for a backend slot */
 };
 
 extern struct vane vane;

@@ -223,6 +223,21 @@ worker_client_gone(struct worker *w)
 		accept_set(w, 1);
 }
 
+/*
+ * Workers start at different places of the round-robin cycle, so that a
+ * light load spread over several workers still reaches every server.
+ */
+static void
+worker_stagger(struct worker *w, int id)
+{
+	int ew[BALANCE_MAX_SERVERS], i;
+
+	for (i = 0; i < vane.nservers; i++)
+		ew[i] = vane.servers[i].weight * BALANCE_SCALE;
+	for (i = 0; vane.nservers > 1 && i < id % vane.nservers; i++)
+		(void)balance_pick(&w->bal, ~0ULL, ew, NULL);
+}
+
 static void
 notify_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -231,9 +246,36 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 	ssize_t n, i;
 
 	n = read(fd, cmd, sizeof(cmd));
-	for (i = 0; i < n; i++)
+	for (i = 0; i < n; i++) {
 		if (cmd[i] == 'S')
 			worker_begin_stop(w);
+		else if (cmd[i] == 'Q') {
+			atomic_store(&w->kicked, 0);
+			upstream_queue_run(w);
+		}
+	}
+}
+
+static void
+queue_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	upstream_queue_run(arg);
+}
+
+void
+workers_kick_queues(void)
+{
+	struct worker *w;
+	int i;
+
+	for (i = 0; i < vane.nworkers; i++) {
+		w = &vane.workers[i];
+		if (atomic_load_explicit(&w->nqueued, memory_order_relaxed) > 0 &&
+		    atomic_exchange(&w->kicked, 1) == 0)
+			(void)write(w->notify_fd[1], "Q", 1);
+	}
 }
 
 static int
@@ -245,6 +287,7 @@ worker_setup(struct worker *w, int id)
 
 	w->id = id;
 	TAILQ_INIT(&w->clients);
+	TAILQ_INIT(&w->queue);
 	if ((ecfg = event_config_new()) == NULL)
 		return (-1);
 	event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);
@@ -261,10 +304,9 @@ worker_setup(struct worker *w, int id)
 	w->pools = xcalloc((size_t)vane.nservers, sizeof(*w->pools));
 	for (i = 0; i < vane.nservers; i++)
 		upool_init(&w->pools[i]);
-	balance_init(&w->bal, vane.nservers);
-	/* Workers start at different servers so that a light load still
-	 * spreads. */
-	w->bal.next = vane.nservers > 0 ? id % vane.nservers : 0;
+	balance_init(&w->bal, vane.nservers, cfg->backends_balance ==
+	    CFG_BALANCE_LEAST_CONN ? BALANCE_LEAST_CONN : BALANCE_RR);
+	worker_stagger(w, id);
 	w->req_limits.max_head = (uint32_t)cfg->limits_header_size;
 	w->req_limits.max_fields = (uint32_t)cfg->limits_header_count;
 	/* Backends may send larger heads (cookies): allow at least 64K. */
@@ -279,6 +321,8 @@ worker_setup(struct worker *w, int id)
 	ms_to_tv(cfg->timeouts_backend_response, &w->tv_backend_response);
 	ms_to_tv(cfg->backends_keepalive_timeout, &w->tv_keepalive);
 	if ((w->accept_timer = evtimer_new(w->base, accept_check_cb, w)) == NULL)
+		return (-1);
+	if ((w->queue_ev = event_new(w->base, -1, 0, queue_cb, w)) == NULL)
 		return (-1);
 	w->ls = xcalloc((size_t)(nlsocks > 0 ? nlsocks : 1), sizeof(*w->ls));
 	for (i = 0; i < nlsocks; i++) {
@@ -388,6 +432,8 @@ workers_free(void)
 			event_free(w->stop_timer);
 		if (w->accept_timer != NULL)
 			event_free(w->accept_timer);
+		if (w->queue_ev != NULL)
+			event_free(w->queue_ev);
 		if (w->notify_ev != NULL)
 			event_free(w->notify_ev);
 		close(w->notify_fd[0]);

@@ -9,6 +9,7 @@
 #define VANE_WORKER_H
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdint.h>
 #include <sys/queue.h>
 #include <sys/time.h>
@@ -48,6 +49,12 @@ struct worker {
 	uint64_t		 accept_warned;	/* ms of the last warning */
 	struct stats		 st;
 
+	/* Requests waiting for a backend slot (max_conns), oldest first. */
+	struct client_list	 queue;
+	atomic_int		 nqueued;
+	atomic_int		 kicked;	/* a 'Q' is in the notify pipe */
+	struct event		*queue_ev;
+
 	/* Derived from the configuration once. */
 	struct http_limits	 req_limits;
 	struct http_limits	 resp_limits;
@@ -81,6 +88,10 @@ const char	*worker_date(struct worker *w);
 /* A field array for the parser; NULL when out of memory. */
 struct http_field	*worker_fields_get(struct worker *w);
 void			 worker_fields_put(struct worker *w, struct http_field *f);
+
+/* Slots freed or servers changed state: every worker with requests
+ * queued looks at its queue again. Any thread. */
+void	workers_kick_queues(void);
 
 /* Called by client.c when a client connection is gone. */
 void	worker_client_gone(struct worker *w);

@@ -247,6 +247,48 @@ START_TEST(test_http_date)
 }
 END_TEST
 
+START_TEST(test_status_set)
+{
+	struct status_set set;
+	const char *why = NULL;
+
+	ck_assert_int_eq(parse_status_set("200-399", &set, &why), 0);
+	ck_assert_int_eq(status_set_has(&set, 199), 0);
+	ck_assert_int_eq(status_set_has(&set, 200), 1);
+	ck_assert_int_eq(status_set_has(&set, 302), 1);
+	ck_assert_int_eq(status_set_has(&set, 399), 1);
+	ck_assert_int_eq(status_set_has(&set, 400), 0);
+	ck_assert_int_eq(parse_status_set(" 204 , 301-302,599", &set, &why), 0);
+	ck_assert_int_eq(status_set_has(&set, 200), 0);
+	ck_assert_int_eq(status_set_has(&set, 204), 1);
+	ck_assert_int_eq(status_set_has(&set, 301), 1);
+	ck_assert_int_eq(status_set_has(&set, 302), 1);
+	ck_assert_int_eq(status_set_has(&set, 303), 0);
+	ck_assert_int_eq(status_set_has(&set, 599), 1);
+	ck_assert_int_eq(status_set_has(&set, -1), 0);
+	ck_assert_int_eq(status_set_has(&set, 1000), 0);
+}
+END_TEST
+
+START_TEST(test_status_set_bad)
+{
+	static const char *const bad[] = {
+		"", "2xx", "20", "2000", "099", "600", "200-", "-200",
+		"300-200", "200;204", "200,", ",200", "200 204", "200--300",
+	};
+	struct status_set set;
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		why = NULL;
+		ck_assert_msg(parse_status_set(bad[i], &set, &why) == -1,
+		    "\"%s\" accepted", bad[i]);
+		ck_assert_ptr_nonnull(why);
+	}
+}
+END_TEST
+
 START_TEST(test_clocks)
 {
 	uint64_t	 a, b;
@@ -274,6 +316,8 @@ util_suite(void)
 	tcase_add_test(tc, test_address_bad);
 	tcase_add_test(tc, test_format_host);
 	tcase_add_test(tc, test_http_date);
+	tcase_add_test(tc, test_status_set);
+	tcase_add_test(tc, test_status_set_bad);
 	tcase_add_test(tc, test_clocks);
 	suite_add_tcase(s, tc);
 	return (s);
