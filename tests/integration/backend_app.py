@@ -17,8 +17,13 @@ NAME = os.environ.get("BACKEND_NAME", "backend")
 app = FastAPI()
 
 # Counters. /stats and /reset are not counted: the tests read them directly.
-_stats = {"requests": 0, "clients": set()}
-_UNCOUNTED = ("/stats", "/reset")
+# inflight/max_inflight: requests being handled at once (for max_conns).
+# health: the status /health answers with, set by POST /control/health/N.
+_stats = {"requests": 0, "clients": set(), "inflight": 0, "max_inflight": 0,
+          "health": 200, "health_checks": 0, "health_hosts": []}
+# /hc is the path health checks are configured with in the tests: not
+# counted in requests, so checks never skew a balance count.
+_UNCOUNTED = ("/stats", "/reset", "/hc")
 
 # A TCP connection is known by its peer (host, port), but a port can come
 # back for a later connection (after a close on our side, Linux may reuse it
@@ -55,7 +60,12 @@ async def count(request: Request, call_next):
         if request.client is not None:
             peer = (request.client.host, request.client.port)
             _stats["clients"].add(_conn_serial.get(peer, peer))
-    response = await call_next(request)
+    _stats["inflight"] += 1
+    _stats["max_inflight"] = max(_stats["max_inflight"], _stats["inflight"])
+    try:
+        response = await call_next(request)
+    finally:
+        _stats["inflight"] -= 1
     response.headers["x-backend"] = NAME
     return response
 
@@ -70,6 +80,24 @@ def pattern(n: int) -> bytes:
 @app.get("/health")
 async def health():
     return {"status": "ok", "backend": NAME}
+
+
+@app.get("/hc")
+async def health_check(request: Request):
+    """Counted in health_checks, with the Host each check sent; answers
+    with the status set by POST /control/health/N (200 at first)."""
+    _stats["health_checks"] += 1
+    _stats["health_hosts"] = (_stats["health_hosts"] +
+                              [request.headers.get("host", "")])[-10:]
+    code = _stats["health"]
+    return JSONResponse({"status": "ok" if code < 400 else "failing",
+                         "backend": NAME}, status_code=code)
+
+
+@app.post("/control/health/{code}")
+async def set_health(code: int):
+    _stats["health"] = code
+    return {"backend": NAME, "health": code}
 
 
 @app.api_route("/echo", methods=["GET", "HEAD", "POST", "PUT", "DELETE",
@@ -94,13 +122,20 @@ async def echo(request: Request, rest: str = ""):
 @app.get("/stats")
 async def stats():
     return {"backend": NAME, "requests": _stats["requests"],
-            "connections": len(_stats["clients"])}
+            "connections": len(_stats["clients"]),
+            "inflight": _stats["inflight"] - 1,
+            "max_inflight": _stats["max_inflight"],
+            "health_checks": _stats["health_checks"],
+            "health_hosts": _stats["health_hosts"]}
 
 
 @app.api_route("/reset", methods=["GET", "POST"])
 async def reset():
     _stats["requests"] = 0
     _stats["clients"] = set()
+    _stats["max_inflight"] = 0
+    _stats["health_checks"] = 0
+    _stats["health"] = 200
     return {"backend": NAME, "reset": True}
 
 

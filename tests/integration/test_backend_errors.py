@@ -136,12 +136,22 @@ def test_connect_refused_tries_next_server(vane_factory, raw_backend):
     assert statuses == [200] * 10, statuses
 
 
-def test_all_servers_refuse_502_quickly(vane_factory):
+def test_all_servers_refuse_502_then_503_quickly(vane_factory):
+    """The first request tries two of the three refusing servers (one
+    retry) and gets 502; the passive checks (max_fails = 1) left them out,
+    so the third is tried by the next request; after that none is up and
+    the answer is 503 with Retry-After, at once."""
     v = vane_factory(["127.0.0.1:%d" % free_port() for _ in range(3)])
+    statuses = []
     for _ in range(4):
         t0 = time.monotonic()
-        assert_short_error(get(v), 502)
+        r = get(v)
+        statuses.append(r.status)
+        assert r.complete and len(r.body) < 1024, r
         assert time.monotonic() - t0 < 1.5
+        if r.status == 503:
+            assert int(r.header("retry-after")) >= 1, r.headers
+    assert statuses == [502, 502, 503, 503], statuses
 
 
 def test_backend_restart_with_pooled_connections(vane_factory, tmp_path):
