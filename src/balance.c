@@ -74,7 +74,7 @@ balance_pick(struct balance *b, uint64_t eligible, const int *ew,
 
 	if (b->n < BALANCE_MAX_SERVERS)
 		set &= (1ULL << b->n) - 1;
-	for (i = 0; i < b->n; i++)
+	for (i = 0; i < b->n && set != 0; i++)
 		if (ew[i] <= 0)
 			set &= ~(1ULL << i);
 	if (set == 0)

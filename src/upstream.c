@@ -190,8 +190,9 @@ static int
 upstream_try(struct client *c)
 {
 	struct worker *w = c->w;
-	int ew[BALANCE_MAX_SERVERS], load[BALANCE_MAX_SERVERS];
+	int ewbuf[BALANCE_MAX_SERVERS], load[BALANCE_MAX_SERVERS];
 	uint64_t now = now_mono_ms(), alive, free, cand;
+	const int *ew = w->weights;
 	int idx;
 
 	backend_masks(vane.servers, vane.nservers, now, &alive, &free);
@@ -199,7 +200,10 @@ upstream_try(struct client *c)
 		upstream_none(c);
 		return (0);
 	}
-	backend_weights(vane.servers, vane.nservers, now, ew);
+	if (vane.cfg->backends_slow_start != 0) {
+		backend_weights(vane.servers, vane.nservers, now, ewbuf);
+		ew = ewbuf;
+	}
 	if (w->bal.algo == BALANCE_LEAST_CONN)
 		backend_loads(vane.servers, vane.nservers, load);
 	while ((cand = free & ~c->tried) != 0) {

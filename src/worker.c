@@ -230,12 +230,10 @@ worker_client_gone(struct worker *w)
 static void
 worker_stagger(struct worker *w, int id)
 {
-	int ew[BALANCE_MAX_SERVERS], i;
+	int i;
 
-	for (i = 0; i < vane.nservers; i++)
-		ew[i] = vane.servers[i].weight * BALANCE_SCALE;
 	for (i = 0; vane.nservers > 1 && i < id % vane.nservers; i++)
-		(void)balance_pick(&w->bal, ~0ULL, ew, NULL);
+		(void)balance_pick(&w->bal, ~0ULL, w->weights, NULL);
 }
 
 static void
@@ -304,6 +302,10 @@ worker_setup(struct worker *w, int id)
 	w->pools = xcalloc((size_t)vane.nservers, sizeof(*w->pools));
 	for (i = 0; i < vane.nservers; i++)
 		upool_init(&w->pools[i]);
+	/* The effective weights while no server is in slow start. */
+	w->weights = xcalloc((size_t)vane.nservers, sizeof(*w->weights));
+	for (i = 0; i < vane.nservers; i++)
+		w->weights[i] = vane.servers[i].weight * BALANCE_SCALE;
 	balance_init(&w->bal, vane.nservers, cfg->backends_balance ==
 	    CFG_BALANCE_LEAST_CONN ? BALANCE_LEAST_CONN : BALANCE_RR);
 	worker_stagger(w, id);
@@ -424,6 +426,7 @@ workers_free(void)
 		for (j = 0; w->pools != NULL && j < vane.nservers; j++)
 			upool_clear(&w->pools[j]);
 		free(w->pools);
+		free(w->weights);
 		while ((b = w->spare_fields) != NULL) {
 			w->spare_fields = b->next;
 			free(b);

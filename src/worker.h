@@ -40,6 +40,7 @@ struct worker {
 	int			 nls;
 	struct upool		*pools;		/* one per server */
 	struct balance		 bal;
+	int			*weights;	/* weight * BALANCE_SCALE per server */
 	struct client_list	 clients;
 	int			 nclients;
 	int			 stopping;
