@@ -173,8 +173,10 @@ static void
 upstream_none(struct client *c)
 {
 	if (c->tried != 0) {
-		/* A retry found no other server: the first failure stands. */
-		client_error(c, c->fail_status, c->fail_reason);
+		/* A retry found no other server: the failure stands. */
+		client_error(c, c->fail_status != 0 ? c->fail_status : 502,
+		    c->fail_reason != NULL ? c->fail_reason :
+		    "no other backend server is up");
 		return;
 	}
 	c->w->st.backend_unavailable++;
