@@ -1,7 +1,8 @@
 /*
  * main.c: the command line, start-up, signals and shutdown (L5).
  *
- * vane [-c file] [-t] [-s reload|stop] [-V] [-x man|sample] [-h]
+ * vane [-c file] [-t] [-s reload|stop|stats|drain:SERVER|ready:SERVER] [-V]
+ *      [-x man|sample] [-h]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,6 +22,7 @@
 #include <libconfig.h>
 #include <openssl/crypto.h>
 
+#include "admin.h"
 #include "backend.h"
 #include "config.h"
 #include "log.h"
@@ -39,10 +41,11 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: vane [-c file] [-t] [-s reload|stop] [-V] [-x man|sample] [-h]\n"
+	    "usage: vane [-c file] [-t] [-s command] [-V] [-x man|sample] [-h]\n"
 	    "  -c file   configuration file (default %s)\n"
 	    "  -t        test the configuration and exit\n"
-	    "  -s sig    signal the running instance: reload or stop\n"
+	    "  -s cmd    tell the running instance: reload or stop (signal),\n"
+	    "            stats, drain:SERVER or ready:SERVER (admin.address)\n"
 	    "  -V        print the version of vane and its libraries\n"
 	    "  -x what   print the generated options section of vane.conf(5)\n"
 	    "            (man) or the sample configuration (sample)\n"
@@ -86,7 +89,8 @@ read_pidfile(const char *path)
 	return (pid > 0 ? (pid_t)pid : -1);
 }
 
-/* -s reload|stop: signal the instance named by the pidfile. */
+/* -s reload|stop: signal the instance named by the pidfile; other
+ * commands go to its admin listener. */
 static int
 send_signal(const char *path, const char *what)
 {
@@ -101,10 +105,9 @@ send_signal(const char *path, const char *what)
 	else if (strcmp(what, "stop") == 0)
 		sig = SIGTERM;
 	else {
-		fprintf(stderr, "vane: -s takes reload or stop, not '%s'\n",
-		    what);
+		rc = admin_command(cfg, what);
 		config_free(cfg);
-		return (2);
+		return (rc);
 	}
 	if (cfg->pidfile == NULL) {
 		fprintf(stderr, "vane: %s sets no pidfile: cannot find the "
@@ -272,7 +275,9 @@ run(const char *path)
 	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		n = 1;
 	vane.nservers = backend_init(vane.cfg, &vane.servers);
-	if (workers_init((int)n) == -1)
+	/* Bound before privileges go and before the fork: a port in use
+	 * is a start-up error on the terminal. */
+	if (admin_init() == -1 || workers_init((int)n) == -1)
 		return (1);
 	if (vane.cfg->daemon)
 		daemonize();
@@ -285,11 +290,15 @@ run(const char *path)
 		if (sev[i] == NULL || event_add(sev[i], NULL) == -1)
 			fatal("cannot install signal handlers");
 	}
+	if (admin_start(base) == -1)
+		fatal("cannot start the admin listener");
 	if (workers_start() == -1)
 		fatal("cannot start the worker threads: %s", strerror(errno));
 	log_notice("vane %s started: %ld worker(s), %d backend server(s)",
 	    PACKAGE_VERSION, n, vane.nservers);
 	event_base_dispatch(base);
+	/* Nothing serves it while the workers finish: close it now. */
+	admin_stop();
 	workers_join();
 	for (i = 0; i < 4; i++)
 		event_free(sev[i]);

@@ -1,0 +1,928 @@
+/*
+ * admin.c: the admin listener and the client side of vane -s for it.
+ * See admin.h.
+ *
+ * Not the hot path: plain bufferevents on the main thread's event_base.
+ * A connection reads one request head (at most ADMIN_HEAD_MAX bytes within
+ * ADMIN_TIMEOUT_MS, else 431 or 408; the strict parser of the proxy says
+ * 400 for anything malformed), runs the one handler that the route table
+ * names for its method and path, answers with Connection: close, then
+ * closes: it shuts its sending side down and reads and discards whatever
+ * the client still sends for up to ADMIN_LINGER_MS (a lingering close, as
+ * nginx does), so that unread request bytes never turn the answer into a
+ * reset.
+ *
+ * No endpoint takes a request body, so a request that announces one
+ * (Content-Length above 0, or Transfer-Encoding) is answered 400: reading a
+ * body nobody uses is not worth its framing rules.
+ *
+ * The counters and the server state belong to other threads; every read of
+ * them here is a relaxed atomic load. The workers write their struct stats
+ * fields (plain uint64_t) without atomics, which is a benign race: an
+ * aligned 64-bit load cannot tear on x86-64 (nor on the other 64-bit
+ * targets), so __atomic_load_n(..., __ATOMIC_RELAXED) returns either the
+ * old or the new value. The numbers of one /stats answer are therefore not
+ * one snapshot; they may be a few requests apart.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/queue.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <event2/buffer.h>
+#include <event2/bufferevent.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+
+#include "admin.h"
+#include "backend.h"
+#include "config.h"
+#include "http_msg.h"
+#include "http_parse.h"
+#include "log.h"
+#include "stats.h"
+#include "upool.h"
+#include "util.h"
+#include "vane.h"
+#include "worker.h"
+
+#define ADMIN_HEAD_MAX		8192	/* request line and fields */
+#define ADMIN_FIELDS_MAX	64
+#define ADMIN_TIMEOUT_MS	5000	/* to send the head; to read the answer */
+#define ADMIN_LINGER_MS		1000
+#define ADMIN_MAX_CONNS		64	/* more are closed at accept */
+#define ADMIN_BACKLOG		64
+#define ADMIN_ARG_MAX		256
+#define ADMIN_CONN_MAGIC	0x61636f6eu
+
+#define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
+#define LOAD(x)		atomic_load_explicit(&(x), memory_order_relaxed)
+#define PEEK(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/*
+ * One request being answered. A handler fills body (JSON unless it sets
+ * ctype) and returns the status; for HEAD the body is counted, not sent.
+ */
+struct admin_req {
+	char		 method[32];	/* "" when longer: matches nothing */
+	int		 head;		/* HEAD: route as GET, send no body */
+	char		*path;		/* target without the query, NUL-ended */
+	char		 arg[ADMIN_ARG_MAX];	/* what {} or * matched, decoded */
+	const char	*ctype;
+	char		 allow[64];	/* for 405 */
+	struct evbuffer	*body;
+};
+
+/*
+ * The endpoints. pattern: literal segments, "{}" for one non-empty
+ * segment, or "*" last for the rest of the path (at least one byte); what
+ * they match is in req->arg, percent-decoded. A HEAD request is routed as
+ * GET. A path matched with another method gets 405 with Allow. Add a row
+ * to add an endpoint (/metrics, PURGE ...).
+ */
+struct admin_route {
+	const char	*method;
+	const char	*pattern;
+	int		(*fn)(struct admin_req *);
+};
+
+static int	admin_stats(struct admin_req *);
+static int	admin_drain(struct admin_req *);
+static int	admin_ready(struct admin_req *);
+
+static const struct admin_route routes[] = {
+	{ "GET",	"/stats",		admin_stats },
+	{ "POST",	"/servers/{}/drain",	admin_drain },
+	{ "POST",	"/servers/{}/ready",	admin_ready },
+};
+
+enum ac_state { AC_HEAD, AC_WRITE, AC_LINGER };
+
+struct aconn {
+	uint32_t		 magic;
+	enum ac_state		 state;
+	int			 peer_eof;
+	struct bufferevent	*bev;
+	struct event		*timer;
+	struct http_msg		 req;
+	struct http_field	 fields[ADMIN_FIELDS_MAX];
+	LIST_ENTRY(aconn)	 entry;
+};
+
+static LIST_HEAD(, aconn)	 aconns = LIST_HEAD_INITIALIZER(aconns);
+static int			 naconns;
+static int			 admin_fd = -1;
+static struct evconnlistener	*admin_lev;
+static struct event_base	*admin_base;
+static uint64_t			 admin_started;	/* mono ms */
+
+/* ---------------------------------------------------------------- JSON */
+
+/* s as a JSON string (RFC 8259 §7); bytes above 0x7e as \u00XX, so the
+ * answer is plain ASCII whatever a reason string holds. */
+static void
+json_str(struct evbuffer *b, const char *s)
+{
+	const unsigned char *p;
+
+	evbuffer_add(b, "\"", 1);
+	for (p = (const unsigned char *)s; *p != '\0'; p++) {
+		if (*p == '"' || *p == '\\')
+			evbuffer_add_printf(b, "\\%c", *p);
+		else if (*p < 0x20 || *p > 0x7e)
+			evbuffer_add_printf(b, "\\u%04x", *p);
+		else
+			evbuffer_add(b, p, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+static void
+json_key(struct evbuffer *b, int *first, const char *k)
+{
+	if (!*first)
+		evbuffer_add(b, ",", 1);
+	*first = 0;
+	json_str(b, k);
+	evbuffer_add(b, ":", 1);
+}
+
+static void
+json_u64(struct evbuffer *b, int *first, const char *k, uint64_t v)
+{
+	json_key(b, first, k);
+	evbuffer_add_printf(b, "%llu", (unsigned long long)v);
+}
+
+static void
+json_int(struct evbuffer *b, int *first, const char *k, long v)
+{
+	json_key(b, first, k);
+	evbuffer_add_printf(b, "%ld", v);
+}
+
+static void
+json_kstr(struct evbuffer *b, int *first, const char *k, const char *v)
+{
+	json_key(b, first, k);
+	json_str(b, v);
+}
+
+static int
+admin_error(struct admin_req *r, int status, const char *msg)
+{
+	int first = 1;
+
+	evbuffer_drain(r->body, evbuffer_get_length(r->body));
+	evbuffer_add(r->body, "{", 1);
+	json_kstr(r->body, &first, "error", msg);
+	evbuffer_add(r->body, "}\n", 2);
+	return (status);
+}
+
+/* --------------------------------------------------------------- /stats */
+
+/* The counters of stats.def, in its order; the JSON groups them by the
+ * part of the name before the first '_' (connections_active ->
+ * "connections": {"active"}), a name without '_' being that section's
+ * "total". A counter added there shows up here by itself. */
+static const struct stat_row {
+	const char	*name;
+	size_t		 off;
+} stat_rows[] = {
+#define STAT(name, kind, help)	{ #name, offsetof(struct stats, name) },
+#include "stats.def"
+#undef STAT
+};
+
+/* Values that are no per-worker counter, added to a section. */
+static uint64_t
+queue_waiting(void)
+{
+	int n = LOAD(vane.queued);
+
+	return (n > 0 ? (uint64_t)n : 0);
+}
+
+static const struct stat_extra {
+	const char	*section;
+	const char	*key;
+	uint64_t	(*get)(void);
+} stat_extras[] = {
+	{ "backend",	"queue_waiting",	queue_waiting },
+};
+
+/* Sum the workers' counters, each read with a relaxed load (see top). */
+static void
+stats_sum_relaxed(struct stats *sum)
+{
+	const struct stats *st;
+	int i;
+
+	memset(sum, 0, sizeof(*sum));
+	for (i = 0; i < vane.nworkers; i++) {
+		st = &vane.workers[i].st;
+#define STAT(name, kind, help)	sum->name += PEEK(st->name);
+#include "stats.def"
+#undef STAT
+	}
+}
+
+static size_t
+section_len(const char *name)
+{
+	const char *u = strchr(name, '_');
+
+	return (u != NULL ? (size_t)(u - name) : strlen(name));
+}
+
+static int
+same_section(const char *a, size_t alen, const char *b)
+{
+	return (section_len(b) == alen && strncmp(a, b, alen) == 0);
+}
+
+static void
+json_section(struct evbuffer *b, const struct stats *sum, size_t i)
+{
+	const char *name = stat_rows[i].name, *key;
+	char sec[64];
+	size_t len = section_len(name), j;
+	int first = 1;
+
+	snprintf(sec, sizeof(sec), "%.*s", (int)len, name);
+	json_str(b, sec);
+	evbuffer_add(b, ":{", 2);
+	for (j = i; j < NITEMS(stat_rows); j++) {
+		if (!same_section(name, len, stat_rows[j].name))
+			continue;
+		key = stat_rows[j].name[len] == '_' ?
+		    stat_rows[j].name + len + 1 : "total";
+		json_u64(b, &first, key, *(const uint64_t *)(const void *)
+		    ((const char *)sum + stat_rows[j].off));
+	}
+	for (j = 0; j < NITEMS(stat_extras); j++)
+		if (strcmp(stat_extras[j].section, sec) == 0)
+			json_u64(b, &first, stat_extras[j].key,
+			    stat_extras[j].get());
+	evbuffer_add(b, "}", 1);
+}
+
+static void
+json_counters(struct evbuffer *b)
+{
+	struct stats sum;
+	size_t i, j, len;
+
+	stats_sum_relaxed(&sum);
+	for (i = 0; i < NITEMS(stat_rows); i++) {
+		len = section_len(stat_rows[i].name);
+		for (j = 0; j < i; j++)
+			if (same_section(stat_rows[i].name, len,
+			    stat_rows[j].name))
+				break;
+		if (j < i)
+			continue;	/* section already written */
+		evbuffer_add(b, ",", 1);
+		json_section(b, &sum, i);
+	}
+}
+
+static void
+json_server(struct evbuffer *b, const struct server *s, uint64_t now)
+{
+	uint64_t idle = 0;
+	int i, first = 1;
+
+	for (i = 0; i < vane.nworkers; i++)
+		idle += (uint64_t)PEEK(vane.workers[i].pools[s->idx].nidle);
+	evbuffer_add(b, "{", 1);
+	json_kstr(b, &first, "name", s->name);
+	json_kstr(b, &first, "state", backend_state(s, now));
+	json_int(b, &first, "weight", s->weight);
+	json_int(b, &first, "max_conns", s->max_conns);
+	json_int(b, &first, "active", LOAD(s->inflight));
+	json_u64(b, &first, "idle", idle);
+	json_u64(b, &first, "requests", LOAD(s->requests));
+	json_u64(b, &first, "failures", LOAD(s->failures));
+	json_u64(b, &first, "checks", LOAD(s->checks));
+	json_u64(b, &first, "checks_failed", LOAD(s->checks_failed));
+	json_u64(b, &first, "check_ms", LOAD(s->check_ms));
+	/* check_reason is written by the health checker, on this thread. */
+	json_kstr(b, &first, "check_reason", s->check_reason);
+	evbuffer_add(b, "}", 1);
+}
+
+static int
+admin_stats(struct admin_req *r)
+{
+	struct evbuffer *b = r->body;
+	uint64_t now = now_mono_ms();
+	int i, first = 1;
+
+	evbuffer_add(b, "{", 1);
+	json_kstr(b, &first, "version", PACKAGE_VERSION);
+	json_u64(b, &first, "uptime_seconds", (now - admin_started) / 1000);
+	json_int(b, &first, "workers", vane.nworkers);
+	json_counters(b);
+	evbuffer_add(b, ",\"servers\":[", 12);
+	for (i = 0; i < vane.nservers; i++) {
+		if (i > 0)
+			evbuffer_add(b, ",", 1);
+		json_server(b, &vane.servers[i], now);
+	}
+	evbuffer_add(b, "]}\n", 3);
+	return (200);
+}
+
+/* ---------------------------------------------------- drain and ready */
+
+static int
+set_drain(struct admin_req *r, int on)
+{
+	struct server *s;
+	int idx, first = 1;
+
+	if ((idx = backend_find(vane.servers, vane.nservers, r->arg)) == -1) {
+		evbuffer_add(r->body, "{", 1);
+		json_kstr(r->body, &first, "error", "no such server");
+		json_kstr(r->body, &first, "name", r->arg);
+		evbuffer_add(r->body, "}\n", 2);
+		return (404);
+	}
+	s = &vane.servers[idx];
+	/* The admin listener is the only writer of drain (backend.h). */
+	if (atomic_exchange(&s->drain, on) != on)
+		log_notice("backend %s set to %s by the admin listener",
+		    s->name, on ? "drain" : "ready");
+	/* Requests queued for a slot look again: after ready, at a server
+	 * they may use; after drain, at none left, which answers them 503
+	 * at once instead of at the queue timeout. */
+	workers_kick_queues();
+	evbuffer_add(r->body, "{", 1);
+	json_kstr(r->body, &first, "name", s->name);
+	json_kstr(r->body, &first, "state", backend_state(s, now_mono_ms()));
+	evbuffer_add(r->body, "}\n", 2);
+	return (200);
+}
+
+static int
+admin_drain(struct admin_req *r)
+{
+	return (set_drain(r, 1));
+}
+
+static int
+admin_ready(struct admin_req *r)
+{
+	return (set_drain(r, 0));
+}
+
+/* ------------------------------------------------------------ dispatch */
+
+static int
+hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return (c - '0');
+	if (c >= 'a' && c <= 'f')
+		return (c - 'a' + 10);
+	if (c >= 'A' && c <= 'F')
+		return (c - 'A' + 10);
+	return (-1);
+}
+
+/* Percent-decode p[0..n) into out; -1 if malformed, too long, or it
+ * decodes to NUL or '/'. */
+static int
+pct_decode(const char *p, size_t n, char *out, size_t outlen)
+{
+	size_t i, o = 0;
+	int hi, lo, c;
+
+	for (i = 0; i < n; i++) {
+		c = (unsigned char)p[i];
+		if (c == '%') {
+			if (i + 2 >= n)
+				return (-1);
+			if ((hi = hexval(p[i + 1])) == -1 ||
+			    (lo = hexval(p[i + 2])) == -1)
+				return (-1);
+			c = hi * 16 + lo;
+			i += 2;
+			if (c == '\0' || c == '/')
+				return (-1);
+		}
+		if (o + 1 >= outlen)
+			return (-1);
+		out[o++] = (char)c;
+	}
+	out[o] = '\0';
+	return (0);
+}
+
+/* Does path match pattern? What {} or * matched goes into arg. */
+static int
+route_match(const char *pattern, const char *path, char *arg, size_t arglen)
+{
+	const char *p = pattern, *q = path, *end;
+
+	while (*p != '\0') {
+		if (p[0] == '*' && p[1] == '\0')
+			return (*q != '\0' &&
+			    pct_decode(q, strlen(q), arg, arglen) == 0);
+		if (p[0] == '{' && p[1] == '}') {
+			end = strchr(q, '/');
+			if (end == NULL)
+				end = q + strlen(q);
+			if (end == q || pct_decode(q, (size_t)(end - q), arg,
+			    arglen) == -1)
+				return (0);
+			p += 2;
+			q = end;
+			continue;
+		}
+		if (*p++ != *q++)
+			return (0);
+	}
+	return (*q == '\0');
+}
+
+static void
+allow_add(char *allow, size_t len, const char *method)
+{
+	const char *m = strcmp(method, "GET") == 0 ? "GET, HEAD" : method;
+	size_t n = strlen(allow);
+
+	if (strstr(allow, m) != NULL)
+		return;
+	snprintf(allow + n, len - n, "%s%s", n > 0 ? ", " : "", m);
+}
+
+static int
+admin_dispatch(struct admin_req *r)
+{
+	const struct admin_route *rt;
+	const char *method = r->head ? "GET" : r->method;
+	size_t i;
+
+	for (i = 0; i < NITEMS(routes); i++) {
+		rt = &routes[i];
+		if (!route_match(rt->pattern, r->path, r->arg, sizeof(r->arg)))
+			continue;
+		if (strcmp(rt->method, method) == 0)
+			return (rt->fn(r));
+		allow_add(r->allow, sizeof(r->allow), rt->method);
+	}
+	if (r->allow[0] != '\0')
+		return (admin_error(r, 405, "method not allowed on this path"));
+	return (admin_error(r, 404, "no such endpoint"));
+}
+
+/* --------------------------------------------------------- connections */
+
+static void
+aconn_free(struct aconn *ac)
+{
+	CHECK_OBJ(ac, ADMIN_CONN_MAGIC);
+	LIST_REMOVE(ac, entry);
+	naconns--;
+	if (ac->bev != NULL)
+		bufferevent_free(ac->bev);
+	if (ac->timer != NULL)
+		event_free(ac->timer);
+	ac->magic = 0;
+	free(ac);
+}
+
+static void
+aconn_arm(struct aconn *ac, int ms)
+{
+	struct timeval tv = { ms / 1000, (ms % 1000) * 1000 };
+
+	evtimer_add(ac->timer, &tv);
+}
+
+/* Queue the answer; the connection closes once it is written. */
+static void
+aconn_answer(struct aconn *ac, struct admin_req *r, int status)
+{
+	struct evbuffer *out = bufferevent_get_output(ac->bev);
+	char date[40];
+	int rc;
+
+	format_http_date(now_wall(), date, sizeof(date));
+	rc = evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
+	    "Content-Type: %s\r\nContent-Length: %zu\r\n"
+	    "Cache-Control: no-store\r\nConnection: close\r\n", status,
+	    http_reason(status), date, r->ctype,
+	    evbuffer_get_length(r->body));
+	if (rc != -1 && status == 405)
+		rc = evbuffer_add_printf(out, "Allow: %s\r\n", r->allow);
+	if (rc != -1)
+		rc = evbuffer_add(out, "\r\n", 2);
+	if (rc != -1 && !r->head)
+		rc = evbuffer_add_buffer(out, r->body);
+	if (rc == -1) {
+		aconn_free(ac);
+		return;
+	}
+	ac->state = AC_WRITE;
+	aconn_arm(ac, ADMIN_TIMEOUT_MS);
+}
+
+/* Answer status with an error body, outside of any route. */
+static void
+aconn_fail(struct aconn *ac, int status, const char *msg)
+{
+	struct admin_req r;
+
+	memset(&r, 0, sizeof(r));
+	r.ctype = "application/json";
+	if ((r.body = evbuffer_new()) == NULL) {
+		aconn_free(ac);
+		return;
+	}
+	aconn_answer(ac, &r, admin_error(&r, status, msg));
+	evbuffer_free(r.body);
+}
+
+/* The head in buf is complete: check it, route it, answer it. */
+static void
+aconn_request(struct aconn *ac, const char *buf)
+{
+	const struct http_msg *m = &ac->req;
+	struct admin_req r;
+	struct http_span t = m->target;
+	const char *q;
+	int status;
+
+	if (m->has_te || (m->has_length && m->content_length > 0)) {
+		aconn_fail(ac, 400, "admin requests take no body");
+		return;
+	}
+	if (m->form == HT_ABSOLUTE)
+		t = m->path;
+	else if (m->form != HT_ORIGIN) {
+		aconn_fail(ac, 400, "the request-target is no path");
+		return;
+	}
+	memset(&r, 0, sizeof(r));
+	r.ctype = "application/json";
+	if (m->method_s.len < sizeof(r.method))
+		memcpy(r.method, buf + m->method_s.off, m->method_s.len);
+	r.head = m->method == HM_HEAD;
+	if ((q = memchr(buf + t.off, '?', t.len)) != NULL)
+		t.len = (uint32_t)(q - (buf + t.off));
+	if (t.len == 0)
+		r.path = strdup("/");
+	else
+		r.path = strndup(buf + t.off, t.len);
+	if (r.path == NULL || (r.body = evbuffer_new()) == NULL) {
+		free(r.path);
+		aconn_free(ac);
+		return;
+	}
+	status = admin_dispatch(&r);
+	aconn_answer(ac, &r, status);
+	evbuffer_free(r.body);
+	free(r.path);
+}
+
+static void
+aconn_read(struct bufferevent *bev, void *arg)
+{
+	struct aconn *ac = arg;
+	struct evbuffer *in = bufferevent_get_input(bev);
+	static const struct http_limits lim = { ADMIN_HEAD_MAX,
+	    ADMIN_FIELDS_MAX };
+	size_t len = evbuffer_get_length(in);
+	const char *buf;
+	int rc;
+
+	CHECK_OBJ(ac, ADMIN_CONN_MAGIC);
+	if (ac->state != AC_HEAD) {
+		evbuffer_drain(in, len);	/* one request per connection */
+		return;
+	}
+	if ((buf = (const char *)evbuffer_pullup(in, -1)) == NULL) {
+		aconn_free(ac);
+		return;
+	}
+	rc = http_parse_request(&ac->req, buf, len, &lim);
+	if (rc == HP_AGAIN)
+		return;
+	if (rc != HP_OK)
+		aconn_fail(ac, http_err_status(rc), http_strerror(rc));
+	else
+		aconn_request(ac, buf);
+}
+
+/* The answer is out: stop sending, and read until the client closes. */
+static void
+aconn_written(struct bufferevent *bev, void *arg)
+{
+	struct aconn *ac = arg;
+
+	CHECK_OBJ(ac, ADMIN_CONN_MAGIC);
+	if (ac->state != AC_WRITE)
+		return;
+	if (ac->peer_eof ||
+	    shutdown(bufferevent_getfd(bev), SHUT_WR) == -1) {
+		aconn_free(ac);
+		return;
+	}
+	ac->state = AC_LINGER;
+	evbuffer_drain(bufferevent_get_input(bev),
+	    evbuffer_get_length(bufferevent_get_input(bev)));
+	bufferevent_enable(bev, EV_READ);
+	aconn_arm(ac, ADMIN_LINGER_MS);
+}
+
+static void
+aconn_event(struct bufferevent *bev, short what, void *arg)
+{
+	struct aconn *ac = arg;
+
+	CHECK_OBJ(ac, ADMIN_CONN_MAGIC);
+	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
+		ac->peer_eof = 1;
+		if (ac->state == AC_WRITE)
+			return;		/* half-closed: the answer goes on */
+		if (ac->state == AC_HEAD &&
+		    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
+			aconn_fail(ac, 400, "request head cut short");
+			return;
+		}
+	}
+	aconn_free(ac);
+}
+
+static void
+aconn_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct aconn *ac = arg;
+
+	(void)fd;
+	(void)what;
+	CHECK_OBJ(ac, ADMIN_CONN_MAGIC);
+	if (ac->state == AC_HEAD)
+		aconn_fail(ac, 408, "no complete request head in time");
+	else
+		aconn_free(ac);		/* not reading, or lingered enough */
+}
+
+static void
+admin_accept(struct evconnlistener *l, evutil_socket_t fd,
+    struct sockaddr *sa, int salen, void *arg)
+{
+	struct aconn *ac;
+
+	(void)l;
+	(void)sa;
+	(void)salen;
+	(void)arg;
+	if (naconns >= ADMIN_MAX_CONNS || (ac = calloc(1, sizeof(*ac))) ==
+	    NULL) {
+		close(fd);
+		return;
+	}
+	ac->magic = ADMIN_CONN_MAGIC;
+	LIST_INSERT_HEAD(&aconns, ac, entry);
+	naconns++;
+	http_msg_init(&ac->req, ac->fields, ADMIN_FIELDS_MAX);
+	ac->bev = bufferevent_socket_new(admin_base, fd, BEV_OPT_CLOSE_ON_FREE);
+	if (ac->bev == NULL) {
+		close(fd);
+		aconn_free(ac);
+		return;
+	}
+	if ((ac->timer = evtimer_new(admin_base, aconn_timeout, ac)) == NULL) {
+		aconn_free(ac);
+		return;
+	}
+	bufferevent_setcb(ac->bev, aconn_read, aconn_written, aconn_event, ac);
+	/* The parser stops at ADMIN_HEAD_MAX; reading a little more only
+	 * lets it say so. */
+	bufferevent_setwatermark(ac->bev, EV_READ, 0, 2 * ADMIN_HEAD_MAX);
+	bufferevent_enable(ac->bev, EV_READ | EV_WRITE);
+	aconn_arm(ac, ADMIN_TIMEOUT_MS);
+}
+
+static void
+admin_resume(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	if (admin_lev != NULL)
+		evconnlistener_enable(admin_lev);
+}
+
+/* accept(2) failed, typically EMFILE: pause a second rather than spin. */
+static void
+admin_accept_error(struct evconnlistener *l, void *arg)
+{
+	struct timeval tv = { 1, 0 };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	(void)arg;
+	if (err == EINTR || err == EAGAIN || err == ECONNABORTED)
+		return;
+	log_err("admin listener: accept: %s; pausing it for 1s",
+	    strerror(err));
+	evconnlistener_disable(l);
+	event_base_once(admin_base, -1, EV_TIMEOUT, admin_resume, NULL, &tv);
+}
+
+/* ------------------------------------------------------------ lifetime */
+
+int
+admin_init(void)
+{
+	const struct cfg_addr *a = &vane.cfg->admin_address;
+	int fd, e, one = 1;
+
+	admin_started = now_mono_ms();
+	if (!a->set)
+		return (0);
+	fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+	    0);
+	if (fd == -1)
+		goto fail;
+	if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) == -1)
+		goto fail;
+	if (a->ss.ss_family == AF_INET6 && setsockopt(fd, IPPROTO_IPV6,
+	    IPV6_V6ONLY, &one, sizeof(one)) == -1)
+		goto fail;
+	if (bind(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||
+	    listen(fd, ADMIN_BACKLOG) == -1)
+		goto fail;
+	admin_fd = fd;
+	return (0);
+fail:
+	e = errno;
+	if (fd != -1)
+		close(fd);
+	log_err("%s: cannot listen on %s (admin.address): %s",
+	    vane.cfg->path, a->text, strerror(e));
+	return (-1);
+}
+
+int
+admin_start(struct event_base *base)
+{
+	if (admin_fd == -1)
+		return (0);
+	admin_base = base;
+	admin_lev = evconnlistener_new(base, admin_accept, NULL,
+	    LEV_OPT_CLOSE_ON_FREE, -1, admin_fd);
+	if (admin_lev == NULL)
+		return (-1);
+	admin_fd = -1;		/* the listener owns it now */
+	evconnlistener_set_error_cb(admin_lev, admin_accept_error);
+	log_notice("admin listener on %s", vane.cfg->admin_address.text);
+	return (0);
+}
+
+void
+admin_stop(void)
+{
+	while (!LIST_EMPTY(&aconns))
+		aconn_free(LIST_FIRST(&aconns));
+	if (admin_lev != NULL)
+		evconnlistener_free(admin_lev);
+	admin_lev = NULL;
+	if (admin_fd != -1)
+		close(admin_fd);
+	admin_fd = -1;
+}
+
+/* ------------------------------------------------------------ vane -s */
+
+/* name percent-encoded as one path segment into out. */
+static void
+pct_encode(const char *name, char *out, size_t outlen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	const unsigned char *p;
+	size_t o = 0;
+
+	for (p = (const unsigned char *)name; *p != '\0' && o + 4 < outlen;
+	    p++) {
+		if ((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+		    (*p >= '0' && *p <= '9') || strchr("-._~:", *p) != NULL)
+			out[o++] = (char)*p;
+		else {
+			out[o++] = '%';
+			out[o++] = hex[*p >> 4];
+			out[o++] = hex[*p & 15];
+		}
+	}
+	out[o] = '\0';
+}
+
+/* The request line for cmd into line; -1 if cmd is not understood. */
+static int
+command_line(const char *cmd, char *line, size_t len)
+{
+	char enc[3 * ADMIN_ARG_MAX + 1];
+	const char *what;
+
+	if (strcmp(cmd, "stats") == 0) {
+		snprintf(line, len, "GET /stats");
+		return (0);
+	}
+	if (strncmp(cmd, "drain:", 6) == 0)
+		what = "drain";
+	else if (strncmp(cmd, "ready:", 6) == 0)
+		what = "ready";
+	else
+		return (-1);
+	if (cmd[6] == '\0' || strlen(cmd + 6) >= ADMIN_ARG_MAX)
+		return (-1);
+	pct_encode(cmd + 6, enc, sizeof(enc));
+	snprintf(line, len, "POST /servers/%s/%s", enc, what);
+	return (0);
+}
+
+/* Send req on a blocking socket to a and read the answer into resp. */
+static ssize_t
+command_exchange(const struct cfg_addr *a, const char *req, char *resp,
+    size_t resplen)
+{
+	struct timeval tv = { ADMIN_TIMEOUT_MS / 1000, 0 };
+	uint64_t deadline = now_mono_ms() + ADMIN_TIMEOUT_MS;
+	size_t got = 0, len = strlen(req);
+	ssize_t n;
+	int fd;
+
+	if ((fd = socket(a->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0)) == -1)
+		return (-1);
+	/* SO_SNDTIMEO bounds connect(2) too, on Linux. */
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == -1 ||
+	    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv)) == -1 ||
+	    connect(fd, (const struct sockaddr *)&a->ss, a->len) == -1 ||
+	    write(fd, req, len) != (ssize_t)len)
+		goto fail;
+	while (got + 1 < resplen && now_mono_ms() < deadline) {
+		if ((n = read(fd, resp + got, resplen - 1 - got)) == -1)
+			goto fail;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	resp[got] = '\0';
+	close(fd);
+	return ((ssize_t)got);
+fail:
+	n = errno;
+	close(fd);
+	errno = (int)n;
+	return (-1);
+}
+
+int
+admin_command(const struct config *cfg, const char *cmd)
+{
+	const struct cfg_addr *a = &cfg->admin_address;
+	char line[1024], req[1200], *resp, *body;
+	int status = 0, rc = 1;
+	ssize_t n;
+
+	if (command_line(cmd, line, sizeof(line)) == -1) {
+		fprintf(stderr, "vane: -s takes reload, stop, stats, "
+		    "drain:SERVER or ready:SERVER, not '%s'\n", cmd);
+		return (2);
+	}
+	if (!a->set) {
+		fprintf(stderr, "vane: %s sets no admin.address: cannot reach "
+		    "the running instance\n", cfg->path);
+		return (1);
+	}
+	snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: %s\r\n"
+	    "Content-Length: 0\r\nConnection: close\r\n\r\n", line, a->text);
+	resp = xmalloc(1 << 20);
+	if ((n = command_exchange(a, req, resp, 1 << 20)) == -1)
+		fprintf(stderr, "vane: admin listener %s: %s\n", a->text,
+		    strerror(errno));
+	else if (sscanf(resp, "HTTP/1.%*1d %3d", &status) != 1 ||
+	    (body = strstr(resp, "\r\n\r\n")) == NULL)
+		fprintf(stderr, "vane: admin listener %s: no valid answer\n",
+		    a->text);
+	else {
+		fputs(body + 4, stdout);
+		if (status == 200)
+			rc = 0;
+		else
+			fprintf(stderr, "vane: admin listener %s answered %d\n",
+			    a->text, status);
+	}
+	free(resp);
+	return (rc);
+}

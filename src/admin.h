@@ -1,0 +1,37 @@
+/*
+ * admin.h: the admin listener (L5), an HTTP/1.1 endpoint on admin.address
+ * served by the main thread's event loop: GET /stats (JSON), and
+ * POST /servers/NAME/drain and /ready. One request per connection, always
+ * answered with Connection: close. Requests are dispatched through one
+ * table of (method, path pattern, handler) in admin.c.
+ *
+ * Also the client side of vane -s drain:NAME / ready:NAME / stats, which
+ * talks to the admin listener of the running instance.
+ */
+#ifndef VANE_ADMIN_H
+#define VANE_ADMIN_H
+
+struct config;
+struct event_base;
+
+/*
+ * Bind and listen on admin.address, if it is set; call before dropping
+ * privileges and before daemonizing. Returns 0 (also when there is no
+ * admin listener), or -1 after logging one line with the address and the
+ * reason.
+ */
+int	admin_init(void);
+/* Serve the bound socket on base (the main thread's). Returns 0 or -1. */
+int	admin_start(struct event_base *base);
+/* Close the listener and every admin connection; safe without init. */
+void	admin_stop(void);
+
+/*
+ * vane -s CMD, CMD one of "drain:NAME", "ready:NAME" or "stats": send the
+ * request to cfg's admin.address with a blocking socket (5 s bound), print
+ * the answer's body to stdout. Returns the exit status: 0 when the answer
+ * is 200, 1 otherwise (with a line on stderr), 2 for a CMD not understood.
+ */
+int	admin_command(const struct config *cfg, const char *cmd);
+
+#endif
