@@ -47,6 +47,7 @@ struct opt {
 static const char	*check_abs_path(const char *);
 static const char	*check_redis_address(const char *);
 static const char	*check_status_list(const char *);
+static const char	*check_host_name(const char *);
 
 /* Index of every row, so an element can name its list. */
 enum {
@@ -107,10 +108,31 @@ struct loader {
 
 #define FIELD(base, d)	((void *)((char *)(base) + (d)->off))
 
+/* A byte a request line or a field value vane writes cannot carry as is
+ * (RFC 9112 §3.2, RFC 9110 §5.5): controls, space, DEL, non-ASCII. */
+static int
+has_unsafe_byte(const char *s)
+{
+	for (; *s != '\0'; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
+			return (1);
+	return (0);
+}
+
 static const char *
 check_abs_path(const char *s)
 {
-	return (s[0] == '/' ? NULL : "must start with '/'");
+	if (s[0] != '/')
+		return ("must start with '/'");
+	return (has_unsafe_byte(s) ? "must not contain spaces, control or "
+	    "non-ASCII characters" : NULL);
+}
+
+static const char *
+check_host_name(const char *s)
+{
+	return (s[0] == '\0' || has_unsafe_byte(s) ? "must be a host name "
+	    "without spaces, control or non-ASCII characters" : NULL);
 }
 
 static const char *

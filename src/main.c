@@ -25,6 +25,7 @@
 #include "admin.h"
 #include "backend.h"
 #include "config.h"
+#include "health.h"
 #include "log.h"
 #include "util.h"
 #include "vane.h"
@@ -294,12 +295,15 @@ run(const char *path)
 		fatal("cannot start the admin listener");
 	if (workers_start() == -1)
 		fatal("cannot start the worker threads: %s", strerror(errno));
+	if (health_start(base) == -1)
+		fatal("cannot start the health checks: out of memory");
 	log_notice("vane %s started: %ld worker(s), %d backend server(s)",
 	    PACKAGE_VERSION, n, vane.nservers);
 	event_base_dispatch(base);
 	/* Nothing serves it while the workers finish: close it now. */
 	admin_stop();
 	workers_join();
+	health_stop();
 	for (i = 0; i < 4; i++)
 		event_free(sev[i]);
 	event_base_free(base);

@@ -135,6 +135,7 @@ async def reset():
     _stats["clients"] = set()
     _stats["max_inflight"] = 0
     _stats["health_checks"] = 0
+    _stats["health_hosts"] = []
     _stats["health"] = 200
     return {"backend": NAME, "reset": True}
 

@@ -855,6 +855,16 @@ static const struct bad bad[] = {
 	    "backends = { servers = ( { address = \"127.0.0.1:81\"; } );\n"
 	    "  health = { path = \"health\"; }; };\n",
 	    "3: option 'backends.health.path' must start with '/'" },
+	{ "listen = ( { address = \"127.0.0.1:80\"; } );\n"
+	    "backends = { servers = ( { address = \"127.0.0.1:81\"; } );\n"
+	    "  health = { path = \"/health check\"; }; };\n",
+	    "3: option 'backends.health.path' must not contain spaces, "
+	    "control or non-ASCII characters" },
+	{ "listen = ( { address = \"127.0.0.1:80\"; } );\n"
+	    "backends = { servers = ( { address = \"127.0.0.1:81\"; } );\n"
+	    "  health = { path = \"/h\"; host = \"a\\r\\nX: y\"; }; };\n",
+	    "3: option 'backends.health.host' must be a host name without "
+	    "spaces, control or non-ASCII characters" },
 	{ MINIMAL "cache = { redis = { address = \"redis\"; }; };\n",
 	    "3: option 'cache.redis.address' must be \"host:port\" or the "
 	    "path of a Unix socket" },
