@@ -580,3 +580,48 @@ def test_slow_start_after_passive_leave_out(vane_factory, raw_backend):
     assert abs(full.count("B") - len(full) / 2) <= 2, (full.count("B"),
                                                        len(full))
 
+
+def test_queue_fair_across_workers(vane_factory, four):
+    """workers = 2, max_conns = 1: the queue is first in first out over
+    all workers. Eight keep-alive clients (spread over both workers by
+    SO_REUSEPORT) each send /slow/20 in a loop: every request waits for at
+    most the seven others ahead of it, never for queue.timeout (503)."""
+    b = four[0]
+    v = vane_factory([b.address], workers=2,
+                     server_opts={b.address: {"max_conns": 1}},
+                     backend_opts='queue = { timeout = "2s"; }; ')
+    b.reset()
+    stop_at = time.monotonic() + 2.5
+    res = [[] for _ in range(8)]
+    errors = []
+
+    def client(i):
+        try:
+            with v.conn(timeout=10) as c:
+                j = 0
+                while time.monotonic() < stop_at and j < 500:
+                    t0 = time.monotonic()
+                    c.send(request("GET", "/slow/20?c=%d&j=%d" % (i, j)))
+                    r = c.read_response()
+                    res[i].append((r.status, time.monotonic() - t0))
+                    j += 1
+        except Exception as e:  # noqa: BLE001 - asserted below
+            errors.append((i, e))
+
+    threads = [threading.Thread(target=client, args=(i,), daemon=True)
+               for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=max(0.1, stop_at + 15 - time.monotonic()))
+    assert not any(t.is_alive() for t in threads) and not errors, errors
+    flat = [x for r in res for x in r]
+    statuses = [s for s, _ in flat]
+    assert statuses.count(200) == len(flat), (
+        "%d of %d not 200 (%r)" % (len(flat) - statuses.count(200),
+                                   len(flat), set(statuses)))
+    worst = max(d for _, d in flat)
+    assert worst < 1.0, "a request waited %.2f s in the queue" % worst
+    assert all(len(r) >= 5 for r in res), [len(r) for r in res]
+    st = b.stats()
+    assert st["requests"] == len(flat) and st["max_inflight"] == 1, st
