@@ -294,7 +294,8 @@ def test_post_connect_refused_goes_to_other(vane_factory, raw_backend):
 
 
 @pytest.mark.parametrize("retries,max_fails,fails", [
-    (1, 1, "some"), (3, 1, "none"), (1, 0, "some"), (3, 0, "none")])
+    (1, 1, "some"), (3, 1, "none"), (1, 0, "some"), (2, 0, "some"),
+    (3, 0, "none")])
 def test_retries_bound(vane_factory, raw_backend, retries, max_fails, fails):
     """Three refusing servers and one good: each request tries at most
     1 + retries distinct servers. retries = 1 leaves some requests without
@@ -438,6 +439,35 @@ def test_queue_overflow(vane_factory, four):
         assert t1 > first["t"], "a queued request ran beside the first"
     st = b.stats()
     assert st["requests"] == 3 and st["max_inflight"] == 1, st
+
+
+def test_queue_fifo(vane_factory, raw_backend):
+    """max_conns = 1: waiting requests reach the backend in the order they
+    arrived (clients start 30 ms apart; the backend takes 100 ms each)."""
+    def slow_ok(raw):
+        time.sleep(0.1)
+        return ok_response(b"q")
+
+    srv = raw_backend(respond_with(slow_ok))
+    v = vane_factory([srv.address],
+                     server_opts={srv.address: {"max_conns": 1}})
+    res = {}
+
+    def client(i):
+        with v.conn(timeout=20) as c:
+            c.send(request("GET", "/q/%d" % i))
+            res[i] = c.read_response().status
+
+    threads = []
+    for i in range(6):
+        t = threading.Thread(target=client, args=(i,), daemon=True)
+        t.start()
+        threads.append(t)
+        time.sleep(0.03)
+    for t in threads:
+        t.join(timeout=10)
+    assert res == {i: 200 for i in range(6)}, res
+    assert targets(srv) == ["/q/%d" % i for i in range(6)], targets(srv)
 
 
 def test_queue_timeout(vane_factory, four):
