@@ -282,7 +282,10 @@ upstream_start(struct client *c)
 	if (TAILQ_FIRST(&w->queue) == c) {
 		queue_publish(w);
 		/* A slot another worker freed since upstream_try found no
-		 * one waiting: look once more. */
+		 * one waiting: look once more. The fence pairs with the
+		 * one in queue_kick: either the releasing worker sees our
+		 * head or our next try sees its free slot. */
+		atomic_thread_fence(memory_order_seq_cst);
 		if (queue_oldest() == w)
 			event_active(w->queue_ev, EV_TIMEOUT, 0);
 	}
