@@ -1,6 +1,6 @@
 /*
  * balance.h: picking a backend server (L1, pure). Smooth weighted
- * round-robin (nginx's variant: weights 5,1,1 give a b a c a b a, never
+ * round-robin (nginx's variant: weights 5,1,1 give a a b a c a a, never
  * five in a row) or least connections, over the servers the caller says
  * are eligible, which excludes the ones already tried for this request.
  * The caller passes effective weights, so slow start is a weight ramp

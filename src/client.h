@@ -81,6 +81,7 @@ struct client {
 	unsigned		 queued:1;	/* waiting in w->queue for a slot */
 	TAILQ_ENTRY(client)	 qentry;
 	uint64_t		 queue_deadline;	/* ms */
+	uint64_t		 qticket;	/* place in the line over all workers */
 	int			 retries;	/* other servers tried after failures */
 	int			 fail_status;	/* of the first failure, if retries run out */
 	const char		*fail_reason;

@@ -29,15 +29,53 @@ static void	up_on_io(void *);
 static void	up_on_timer(void *);
 static void	upstream_send(struct client *);
 
-/* Queued requests may go on: run this worker's queue after the current
- * callback, or wake a worker that has requests waiting. */
+/*
+ * The queue is one line over all workers, each holding its part: every
+ * queued request has a ticket (vane.qticket) and each worker publishes
+ * the ticket of its oldest in w->qhead. A freed slot goes to the worker
+ * with the oldest request, so a worker whose clients keep its own queue
+ * busy cannot starve the requests waiting in another.
+ */
+static void
+queue_publish(struct worker *w)
+{
+	struct client *c = TAILQ_FIRST(&w->queue);
+
+	atomic_store(&w->qhead, c != NULL ? c->qticket : UINT64_MAX);
+}
+
+/* The worker holding the oldest queued request, or NULL. */
+static struct worker *
+queue_oldest(void)
+{
+	struct worker *o = NULL;
+	uint64_t t, best = UINT64_MAX;
+	int i;
+
+	for (i = 0; i < vane.nworkers; i++) {
+		t = atomic_load(&vane.workers[i].qhead);
+		if (t < best) {
+			best = t;
+			o = &vane.workers[i];
+		}
+	}
+	return (o);
+}
+
+/* A slot may be free: the worker with the oldest queued request looks
+ * at its queue (this one after the current callback). */
 static void
 queue_kick(struct worker *w)
 {
-	if (!TAILQ_EMPTY(&w->queue))
+	struct worker *o;
+
+	atomic_thread_fence(memory_order_seq_cst);
+	if ((o = queue_oldest()) == NULL)
+		return;
+	if (o == w)
 		event_active(w->queue_ev, EV_TIMEOUT, 0);
-	else if (atomic_load_explicit(&vane.queued, memory_order_relaxed) > 0)
-		workers_kick_queues();
+	else
+		worker_kick_queue(o);
 }
 
 static void
@@ -49,6 +87,7 @@ queue_remove(struct client *c)
 	atomic_fetch_sub_explicit(&w->nqueued, 1, memory_order_relaxed);
 	atomic_fetch_sub_explicit(&vane.queued, 1, memory_order_relaxed);
 	c->queued = 0;
+	queue_publish(w);
 }
 
 /* Let go of c's backend connection: back to the pool if reuse allows. */
@@ -241,10 +280,21 @@ upstream_start(struct client *c)
 		return;
 	}
 	atomic_fetch_add_explicit(&w->nqueued, 1, memory_order_relaxed);
+	c->qticket = atomic_fetch_add(&vane.qticket, 1);
 	TAILQ_INSERT_TAIL(&w->queue, c, qentry);
 	c->queued = 1;
 	c->queue_deadline = now_mono_ms() + vane.cfg->backends_queue_timeout;
 	w->st.backend_queued++;
+	if (TAILQ_FIRST(&w->queue) == c) {
+		queue_publish(w);
+		/* A slot another worker freed since upstream_try found no
+		 * one waiting: look once more. The fence pairs with the
+		 * one in queue_kick: either the releasing worker sees our
+		 * head or our next try sees its free slot. */
+		atomic_thread_fence(memory_order_seq_cst);
+		if (queue_oldest() == w)
+			event_active(w->queue_ev, EV_TIMEOUT, 0);
+	}
 	client_arm(c);
 }
 
@@ -252,8 +302,15 @@ void
 upstream_queue_run(struct worker *w)
 {
 	struct client *c;
+	struct worker *o;
 
 	while ((c = TAILQ_FIRST(&w->queue)) != NULL) {
+		/* An older request waiting in another worker goes first. */
+		if ((o = queue_oldest()) != NULL && o != w &&
+		    atomic_load(&o->qhead) < c->qticket) {
+			worker_kick_queue(o);
+			return;
+		}
 		queue_remove(c);
 		if (upstream_try(c) == -1) {
 			/* Still no free slot: back to the head of the line. */
@@ -263,10 +320,14 @@ upstream_queue_run(struct worker *w)
 			    memory_order_relaxed);
 			TAILQ_INSERT_HEAD(&w->queue, c, qentry);
 			c->queued = 1;
+			queue_publish(w);
 			return;
 		}
 		(void)client_flush(c);
 	}
+	/* None left here: the slot may serve another worker's. */
+	if ((o = queue_oldest()) != NULL && o != w)
+		worker_kick_queue(o);
 }
 
 void

@@ -8,6 +8,7 @@
 #define VANE_VANE_H
 
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 
 #include "config.h"
@@ -23,6 +24,7 @@ struct vane {
 	int		 nworkers;
 	atomic_int	 nconns;	/* client connections open, all workers */
 	atomic_int	 queued;	/* requests waiting for a backend slot */
+	_Atomic uint64_t qticket;	/* next place in the line, all workers */
 };
 
 extern struct vane vane;

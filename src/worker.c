@@ -263,17 +263,20 @@ queue_cb(evutil_socket_t fd, short what, void *arg)
 }
 
 void
+worker_kick_queue(struct worker *w)
+{
+	if (atomic_load_explicit(&w->nqueued, memory_order_relaxed) > 0 &&
+	    atomic_exchange(&w->kicked, 1) == 0)
+		(void)write(w->notify_fd[1], "Q", 1);
+}
+
+void
 workers_kick_queues(void)
 {
-	struct worker *w;
 	int i;
 
-	for (i = 0; i < vane.nworkers; i++) {
-		w = &vane.workers[i];
-		if (atomic_load_explicit(&w->nqueued, memory_order_relaxed) > 0 &&
-		    atomic_exchange(&w->kicked, 1) == 0)
-			(void)write(w->notify_fd[1], "Q", 1);
-	}
+	for (i = 0; i < vane.nworkers; i++)
+		worker_kick_queue(&vane.workers[i]);
 }
 
 static int
@@ -286,6 +289,7 @@ worker_setup(struct worker *w, int id)
 	w->id = id;
 	TAILQ_INIT(&w->clients);
 	TAILQ_INIT(&w->queue);
+	atomic_store(&w->qhead, UINT64_MAX);
 	if ((ecfg = event_config_new()) == NULL)
 		return (-1);
 	event_config_set_flag(ecfg, EVENT_BASE_FLAG_NOLOCK);

@@ -54,6 +54,7 @@ struct worker {
 	struct client_list	 queue;
 	atomic_int		 nqueued;
 	atomic_int		 kicked;	/* a 'Q' is in the notify pipe */
+	_Atomic uint64_t	 qhead;		/* qticket of the oldest; UINT64_MAX: none */
 	struct event		*queue_ev;
 
 	/* Derived from the configuration once. */
@@ -93,6 +94,8 @@ void			 worker_fields_put(struct worker *w, struct http_field *f);
 /* Slots freed or servers changed state: every worker with requests
  * queued looks at its queue again. Any thread. */
 void	workers_kick_queues(void);
+/* The same for one worker. Any thread. */
+void	worker_kick_queue(struct worker *w);
 
 /* Called by client.c when a client connection is gone. */
 void	worker_client_gone(struct worker *w);

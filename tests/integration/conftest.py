@@ -227,7 +227,7 @@ class RawServer:
     """A TCP server on 127.0.0.1 whose connections run `handler(conn, srv)`
     in threads. `srv.requests` collects what handlers record."""
 
-    def __init__(self, handler):
+    def __init__(self, handler, port=0):
         self.handler = handler
         self.requests = []
         self.accepts = 0
@@ -235,7 +235,7 @@ class RawServer:
         self.lock = threading.Lock()
         self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.sock.bind(("127.0.0.1", 0))
+        self.sock.bind(("127.0.0.1", port))
         self.sock.listen(64)
         self.sock.settimeout(0.2)
         self.port = self.sock.getsockname()[1]
@@ -366,11 +366,12 @@ def h_reset(c, srv):
 
 @pytest.fixture
 def raw_backend():
-    """Factory: raw_backend(handler) -> RawServer, stopped at teardown."""
+    """Factory: raw_backend(handler, port=0) -> RawServer, stopped at
+    teardown. A port: listen there (a server that was down comes up)."""
     servers = []
 
-    def make(handler):
-        s = RawServer(handler)
+    def make(handler, port=0):
+        s = RawServer(handler, port)
         servers.append(s)
         return s
     yield make
@@ -398,10 +399,19 @@ def _val(v):
 
 def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
               level="info", extra="", workers=1, more_listen=(),
-              access_log=None, backend_opts=""):
+              access_log=None, backend_opts="", server_opts=None):
+    """server_opts: {address: {"weight": 3, "max_conns": 2}}, options of
+    single servers in backends.servers (the others get none)."""
     t = dict(DEFAULT_TIMEOUTS, **(timeouts or {}))
     lim = dict(DEFAULT_LIMITS, **(limits or {}))
-    srv = ", ".join('{ address = "%s"; }' % s for s in servers)
+    server_opts = server_opts or {}
+    unknown = set(server_opts) - set(servers)
+    assert not unknown, "server_opts for no server: %r" % unknown
+    srv = ", ".join(
+        '{ address = "%s";%s }' % (s, "".join(
+            " %s = %s;" % (k, _val(v))
+            for k, v in server_opts.get(s, {}).items()))
+        for s in servers)
     return (
         "workers = %d;\n" % workers +
         "listen = ( %s );\n" % ", ".join(
