@@ -672,6 +672,14 @@ client_on_io(void *arg)
 			client_close(c, strerror(c->io.err));
 			return;
 		}
+		if (c->queued && c->io.eof) {
+			/* Gone before a backend slot freed: the slot goes to
+			 * someone still waiting, not to a request nobody will
+			 * read the answer of (HAProxy's abortonclose). */
+			c->w->st.backend_queue_abandoned++;
+			client_close(c, "client closed while queued");
+			return;
+		}
 		/* Pipelined bytes after the body wait in the buffer
 		 * (bounded by in_high) until this response is done. A
 		 * complete request from a half-closed client is answered;

@@ -500,6 +500,42 @@ def test_queue_timeout(vane_factory, four):
     assert b.stats()["requests"] == 1
 
 
+def test_queued_client_that_leaves_frees_its_place(vane_factory, four):
+    """max_conns = 1: a client queued behind a /slow/1000 closes its
+    connection; its request is dropped from the queue and never reaches
+    the backend, and a client queued after it is served next."""
+    b = four[0]
+    v = vane_factory([b.address], server_opts={b.address: {"max_conns": 1}},
+                     backend_opts='queue = { timeout = "10s"; }; ')
+    b.reset()
+    results = {}
+
+    def client(name, path):
+        with v.conn(timeout=20) as c:
+            c.send(request("GET", path))
+            results[name] = c.read_response()
+
+    t1 = threading.Thread(target=client, args=("first", "/slow/1000?first"),
+                          daemon=True)
+    t1.start()
+    wait_inflight(b, 1)
+    leaver = v.conn(timeout=5)
+    leaver.send(request("GET", "/echo?leaver"))
+    time.sleep(0.2)
+    leaver.close()
+    time.sleep(0.2)
+    t3 = threading.Thread(target=client, args=("third", "/echo?third"),
+                          daemon=True)
+    t3.start()
+    t1.join(timeout=20)
+    t3.join(timeout=20)
+    assert results["first"].status == 200, results
+    assert results["third"].status == 200, results
+    st = b.stats()
+    # first and third only: the leaver's request was never sent.
+    assert st["requests"] == 2, st
+
+
 # --------------------------------------------------------------------------
 # 6. least_conn
 
