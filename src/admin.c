@@ -98,8 +98,8 @@ static int	admin_ready(struct admin_req *);
 
 static const struct admin_route routes[] = {
 	{ "GET",	"/stats",		admin_stats },
-	{ "POST",	"/servers/{}/drain",	admin_drain },
-	{ "POST",	"/servers/{}/ready",	admin_ready },
+	{ "POST",	"/backends/{}/drain",	admin_drain },
+	{ "POST",	"/backends/{}/ready",	admin_ready },
 };
 
 enum ac_state { AC_HEAD, AC_WRITE, AC_LINGER };
@@ -331,7 +331,7 @@ admin_stats(struct admin_req *r)
 	json_u64(b, &first, "uptime_seconds", (now - admin_started) / 1000);
 	json_int(b, &first, "workers", vane.nworkers);
 	json_counters(b);
-	evbuffer_add(b, ",\"servers\":[", 12);
+	evbuffer_add(b, ",\"backends\":[", 13);
 	for (i = 0; i < vane.nservers; i++) {
 		if (i > 0)
 			evbuffer_add(b, ",", 1);
@@ -847,7 +847,7 @@ command_line(const char *cmd, char *line, size_t len)
 	if (cmd[6] == '\0' || strlen(cmd + 6) >= ADMIN_ARG_MAX)
 		return (-1);
 	pct_encode(cmd + 6, enc, sizeof(enc));
-	snprintf(line, len, "POST /servers/%s/%s", enc, what);
+	snprintf(line, len, "POST /backends/%s/%s", enc, what);
 	return (0);
 }
 

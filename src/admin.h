@@ -1,7 +1,7 @@
 /*
  * admin.h: the admin listener (L5), an HTTP/1.1 endpoint on admin.address
  * served by the main thread's event loop: GET /stats (JSON), and
- * POST /servers/NAME/drain and /ready. One request per connection, always
+ * POST /backends/NAME/drain and /ready. One request per connection, always
  * answered with Connection: close. Requests are dispatched through one
  * table of (method, path pattern, handler) in admin.c.
  *

@@ -1,4 +1,4 @@
-"""The admin listener (admin.address): GET /stats, POST /servers/NAME/drain
+"""The admin listener (admin.address): GET /stats, POST /backends/NAME/drain
 and /ready, its HTTP error answers, vane -s drain:/ready:/stats, and a port
 already taken at start-up. Traffic is counted at the uvicorn backends, not
 only in what vane says about itself."""
@@ -34,7 +34,7 @@ def stats(v):
 
 
 def server(st, b):
-    return next(s for s in st["servers"] if s["name"] == b.address)
+    return next(s for s in st["backends"] if s["name"] == b.address)
 
 
 def admin_raw(v, data, method="GET", timeout=10.0):
@@ -68,8 +68,8 @@ def test_stats_shape(vane_factory, backends):
     for k in ("2xx", "3xx", "4xx", "5xx", "aborted"):
         assert k in st["responses"]
     assert st["backend"]["queue_waiting"] == 0
-    assert [s["name"] for s in st["servers"]] == [b.address for b in backends]
-    for s in st["servers"]:
+    assert [s["name"] for s in st["backends"]] == [b.address for b in backends]
+    for s in st["backends"]:
         assert set(s) == {"name", "state", "weight", "max_conns", "active",
                           "idle", "requests", "failures", "checks",
                           "checks_failed", "check_ms", "check_reason"}
@@ -110,7 +110,7 @@ def test_stats_counters_move(vane_factory, backends):
     try:
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline:
-            act = [s["active"] for s in stats(v)["servers"]]
+            act = [s["active"] for s in stats(v)["backends"]]
             if sum(act) == 1:
                 break
             time.sleep(0.05)
@@ -121,7 +121,7 @@ def test_stats_counters_move(vane_factory, backends):
 
 
 def drain(v, name, what="drain"):
-    return requests.post("%s/servers/%s/%s" % (v.admin, name, what),
+    return requests.post("%s/backends/%s/%s" % (v.admin, name, what),
                          timeout=5)
 
 
@@ -137,7 +137,7 @@ def test_drain_in_flight_finishes_and_no_new_requests(vane_factory, backends):
         busy = None
         deadline = time.monotonic() + 3
         while busy is None and time.monotonic() < deadline:
-            busy = next((s["name"] for s in stats(v)["servers"]
+            busy = next((s["name"] for s in stats(v)["backends"]
                          if s["active"] == 1), None)
             time.sleep(0.02)
         assert busy is not None
@@ -182,7 +182,7 @@ def test_drain_every_server_answers_503_at_once(vane_factory, backends):
     v = with_admin(vane_factory, backends)
     for b in backends:
         assert drain(v, b.address).status_code == 200
-    assert {s["state"] for s in stats(v)["servers"]} == {"drain"}
+    assert {s["state"] for s in stats(v)["backends"]} == {"drain"}
     for b in backends:
         b.reset()
     t0 = time.monotonic()
@@ -219,7 +219,7 @@ def test_drain_kicks_queued_requests(vane_factory, backends, monkeypatch):
     t1 = threading.Thread(target=get, args=("slow", "/slow/1500"))
     t1.start()
     deadline = time.monotonic() + 3
-    while stats(v)["servers"][0]["active"] != 1 and \
+    while stats(v)["backends"][0]["active"] != 1 and \
             time.monotonic() < deadline:
         time.sleep(0.02)
     t2 = threading.Thread(target=get, args=("queued", "/echo"))
@@ -244,10 +244,10 @@ def test_errors(vane_factory, backends):
     assert r.status_code == 404 and r.json()["name"] == "127.0.0.1:1"
     assert r.headers["Content-Type"] == "application/json"
     assert requests.get(v.admin + "/nope", timeout=5).status_code == 404
-    assert requests.get(v.admin + "/servers/x", timeout=5).status_code == 404
+    assert requests.get(v.admin + "/backends/x", timeout=5).status_code == 404
     r = requests.post(v.admin + "/stats", timeout=5)
     assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
-    r = requests.get(v.admin + "/servers/%s/drain" % backends[0].address,
+    r = requests.get(v.admin + "/backends/%s/drain" % backends[0].address,
                      timeout=5)
     assert r.status_code == 405 and r.headers["Allow"] == "POST"
     assert server(stats(v), backends[0])["state"] == "up"
@@ -258,7 +258,7 @@ def test_errors(vane_factory, backends):
     assert admin_raw(v, b"GET /stats HTTP/1.1\nHost: x\n\n").status == 400
     r = admin_raw(v, request("GET", "/stats", body=b"hello"))
     assert r.status == 400 and b"no body" in r.body
-    r = admin_raw(v, request("POST", "/servers/%s/drain" % backends[0].address,
+    r = admin_raw(v, request("POST", "/backends/%s/drain" % backends[0].address,
                              body=b"x"))
     assert r.status == 400
     assert server(stats(v), backends[0])["state"] == "up"
@@ -269,7 +269,7 @@ def test_errors(vane_factory, backends):
         assert r.status == 405 and r.header("Connection") == "close"
     # HTTP/1.0 without Host is fine.
     r = admin_raw(v, b"GET /stats HTTP/1.0\r\n\r\n")
-    assert r.status == 200 and json.loads(r.body)["servers"]
+    assert r.status == 200 and json.loads(r.body)["backends"]
     # The proxy side never saw any of this.
     assert stats(v)["requests"]["total"] == 0
 
@@ -299,7 +299,7 @@ def test_cli_drain_ready_stats(vane_factory, backends):
     assert json.loads(p.stdout) == {"name": v6, "state": "drain"}
     p = cli("stats")
     assert p.returncode == 0, p.stderr
-    assert json.loads(p.stdout)["servers"][2]["state"] == "drain"
+    assert json.loads(p.stdout)["backends"][2]["state"] == "drain"
     p = cli("ready:" + v6)
     assert p.returncode == 0 and json.loads(p.stdout)["state"] == "up"
     p = cli("drain:127.0.0.1:1")
