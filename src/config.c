@@ -47,6 +47,8 @@ struct opt {
 static const char	*check_abs_path(const char *);
 static const char	*check_redis_address(const char *);
 static const char	*check_status_list(const char *);
+static const char	*check_field_name(const char *);
+static const char	*check_field_list(const char *);
 static const char	*check_host_name(const char *);
 
 /* Index of every row, so an element can name its list. */
@@ -155,6 +157,46 @@ check_status_list(const char *s)
 	const char		*why;
 
 	return (parse_status_set(s, &set, &why) == 0 ? NULL : why);
+}
+
+/* tchar of RFC 9110 section 5.6.2. */
+static int
+is_tchar(unsigned char c)
+{
+	return ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+	    (c >= '0' && c <= '9') || (c != '\0' &&
+	    strchr("!#$%&'*+-.^_`|~", c) != NULL));
+}
+
+/* A field name: one token (RFC 9110 section 5.1). */
+static const char *
+check_field_name(const char *s)
+{
+	const char *p;
+
+	if (*s == '\0')
+		return ("must not be empty");
+	for (p = s; *p != '\0'; p++)
+		if (!is_tchar((unsigned char)*p))
+			return ("must be a field name (letters, digits, '-')");
+	return (NULL);
+}
+
+/* Tokens separated by commas and spaces: field names, query parameters. */
+static const char *
+check_field_list(const char *s)
+{
+	const char *p;
+	int n = 0;
+
+	for (p = s; *p != '\0'; p++) {
+		if (*p == ',' || *p == ' ')
+			continue;
+		if (!is_tchar((unsigned char)*p))
+			return ("must be names separated by commas");
+		n++;
+	}
+	return (n > 0 ? NULL : "must name at least one");
 }
 
 /* "listen[].address" for elements, the dotted path for the rest. */

@@ -848,6 +848,18 @@ static const struct bad bad[] = {
 	{ MINIMAL "log = { level = \"verbose\"; };\n",
 	    "3: option 'log.level' must be one of \"debug\", \"info\", "
 	    "\"notice\", \"warn\", \"error\"" },
+	{ MINIMAL "cache = { control_field = \"Vane Cache\"; };\n",
+	    "3: option 'cache.control_field' must be a field name (letters, "
+	    "digits, '-')" },
+	{ MINIMAL "cache = { tag_fields = \" , \"; };\n",
+	    "3: option 'cache.tag_fields' must name at least one" },
+	{ MINIMAL "cache = { key = { fields = \"Accept;Language\"; }; };\n",
+	    "3: option 'cache.key.fields' must be names separated by commas" },
+	{ "listen = ( { address = \"127.0.0.1:80\"; } );\n"
+	    "backends = { servers = ( { address = \"127.0.0.1:81\"; } );\n"
+	    "  health = { status = \"2xx\"; }; };\n",
+	    "3: option 'backends.health.status' expected a status code from 100 "
+	    "to 599" },
 	{ MINIMAL "tls = { protocols = \"SSLv3\"; };\n",
 	    "3: option 'tls.protocols' must be one of \"TLSv1.2+\", "
 	    "\"TLSv1.3\", \"TLSv1.2\"" },
