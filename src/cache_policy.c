@@ -279,9 +279,10 @@ cc_apply(struct cc_directives *d, const char *name, size_t nlen,
 }
 
 /*
- * Unquote a quoted-string in place is impossible (const input): a value
- * with escapes is compared raw. Digits never need escapes, so a quoted
- * number is read through its raw inside.
+ * Classic syntax (RFC 9111 §5.2): token [ "=" ( token / quoted-string ) ].
+ * A quoted-string is not unescaped (the input is const): its inside is
+ * kept raw, which is exact for numbers and field names, the only values
+ * the directives vane knows take.
  */
 void
 cc_parse_value(struct cc_directives *d, const char *s, size_t len)
@@ -363,7 +364,6 @@ sf_bare(const char *s, size_t len, size_t *i, struct dval *v)
 			neg = 1;
 			k++;
 		}
-		st = k;
 		v->num = 0;
 		for (; k < len && (is_digit(s[k]) || (s[k] == '.' && !dot));
 		    k++) {
@@ -383,7 +383,6 @@ sf_bare(const char *s, size_t len, size_t *i, struct dval *v)
 		if (v->num > CACHE_DELTA_MAX)
 			v->num = CACHE_DELTA_MAX;
 		v->type = (neg || dot) ? V_OTHER : V_INT;
-		(void)st;
 	} else if (s[k] == '"') {
 		st = ++k;
 		for (; k < len && s[k] != '"'; k++) {
@@ -479,13 +478,13 @@ sf_member(const char *s, size_t len, size_t *i, struct dval *v)
 	return (sf_params(s, len, i));
 }
 
-int
-cc_parse_targeted(struct cc_directives *d, const char *s, size_t len)
+/* One field line's members added to d (last wins); -1 if invalid. */
+static int
+sf_dict(struct cc_directives *d, const char *s, size_t len)
 {
 	size_t		 i = 0, ks, kend;
 	struct dval	 v;
 
-	cc_init(d);
 	while (i < len && s[i] == ' ')
 		i++;
 	while (len > i && is_ows(s[len - 1]))
@@ -522,6 +521,13 @@ cc_parse_targeted(struct cc_directives *d, const char *s, size_t len)
 	}
 }
 
+int
+cc_parse_targeted(struct cc_directives *d, const char *s, size_t len)
+{
+	cc_init(d);
+	return (sf_dict(d, s, len));
+}
+
 static void
 cc_combine(struct cc_directives *d, const char *buf, const struct http_msg *m,
     const char *name)
@@ -537,23 +543,29 @@ cc_combine(struct cc_directives *d, const char *buf, const struct http_msg *m,
 	}
 }
 
-/* RFC 9213 §2.1: the field's lines combined, parsed as one dictionary. */
+/*
+ * RFC 9213 §2.1: a targeted field's lines combined, parsed as one
+ * dictionary (RFC 8941 §4.2: lines join with ","). Parsing line after line
+ * into the same dictionary is the same thing: a member never spans lines,
+ * and an empty line would make an empty member, an error either way.
+ */
 static int
 targeted(struct cc_directives *d, const char *buf, const struct http_msg *m,
     const char *name)
 {
 	const char	*v;
 	size_t		 vl;
-	int		 i, j;
+	int		 i;
 
-	i = field_find(buf, m, name, 0);
-	if (i == -1)
+	cc_init(d);
+	if ((i = field_find(buf, m, name, 0)) == -1)
 		return (-1);
-	j = field_find(buf, m, name, (uint32_t)i + 1);
-	if (j != -1)
-		return (-1);	/* several lines: not supported, ignored */
-	v = fval(buf, m, i, &vl);
-	return (cc_parse_targeted(d, v, vl));
+	for (; i != -1; i = field_find(buf, m, name, (uint32_t)i + 1)) {
+		v = fval(buf, m, i, &vl);
+		if (sf_dict(d, v, vl) == -1)
+			return (-1);
+	}
+	return (0);
 }
 
 enum cache_cc_source
@@ -967,7 +979,8 @@ static int
 proxy_auth_field(const char *buf, const struct http_field *f)
 {
 	return (http_span_eq(buf, f->name, "Proxy-Authenticate") ||
-	    http_span_eq(buf, f->name, "Proxy-Authentication-Info"));
+	    http_span_eq(buf, f->name, "Proxy-Authentication-Info") ||
+	    http_span_eq(buf, f->name, "Proxy-Authorization"));
 }
 
 int

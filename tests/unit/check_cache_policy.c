@@ -308,9 +308,16 @@ static const struct cc_case cc_cases[] = {
 	CCR("9213_2_2_default_name_not_used_when_renamed",
 	    "Cache-Control: max-age=3\r\nVane-Cache-Control: max-age=1\r\n",
 	    STD, CC_MAX_AGE, 3, .vname = "X-My-CC"),
-	CCR("9213_2_1_targeted_field_on_several_lines_ignored",
+	CCR("9213_2_1_targeted_field_lines_combined",
 	    "Cache-Control: max-age=3\r\nCDN-Cache-Control: max-age=1\r\n"
-	    "CDN-Cache-Control: public\r\n", STD, CC_MAX_AGE, 3),
+	    "CDN-Cache-Control: public, max-age=2\r\n", CDN,
+	    CC_MAX_AGE | CC_PUBLIC, 2),
+	CCR("9213_2_1_targeted_field_invalid_second_line_ignored",
+	    "Cache-Control: max-age=3\r\nCDN-Cache-Control: max-age=1\r\n"
+	    "CDN-Cache-Control: Public\r\n", STD, CC_MAX_AGE, 3),
+	CCR("9213_2_1_targeted_field_empty_second_line_ignored",
+	    "Cache-Control: max-age=3\r\nCDN-Cache-Control: max-age=1\r\n"
+	    "CDN-Cache-Control:\r\n", STD, CC_MAX_AGE, 3),
 };
 
 START_TEST(cc_parse_table)
