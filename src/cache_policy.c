@@ -908,7 +908,7 @@ has_field_id(const struct http_msg *m, int id)
 enum cache_reason
 cache_storable(const char *reqbuf, const struct http_msg *req,
     const char *respbuf, const struct http_msg *resp, int complete,
-    const struct cache_opts *o)
+    int64_t now, const struct cache_opts *o)
 {
 	struct cc_directives	 rq, rs;
 	struct cache_meta	 cm;
@@ -945,7 +945,7 @@ cache_storable(const char *reqbuf, const struct http_msg *req,
 		return (CACHE_R_VARY_STAR);	/* §4.1: never reusable */
 	if (!complete)
 		return (CACHE_R_INCOMPLETE);	/* §3.3 */
-	cache_meta_fill(&cm, respbuf, resp, 0, 0, o);
+	cache_meta_fill(&cm, respbuf, resp, now, now, o);
 	if (cm.freshness_lifetime == 0 && cm.sie < 0 &&
 	    !(cm.flags & (CM_HAS_ETAG | CM_HAS_LAST_MODIFIED)))
 		return (CACHE_R_NO_FRESHNESS);
@@ -1563,14 +1563,29 @@ req_path(const char *buf, const struct http_msg *req, size_t *n)
 	return (buf + req->target.off);
 }
 
-/* scheme "://" lowercased host */
+/*
+ * scheme "://" host, lowercased, without a default or empty port
+ * (RFC 3986 §6.2.3), so equivalent authorities give one key.
+ */
 static int
 put_origin(char *out, size_t cap, size_t *pos, const char *scheme,
     const char *host, size_t hn)
 {
-	size_t	 k;
-	char	 c;
+	const char	*colon = NULL;
+	size_t		 k;
+	char		 c;
 
+	for (k = hn; k > 0; k--) {
+		if (host[k - 1] == ':') {
+			colon = host + k - 1;
+			break;
+		}
+		if (!is_digit(host[k - 1]))
+			break;
+	}
+	if (colon != NULL && default_port(scheme, colon + 1,
+	    hn - (size_t)(colon - host) - 1))
+		hn = (size_t)(colon - host);
 	if (put(out, cap, pos, scheme, strlen(scheme)) == -1 ||
 	    put(out, cap, pos, "://", 3) == -1)
 		return (-1);

@@ -224,12 +224,15 @@ const char	*cache_reason_str(enum cache_reason r);
 /*
  * May vane store resp (the answer to req)? `complete` is 1 when the whole
  * body arrived as framed (Content-Length reached, last chunk seen, or the
- * close of a close-delimited body), 0 otherwise. Returns CACHE_OK or the
- * first reason found.
+ * close of a close-delimited body), 0 otherwise; now is the response time
+ * (it stands for a missing Date). Returns CACHE_OK or the first reason
+ * found, checked in the enum's order (method, status, no-store, ...).
+ * The caller may call it on the head alone with complete = 1 to decide
+ * whether to tee the body, then again when the body ends.
  */
 enum cache_reason	cache_storable(const char *reqbuf,
 	    const struct http_msg *req, const char *respbuf,
-	    const struct http_msg *resp, int complete,
+	    const struct http_msg *resp, int complete, int64_t now,
 	    const struct cache_opts *o);
 
 /*
@@ -400,8 +403,8 @@ struct cache_inval {
 /*
  * After a response to an unsafe method (anything but GET, HEAD, OPTIONS,
  * TRACE) with a 2xx or 3xx status, write the URIs to invalidate into
- * out[0..cap) in the primary-key form "scheme://host/path?query" (host
- * lowercased; what cache_key() gives without key options): the target,
+ * out[0..cap) in the primary-key form "scheme://host/path?query" (what
+ * cache_key() gives without key options): the target,
  * and Location / Content-Location when they are same-origin (absolute URI
  * with the same scheme and authority, network-path or path-absolute
  * reference; relative-path references are not resolved and so not
@@ -423,7 +426,8 @@ struct cache_key_opts {
 };
 
 /*
- * Primary key of a request: scheme "://" host (lowercased; from the
+ * Primary key of a request: scheme "://" host (lowercased, a default
+ * port (80 for http, 443 for https) or an empty one dropped; from the
  * absolute-form target or Host) then the target (path and query as
  * received, in order; "/" for an empty absolute-form path), with the query
  * parameters named in ko->drop_params removed (exact, case-sensitive name

@@ -547,6 +547,10 @@ static const struct st_case st_cases[] = {
 	{ "9111_5_2_2_7_private_qualified_stored", GET(""),
 	    R200("Cache-Control: private=\"X-User\", max-age=60\r\n"), 0,
 	    CACHE_OK },
+	{ "9111_5_3_expires_past_without_date_no_freshness", GET(""),
+	    R200("Expires: " D_M10 "\r\n"), 0, CACHE_R_NO_FRESHNESS },
+	{ "9111_5_3_expires_future_without_date_stored", GET(""),
+	    R200("Expires: " D_P100 "\r\n"), 0, CACHE_OK },
 	{ "9111_3_5_authorization_not_shared",
 	    GET("Authorization: Basic eDp5\r\n"), R200(MA60), 0,
 	    CACHE_R_AUTHORIZATION },
@@ -601,7 +605,8 @@ START_TEST(storable_table)
 	struct pm		*q = req(c->rq), *r = resp(c->rs);
 	enum cache_reason	 got;
 
-	got = cache_storable(q->buf, &q->m, r->buf, &r->m, !c->incomplete, &o);
+	got = cache_storable(q->buf, &q->m, r->buf, &r->m, !c->incomplete,
+	    NOW, &o);
 	ck_assert_msg(got == c->want, "%s: %s want %s", c->name,
 	    cache_reason_str(got), cache_reason_str(c->want));
 }
@@ -1442,6 +1447,10 @@ static const struct inv_case inv_cases[] = {
 	    U "/a " U "/" },
 	{ "9111_4_4_location_userinfo_not_same_origin", PST("/a", ""),
 	    RS("201 Created", "Location: http://u@example.com/b\r\n"), U "/a" },
+	{ "9111_4_4_target_default_port_normalised", "POST /a HTTP/1.1\r\n"
+	    "Host: example.com:80\r\nContent-Length: 0\r\n\r\n",
+	    RS("201 Created", "Location: http://example.com/b\r\n"),
+	    U "/a " U "/b" },
 	{ "9111_4_4_absolute_form_target", "POST http://Example.com/p?q "
 	    "HTTP/1.1\r\nHost: example.com\r\nContent-Length: 0\r\n\r\n",
 	    R200(""), U "/p?q" },
@@ -1529,6 +1538,15 @@ static const struct key_case key_cases[] = {
 	    "GET http://H HTTP/1.1\r\nHost: h\r\n\r\n", 0, 0, "http://h/" },
 	{ "9111_2_key_port_kept", "http", "GET / HTTP/1.1\r\nHost: a:81\r\n\r\n",
 	    0, 0, "http://a:81/" },
+	{ "9111_2_key_http_default_port_dropped", "http",
+	    "GET / HTTP/1.1\r\nHost: a:80\r\n\r\n", 0, 0, "http://a/" },
+	{ "9111_2_key_https_default_port_dropped", "https",
+	    "GET / HTTP/1.1\r\nHost: a:443\r\n\r\n", 0, 0, "https://a/" },
+	{ "9111_2_key_https_port_80_kept", "https",
+	    "GET / HTTP/1.1\r\nHost: a:80\r\n\r\n", 0, 0, "https://a:80/" },
+	{ "9111_2_key_ipv6_literal_kept", "http",
+	    "GET / HTTP/1.1\r\nHost: [::1]:80\r\n\r\n", 0, 0,
+	    "http://[::1]/" },
 	{ "9111_2_key_no_host", "http", "GET / HTTP/1.0\r\n\r\n", 0, 0, NULL },
 };
 
