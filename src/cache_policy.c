@@ -351,38 +351,56 @@ sf_key(const char *s, size_t len, size_t *i)
 	return (0);
 }
 
+/*
+ * sf-integer (at most 15 digits) or sf-decimal (at most 12 digits, a dot,
+ * 1 to 3 digits), RFC 8941 §4.2.4. Only a non-negative integer is a
+ * delta-seconds (V_INT, saturated at 2^31); the rest are V_OTHER.
+ */
+static int
+sf_number(const char *s, size_t len, size_t *i, struct dval *v)
+{
+	size_t	 k = *i, ni = 0, nf = 0;
+	int	 neg = 0, dot = 0;
+
+	if (s[k] == '-') {
+		neg = 1;
+		k++;
+	}
+	v->num = 0;
+	for (; k < len; k++) {
+		if (s[k] == '.' && !dot) {
+			if (ni == 0 || ni > 12)
+				return (-1);
+			dot = 1;
+		} else if (!is_digit(s[k]))
+			break;
+		else if (dot)
+			nf++;
+		else {
+			if (v->num < CACHE_DELTA_MAX)
+				v->num = v->num * 10 + (s[k] - '0');
+			ni++;
+		}
+	}
+	if (ni == 0 || ni > 15 || (dot && (nf == 0 || nf > 3)))
+		return (-1);
+	if (v->num > CACHE_DELTA_MAX)
+		v->num = CACHE_DELTA_MAX;
+	v->type = (neg || dot) ? V_OTHER : V_INT;
+	*i = k;
+	return (0);
+}
+
 static int
 sf_bare(const char *s, size_t len, size_t *i, struct dval *v)
 {
-	size_t	 k = *i, st, nd = 0;
-	int	 neg = 0, dot = 0;
+	size_t	 k = *i, st;
 
 	if (k >= len)
 		return (-1);
 	if (s[k] == '-' || is_digit(s[k])) {
-		if (s[k] == '-') {
-			neg = 1;
-			k++;
-		}
-		v->num = 0;
-		for (; k < len && (is_digit(s[k]) || (s[k] == '.' && !dot));
-		    k++) {
-			if (s[k] == '.') {
-				if (nd == 0 || nd > 12)
-					return (-1);
-				dot = 1;
-				continue;
-			}
-			if (!dot && v->num < CACHE_DELTA_MAX)
-				v->num = v->num * 10 + (s[k] - '0');
-			nd++;
-		}
-		if (nd == 0 || s[k - 1] == '.' || (!dot && nd > 15) ||
-		    (dot && nd > 15))
+		if (sf_number(s, len, &k, v) == -1)
 			return (-1);
-		if (v->num > CACHE_DELTA_MAX)
-			v->num = CACHE_DELTA_MAX;
-		v->type = (neg || dot) ? V_OTHER : V_INT;
 	} else if (s[k] == '"') {
 		st = ++k;
 		for (; k < len && s[k] != '"'; k++) {
