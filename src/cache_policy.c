@@ -163,29 +163,31 @@ struct dval {
 	size_t		 slen;
 };
 
+enum { DK_FLAG, DK_NUM, DK_LIST, DK_STALE };	/* argument kinds */
+
 struct ddef {
 	const char	*name;
 	uint32_t	 flag;
-	int		 kind;	/* 0 flag, 1 number, 2 flag or field list, 3 max-stale */
+	int		 kind;	/* DK_LIST: flag or field-name list */
 };
 
 static const struct ddef ddefs[] = {
-	{ "max-age", CC_MAX_AGE, 1 },
-	{ "s-maxage", CC_S_MAXAGE, 1 },
-	{ "no-cache", CC_NO_CACHE, 2 },
-	{ "no-store", CC_NO_STORE, 0 },
-	{ "private", CC_PRIVATE, 2 },
-	{ "public", CC_PUBLIC, 0 },
-	{ "must-revalidate", CC_MUST_REVALIDATE, 0 },
-	{ "proxy-revalidate", CC_PROXY_REVALIDATE, 0 },
-	{ "must-understand", CC_MUST_UNDERSTAND, 0 },
-	{ "no-transform", CC_NO_TRANSFORM, 0 },
-	{ "immutable", CC_IMMUTABLE, 0 },
-	{ "stale-while-revalidate", CC_SWR, 1 },
-	{ "stale-if-error", CC_SIE, 1 },
-	{ "only-if-cached", CC_ONLY_IF_CACHED, 0 },
-	{ "max-stale", CC_MAX_STALE, 3 },
-	{ "min-fresh", CC_MIN_FRESH, 1 },
+	{ "max-age", CC_MAX_AGE, DK_NUM },
+	{ "s-maxage", CC_S_MAXAGE, DK_NUM },
+	{ "no-cache", CC_NO_CACHE, DK_LIST },
+	{ "no-store", CC_NO_STORE, DK_FLAG },
+	{ "private", CC_PRIVATE, DK_LIST },
+	{ "public", CC_PUBLIC, DK_FLAG },
+	{ "must-revalidate", CC_MUST_REVALIDATE, DK_FLAG },
+	{ "proxy-revalidate", CC_PROXY_REVALIDATE, DK_FLAG },
+	{ "must-understand", CC_MUST_UNDERSTAND, DK_FLAG },
+	{ "no-transform", CC_NO_TRANSFORM, DK_FLAG },
+	{ "immutable", CC_IMMUTABLE, DK_FLAG },
+	{ "stale-while-revalidate", CC_SWR, DK_NUM },
+	{ "stale-if-error", CC_SIE, DK_NUM },
+	{ "only-if-cached", CC_ONLY_IF_CACHED, DK_FLAG },
+	{ "max-stale", CC_MAX_STALE, DK_STALE },
+	{ "min-fresh", CC_MIN_FRESH, DK_NUM },
 };
 
 static int64_t *
@@ -199,6 +201,31 @@ numslot(struct cc_directives *d, uint32_t flag)
 	case CC_MIN_FRESH:	return (&d->min_fresh);
 	default:		return (&d->max_stale);
 	}
+}
+
+/* no-cache or private: unqualified, or with a field-name list. */
+static void
+cc_apply_list(struct cc_directives *d, uint32_t flag, const struct dval *v,
+    int last)
+{
+	uint32_t	 qf;
+
+	qf = flag == CC_NO_CACHE ? CC_NO_CACHE_FIELDS : CC_PRIVATE_FIELDS;
+	if (v->type == V_STR || (!last && v->type == V_INT)) {
+		if (d->flags & qf)
+			return;
+		d->flags |= qf;
+		if (qf == CC_NO_CACHE_FIELDS) {
+			d->no_cache_fields = v->str;
+			d->no_cache_fields_len = v->slen;
+		} else {
+			d->private_fields = v->str;
+			d->private_fields_len = v->slen;
+		}
+	} else if (v->type == V_NONE || (!last && v->type == V_OTHER))
+		/* A malformed qualifier: the unqualified form, the more
+		 * restrictive (§4.2.1). */
+		d->flags |= flag;
 }
 
 /*
@@ -228,32 +255,16 @@ cc_apply(struct cc_directives *d, const char *name, size_t nlen,
 			d->flags &= ~CC_PRIVATE_FIELDS;
 	}
 	switch (dd->kind) {
-	case 0:
+	case DK_FLAG:
 		/* Classic: an argument where none is defined is ignored,
 		 * the directive counts. Targeted: only Boolean true. */
 		if (!last || v->type == V_NONE)
 			d->flags |= dd->flag;
 		break;
-	case 2:
-		if (v->type == V_STR || (!last && v->type == V_INT)) {
-			uint32_t qf = dd->flag == CC_NO_CACHE ?
-			    CC_NO_CACHE_FIELDS : CC_PRIVATE_FIELDS;
-			if (d->flags & qf)
-				break;
-			d->flags |= qf;
-			if (qf == CC_NO_CACHE_FIELDS) {
-				d->no_cache_fields = v->str;
-				d->no_cache_fields_len = v->slen;
-			} else {
-				d->private_fields = v->str;
-				d->private_fields_len = v->slen;
-			}
-		} else if (v->type == V_NONE || (!last && v->type == V_OTHER))
-			/* a malformed qualifier: the unqualified, stricter
-			 * form (§4.2.1: the most restrictive) */
-			d->flags |= dd->flag;
+	case DK_LIST:
+		cc_apply_list(d, dd->flag, v, last);
 		break;
-	case 3:
+	case DK_STALE:
 		if (d->flags & CC_MAX_STALE)
 			break;
 		if (v->type == V_NONE) {

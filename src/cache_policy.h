@@ -93,7 +93,7 @@ void	cache_opts_default(struct cache_opts *o);
  */
 #define CC_MAX_AGE		0x00001
 #define CC_S_MAXAGE		0x00002
-#define CC_NO_CACHE		0x00004	/* unqualified (or qualified: see fields) */
+#define CC_NO_CACHE		0x00004	/* unqualified */
 #define CC_NO_STORE		0x00008
 #define CC_PRIVATE		0x00010	/* unqualified */
 #define CC_PUBLIC		0x00020
@@ -313,6 +313,12 @@ struct cache_decision {
 						 * unreachable backend */
 };
 
+/*
+ * Only for GET and HEAD requests whose key and Vary matched the object.
+ * FRESH, STALE and STALE_REVALIDATE answer from the store (then check
+ * cache_not_modified for the client's own conditional); VALIDATE forwards
+ * with cache_conditional(); GATEWAY_TIMEOUT answers 504 (§5.2.1.7).
+ */
 void	cache_decide(struct cache_decision *d, const struct cache_meta *cm,
 	    const char *reqbuf, const struct http_msg *req, int64_t now);
 
