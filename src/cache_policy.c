@@ -1627,60 +1627,141 @@ put_origin(char *out, size_t cap, size_t *pos, const char *scheme,
 }
 
 /*
- * The path of a same-origin reference (RFC 3986 §4.2, §5.2 for the forms
- * that need no merging), or NULL: absolute URI, network-path, or
- * path-absolute. The fragment is dropped.
+ * RFC 3986 §5.2.4 remove_dot_segments over the path of in[0..n), then the
+ * query unchanged, appended to out.
  */
-static const char *
-same_origin_path(const char *v, size_t vl, const char *scheme,
-    const char *host, size_t hn, size_t *pn)
+static int
+put_path(char *out, size_t cap, size_t *pos, const char *in, size_t n)
 {
-	size_t	 i = 0, as;
-	const char *h;
+	const char	*p = in, *q = memchr(in, '?', n);
+	size_t		 l = q != NULL ? (size_t)(q - in) : n, start = *pos, k;
 
+	while (l > 0) {
+		if (l >= 3 && memcmp(p, "../", 3) == 0) {
+			p += 3;		/* A */
+			l -= 3;
+		} else if ((l >= 2 && memcmp(p, "./", 2) == 0) ||
+		    (l >= 3 && memcmp(p, "/./", 3) == 0)) {
+			p += 2;		/* A, B: "/./x" -> "/x" */
+			l -= 2;
+		} else if (l == 2 && memcmp(p, "/.", 2) == 0) {
+			p = "/";	/* B */
+			l = 1;
+		} else if ((l >= 4 && memcmp(p, "/../", 4) == 0) ||
+		    (l == 3 && memcmp(p, "/..", 3) == 0)) {
+			if (l == 3) {	/* C */
+				p = "/";
+				l = 1;
+			} else {
+				p += 3;
+				l -= 3;
+			}
+			while (*pos > start && out[*pos - 1] != '/')
+				(*pos)--;
+			if (*pos > start)
+				(*pos)--;
+		} else if ((l == 1 && p[0] == '.') ||
+		    (l == 2 && memcmp(p, "..", 2) == 0))
+			l = 0;		/* D */
+		else {
+			for (k = p[0] == '/' ? 1 : 0; k < l && p[k] != '/'; k++)
+				;	/* E: one segment */
+			if (put(out, cap, pos, p, k) == -1)
+				return (-1);
+			p += k;
+			l -= k;
+		}
+	}
+	if (q != NULL && put(out, cap, pos, q, n - (size_t)(q - in)) == -1)
+		return (-1);
+	return (0);
+}
+
+enum { REF_NONE, REF_ABS, REF_REL };
+
+/*
+ * Classify a Location / Content-Location value (fragment dropped) against
+ * the target's origin: REF_ABS (absolute URI or network-path reference
+ * with the same scheme and authority, or a path-absolute reference) with
+ * *ref its path and query; REF_REL (a relative-path reference, to merge
+ * with the target's path, RFC 3986 §5.2.2); REF_NONE (another origin, or
+ * not a reference at all).
+ */
+static int
+loc_ref(const char *v, size_t vl, const char *scheme, const char *host,
+    size_t hn, const char **ref, size_t *rn)
+{
+	const char	*h = memchr(v, '#', vl);
+	size_t		 i, as;
+
+	vl = h != NULL ? (size_t)(h - v) : vl;
 	if (vl == 0)
-		return (NULL);
-	if (vl >= 2 && v[0] == '/' && v[1] == '/')
+		return (REF_NONE);	/* "#frag": the target itself */
+	i = 0;
+	if (lower((unsigned char)v[0]) >= 'a' &&
+	    lower((unsigned char)v[0]) <= 'z')
+		for (i = 1; i < vl && (is_digit(v[i]) || v[i] == '+' ||
+		    v[i] == '-' || v[i] == '.' || (lower((unsigned char)v[i]) >=
+		    'a' && lower((unsigned char)v[i]) <= 'z')); i++)
+			;
+	if (i > 0 && i < vl && v[i] == ':') {
+		/* scheme ":" "//" authority: same scheme required */
+		if (!ieq(v, i, scheme) || vl - i < 3 || v[i + 1] != '/' ||
+		    v[i + 2] != '/')
+			return (REF_NONE);
+		i += 1;
+	} else if (vl >= 2 && v[0] == '/' && v[1] == '/')
 		i = 0;
-	else if (v[0] == '/') {
-		h = memchr(v, '#', vl);
-		*pn = h != NULL ? (size_t)(h - v) : vl;
-		return (*pn > 0 ? v : NULL);
-	} else {
-		/* scheme = ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ) */
-		if (!(lower((unsigned char)v[0]) >= 'a' &&
-		    lower((unsigned char)v[0]) <= 'z'))
-			return (NULL);
-		for (i = 1; i < vl && v[i] != ':'; i++)
-			if (!(lower((unsigned char)v[i]) >= 'a' &&
-			    lower((unsigned char)v[i]) <= 'z') &&
-			    !is_digit(v[i]) && v[i] != '+' && v[i] != '-' &&
-			    v[i] != '.')
-				return (NULL);
-		if (i >= vl || !ieq(v, i, scheme))
-			return (NULL);	/* relative-path, or other scheme */
-		i++;
-		if (vl - i < 2 || v[i] != '/' || v[i + 1] != '/')
-			return (NULL);
+	else {
+		*ref = v;
+		*rn = vl;
+		return (v[0] == '/' ? REF_ABS : REF_REL);
 	}
 	i += 2;
 	as = i;
-	while (i < vl && v[i] != '/' && v[i] != '?' && v[i] != '#')
+	while (i < vl && v[i] != '/' && v[i] != '?')
 		i++;
 	if (!auth_eq(scheme, v + as, i - as, host, hn))
-		return (NULL);
-	h = memchr(v + i, '#', vl - i);
-	*pn = (h != NULL ? (size_t)(h - v) : vl) - i;
-	if (*pn == 0 || v[i] != '/') {
-		/* empty path: "/" (RFC 9110 §4.2.3); "?q" keeps its query */
-		static const char slash[] = "/";
-		if (*pn == 0) {
-			*pn = 1;
-			return (slash);
-		}
-		return (NULL);
+		return (REF_NONE);
+	*ref = v + i;
+	*rn = vl - i;
+	return (REF_ABS);
+}
+
+/*
+ * Append the path and query of a same-origin reference: dot segments
+ * removed, a relative one merged with the target's directory first
+ * (RFC 3986 §5.2.2, §5.2.3), an empty path made "/". Returns 0, -1 if out
+ * is full, -2 if the merged path is too long to resolve (then skipped).
+ */
+static int
+put_ref(char *out, size_t cap, size_t *pos, int kind, const char *ref,
+    size_t rn, const char *base, size_t bn)
+{
+	char		 tmp[2048];
+	const char	*q, *slash;
+	size_t		 t = 0, dir;
+
+	if (kind == REF_ABS) {
+		if ((rn == 0 || ref[0] != '/') && put(out, cap, pos, "/", 1) == -1)
+			return (-1);
+		return (put_path(out, cap, pos, ref, rn));
 	}
-	return (v + i);
+	q = memchr(base, '?', bn);
+	bn = q != NULL ? (size_t)(q - base) : bn;
+	if (ref[0] == '?')
+		dir = bn;	/* "?q": the target's path, a new query */
+	else {
+		slash = memrchr(base, '/', bn);
+		dir = slash != NULL ? (size_t)(slash - base) + 1 : 0;
+	}
+	if ((dir == 0 || base[0] != '/') && put(tmp, sizeof(tmp), &t, "/",
+	    1) == -1)
+		return (-2);
+	if (put(tmp, sizeof(tmp), &t, base, dir) == -1 ||
+	    put(tmp, sizeof(tmp), &t, ref, rn) == -1)
+		return (-2);
+	return (put_path(out, cap, pos, tmp, t));
 }
 
 int
@@ -1689,9 +1770,9 @@ cache_invalidations(char *out, size_t cap, struct cache_inval *iv,
     const char *respbuf, const struct http_msg *resp)
 {
 	static const char *const locs[] = { "Location", "Content-Location" };
-	const char	*host, *path, *v;
-	size_t		 hn, pn, vl, pos = 0, st;
-	int		 i, k;
+	const char	*host, *path, *v, *ref;
+	size_t		 hn, pn, vl, pos = 0, st, rn;
+	int		 i, k, kind, r;
 
 	iv->n = 0;
 	switch (req->method) {
@@ -1715,13 +1796,18 @@ cache_invalidations(char *out, size_t cap, struct cache_inval *iv,
 		if ((i = field_find(respbuf, resp, locs[k], 0)) == -1)
 			continue;
 		v = fval(respbuf, resp, i, &vl);
-		path = same_origin_path(v, vl, scheme, host, hn, &pn);
-		if (path == NULL)
+		kind = loc_ref(v, vl, scheme, host, hn, &ref, &rn);
+		if (kind == REF_NONE)
 			continue;
 		st = pos;
-		if (put_origin(out, cap, &pos, scheme, host, hn) == -1 ||
-		    put(out, cap, &pos, path, pn) == -1)
+		if (put_origin(out, cap, &pos, scheme, host, hn) == -1)
 			return (-1);
+		if ((r = put_ref(out, cap, &pos, kind, ref, rn, path, pn)) == -1)
+			return (-1);
+		if (r == -2) {
+			pos = st;
+			continue;
+		}
 		iv->uri[iv->n].off = (uint32_t)st;
 		iv->uri[iv->n].len = (uint32_t)(pos - st);
 		iv->n++;

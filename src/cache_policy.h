@@ -410,11 +410,12 @@ struct cache_inval {
  * After a response to an unsafe method (anything but GET, HEAD, OPTIONS,
  * TRACE) with a 2xx or 3xx status, write the URIs to invalidate into
  * out[0..cap) in the primary-key form "scheme://host/path?query" (what
- * cache_key() gives without key options): the target,
- * and Location / Content-Location when they are same-origin (absolute URI
- * with the same scheme and authority, network-path or path-absolute
- * reference; relative-path references are not resolved and so not
- * invalidated). Returns iv->n (0 when nothing is invalidated), -1 if out
+ * cache_key() gives without key options): the target, then Location and
+ * Content-Location when same-origin (same scheme and authority, default
+ * ports equal to none), resolved against the target per RFC 3986 §5.2
+ * (relative references merged, dot segments removed, fragment dropped;
+ * percent-encoding left as sent). The target itself is taken as received,
+ * like the key. Returns iv->n (0 when nothing is invalidated), -1 if out
  * is too small.
  */
 int	cache_invalidations(char *out, size_t cap, struct cache_inval *iv,
