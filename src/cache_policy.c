@@ -1283,30 +1283,76 @@ cache_conditional(char *out, size_t cap, const char *storedbuf,
 	return ((int)pos);
 }
 
+/* The first ETag of m, parsed; 0 if there is none or it is invalid. */
+static int
+etag_of(const char *buf, const struct http_msg *m, const char **tag,
+    size_t *tl, int *weak)
+{
+	const char	*o;
+	size_t		 ol;
+	int		 i;
+
+	if ((i = field_find(buf, m, "ETag", 0)) == -1)
+		return (0);
+	*tag = fval(buf, m, i, tl);
+	return (etag_parse(*tag, *tl, weak, &o, &ol) == 0);
+}
+
 int
 cache_304_selects(const char *storedbuf, const struct http_msg *stored,
     const char *buf304, const struct http_msg *m304)
 {
-	const char	*a, *b, *o;
-	size_t		 al, bl, ol;
-	int		 i, j, weak;
+	const char	*a, *b;
+	size_t		 al, bl;
+	int		 aw, bw, has_lm, s_etag, s_lm;
 	int64_t		 t1, t2;
 
-	if ((i = field_find(buf304, m304, "ETag", 0)) != -1) {
-		a = fval(buf304, m304, i, &al);
-		if ((j = field_find(storedbuf, stored, "ETag", 0)) == -1)
+	s_etag = field_find(storedbuf, stored, "ETag", 0) != -1;
+	t2 = date_field(storedbuf, stored, "Last-Modified", 0, &s_lm);
+	t1 = date_field(buf304, m304, "Last-Modified", 0, &has_lm);
+	if (etag_of(buf304, m304, &a, &al, &aw)) {
+		if (!etag_of(storedbuf, stored, &b, &bl, &bw))
 			return (0);
-		b = fval(storedbuf, stored, j, &bl);
-		if (etag_parse(a, al, &weak, &o, &ol) == -1)
+		if (!aw)	/* a strong validator: strong match only */
+			return (cache_etag_strong_eq(a, al, b, bl));
+		if (!cache_etag_weak_eq(a, al, b, bl))
 			return (0);
-		return (weak ? cache_etag_weak_eq(a, al, b, bl) :
-		    cache_etag_strong_eq(a, al, b, bl));
-	}
-	if (field_find(buf304, m304, "Last-Modified", 0) != -1) {
-		t1 = date_field(buf304, m304, "Last-Modified", 0, NULL);
-		t2 = date_field(storedbuf, stored, "Last-Modified", 0, NULL);
+	} else if (field_find(buf304, m304, "ETag", 0) != -1)
+		return (0);	/* an invalid tag identifies nothing */
+	if (has_lm)		/* a weak validator too (RFC 9110 §8.8.2.2) */
 		return (t1 != -1 && t1 == t2);
+	if (field_find(buf304, m304, "ETag", 0) != -1)
+		return (1);
+	/* No validator at all: only a stored response without one. */
+	return (!s_etag && !s_lm);
+}
+
+/*
+ * RFC 9111 §4.3.5: a 200 to a HEAD updates the stored GET response when
+ * every validator it carries matches and its Content-Length, if any,
+ * equals the stored body's length; otherwise the stored one is stale.
+ */
+int
+cache_head_updates(const char *storedbuf, const struct http_msg *stored,
+    uint64_t stored_len, const char *headbuf, const struct http_msg *head)
+{
+	const char	*a, *b;
+	size_t		 al, bl;
+	int		 aw, bw, has;
+
+	if (head->status != 200)
+		return (-1);
+	if (field_find(headbuf, head, "ETag", 0) != -1) {
+		if (!etag_of(headbuf, head, &a, &al, &aw) ||
+		    !etag_of(storedbuf, stored, &b, &bl, &bw) || aw != bw ||
+		    !cache_etag_weak_eq(a, al, b, bl))
+			return (0);
 	}
+	if (date_field(headbuf, head, "Last-Modified", 0, &has) !=
+	    date_field(storedbuf, stored, "Last-Modified", 0, NULL) && has)
+		return (0);
+	if (head->has_length && head->content_length != stored_len)
+		return (0);
 	return (1);
 }
 

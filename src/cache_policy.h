@@ -26,7 +26,9 @@
  *             304's fields of the same name when cache_304_field_updates()
  *             says so (RFC 9111 §3.2); then cache_meta_fill() again with
  *             the new request/response times. On 5xx or no backend, serve
- *             the stale object when d.stale_if_error.
+ *             the stale object when d.stale_if_error. A 200 to a HEAD
+ *             vane forwarded freshens or stales stored GET responses
+ *             (cache_head_updates, §4.3.5).
  *   store:    cache_storable() == CACHE_OK (else cache_reason_str() is the
  *             Cache-Status detail=), cache_meta_fill() -> struct cache_meta
  *             kept with the object, cache_vary_key() -> the request's
@@ -336,14 +338,30 @@ int	cache_conditional(char *out, size_t cap, const char *storedbuf,
 	    const struct http_msg *stored);
 
 /*
- * 1 if a 304 (buf304, m304) selects the stored response (§4.3.4): with an
- * ETag in the 304, the stored ETag must match it (strong comparison for a
- * strong tag, weak for a weak one); otherwise with a Last-Modified, it
- * must equal the stored one; with no validator at all, it selects the
- * (only) stored response.
+ * 1 if a 304 (buf304, m304) selects the stored response for update
+ * (§4.3.4), 0 if it must not update it. Call it for each stored variant
+ * that matched the request (key and Vary). A strong ETag in the 304
+ * selects only a stored response with the same strong ETag; a weak ETag
+ * and/or Last-Modified (weak validators) select a stored response whose
+ * validators match (for weak ETags: the most recent such response, which
+ * the caller picks); a 304 without any validator selects a stored response
+ * without any, and §4.3.4 allows that only when it is the only candidate
+ * (the caller checks).
  */
 int	cache_304_selects(const char *storedbuf, const struct http_msg *stored,
 	    const char *buf304, const struct http_msg *m304);
+
+/*
+ * RFC 9111 §4.3.5, freshening with HEAD: after a 200 to a HEAD request
+ * vane forwarded, 1 if the stored GET response (whose body is stored_len
+ * bytes) is updated with the HEAD response's fields (as for a 304, with
+ * cache_304_field_updates), 0 if it must be treated as stale instead (a
+ * validator or the Content-Length differs), -1 if the HEAD response is
+ * not a 200 (nothing to do).
+ */
+int	cache_head_updates(const char *storedbuf, const struct http_msg *stored,
+	    uint64_t stored_len, const char *headbuf,
+	    const struct http_msg *head);
 
 /*
  * 1 if field f of a 304 replaces the stored fields of the same name

@@ -1068,8 +1068,21 @@ static const struct sel_case sel_cases[] = {
 	    "\r\n"), R304("Last-Modified: " D_M10 "\r\n"), 1 },
 	{ "9111_4_3_4_last_modified_differs", R200("Last-Modified: " D_M10
 	    "\r\n"), R304("Last-Modified: " D_M100 "\r\n"), 0 },
-	{ "9111_4_3_4_no_validator_selects", R200("ETag: \"v1\"\r\n"),
+	{ "9111_4_3_4_no_validator_selects_unvalidated", R200(MA60),
 	    R304(DATE0), 1 },
+	{ "9111_4_3_4_no_validator_not_for_stored_etag",
+	    R200("ETag: \"v1\"\r\n"), R304(DATE0), 0 },
+	{ "9111_4_3_4_no_validator_not_for_stored_last_modified",
+	    R200("Last-Modified: " D_M10 "\r\n"), R304(DATE0), 0 },
+	{ "9111_4_3_4_weak_etag_and_last_modified_both_match",
+	    R200("ETag: W/\"v\"\r\nLast-Modified: " D_M10 "\r\n"),
+	    R304("ETag: W/\"v\"\r\nLast-Modified: " D_M10 "\r\n"), 1 },
+	{ "9111_4_3_4_weak_etag_match_last_modified_differs",
+	    R200("ETag: W/\"v\"\r\nLast-Modified: " D_M10 "\r\n"),
+	    R304("ETag: W/\"v\"\r\nLast-Modified: " D_M100 "\r\n"), 0 },
+	{ "9111_4_3_4_strong_etag_decides_alone",
+	    R200("ETag: \"v\"\r\nLast-Modified: " D_M10 "\r\n"),
+	    R304("ETag: \"v\"\r\nLast-Modified: " D_M100 "\r\n"), 1 },
 	{ "9111_4_3_4_invalid_etag_selects_nothing", R200("ETag: \"v1\"\r\n"),
 	    R304("ETag: v1\r\n"), 0 },
 };
@@ -1081,6 +1094,47 @@ START_TEST(select_table)
 
 	ck_assert_msg(cache_304_selects(s->buf, &s->m, n->buf, &n->m) ==
 	    c->want, "%s", c->name);
+}
+END_TEST
+
+struct head_case {
+	const char	*name;
+	const char	*stored;
+	uint64_t	 stored_len;
+	const char	*head;
+	int		 want;
+};
+
+#define SH	R200("ETag: \"v\"\r\nLast-Modified: " D_M10 "\r\n")
+
+static const struct head_case head_cases[] = {
+	{ "9111_4_3_5_head_same_validators_updates", SH, 10,
+	    R200("ETag: \"v\"\r\nLast-Modified: " D_M10 "\r\n"
+	    "Content-Length: 10\r\n"), 1 },
+	{ "9111_4_3_5_head_no_validators_updates", SH, 10, R200(MA60), 1 },
+	{ "9111_4_3_5_head_etag_differs_stale", SH, 10,
+	    R200("ETag: \"w\"\r\n"), 0 },
+	{ "9111_4_3_5_head_weakness_differs_stale", SH, 10,
+	    R200("ETag: W/\"v\"\r\n"), 0 },
+	{ "9111_4_3_5_head_etag_but_stored_none_stale", R200(MA60), 10,
+	    R200("ETag: \"v\"\r\n"), 0 },
+	{ "9111_4_3_5_head_last_modified_differs_stale", SH, 10,
+	    R200("Last-Modified: " D_M100 "\r\n"), 0 },
+	{ "9111_4_3_5_head_last_modified_but_stored_none_stale", R200(MA60),
+	    10, R200("Last-Modified: " D_M100 "\r\n"), 0 },
+	{ "9111_4_3_5_head_content_length_differs_stale", SH, 10,
+	    R200("Content-Length: 11\r\n"), 0 },
+	{ "9111_4_3_5_head_not_200_nothing", SH, 10,
+	    RS("404 Not Found", ""), -1 },
+};
+
+START_TEST(head_table)
+{
+	const struct head_case	*c = &head_cases[_i];
+	struct pm		*s = resp(c->stored), *h = resp(c->head);
+
+	ck_assert_msg(cache_head_updates(s->buf, &s->m, c->stored_len, h->buf,
+	    &h->m) == c->want, "%s", c->name);
 }
 END_TEST
 
@@ -1679,6 +1733,7 @@ cache_policy_suite(void)
 	LOOP(tc, ttl_table, ttl_cases);
 	LOOP(tc, cond_table, cond_cases);
 	LOOP(tc, select_table, sel_cases);
+	LOOP(tc, head_table, head_cases);
 	LOOP(tc, field_table, fld_cases);
 	tcase_add_test(tc, strip_renamed_9213_2_2_configured_name);
 	LOOP(tc, not_modified_table, nm_cases);
