@@ -52,10 +52,17 @@
  *    no validator, no stale-if-error) is not stored: "no-freshness".
  *  - Invalid max-age / s-maxage values (max-age="abc", max-age=-1) make the
  *    response stale: RFC 9111 §4.2.1 encourages treating invalid freshness
- *    information as stale (the directive is kept with value 0). Invalid
- *    values of request directives and of stale-* make the directive
- *    ignored. Duplicated directives: the first occurrence counts (§4.2.1).
- *    Quoted values (max-age="60") are accepted like tokens.
+ *    information as stale (CC_INVALID_FRESHNESS, lifetime 0, Expires not
+ *    consulted). Invalid values of request directives and of stale-* make
+ *    the directive ignored. Duplicated directives: the first occurrence
+ *    counts (§4.2.1); in a targeted field the last, as Structured Fields
+ *    dictionaries say (RFC 8941 §4.2.2). Quoted values (max-age="60") are
+ *    accepted like tokens in Cache-Control, not in targeted fields (a
+ *    String is not an Integer, RFC 9213 §2.1).
+ *  - A targeted field that does not parse as a dictionary is ignored as a
+ *    whole (RFC 9213 §2.1); one that parses makes vane ignore
+ *    Cache-Control and Expires (§2.2). The vane-only field stays in the
+ *    stored head (the policy re-reads it) and is dropped on every send.
  *  - Qualified no-cache="f" and private="f": the response is stored
  *    without the listed fields (cache_store_field), so a hit never sends
  *    them (§5.2.2.4 allows sending them only after revalidation, §5.2.2.7
@@ -408,7 +415,8 @@ int	cache_vary_key(char *out, size_t cap, const char *respbuf,
 
 /*
  * 1 if a new request matches a stored variant whose secondary key (from
- * cache_vary_key at store time) is key[0..len).
+ * cache_vary_key at store time) is key[0..len). A request value longer
+ * than 4 KiB after normalisation never matches (no allocation here).
  */
 int	cache_vary_match(const char *key, size_t len, const char *reqbuf,
 	    const struct http_msg *req);
