@@ -1375,6 +1375,9 @@ cache_not_modified(const char *reqbuf, const struct http_msg *req,
 
 	if (req->method != HM_GET && req->method != HM_HEAD)
 		return (0);
+	/* RFC 9110 §13.2.1: preconditions only where the answer is 2xx. */
+	if (stored->status < 200 || stored->status > 299)
+		return (0);
 	if ((j = field_find(storedbuf, stored, "ETag", 0)) != -1)
 		tag = fval(storedbuf, stored, j, &tl);
 	i = field_find(reqbuf, req, "If-None-Match", 0);
