@@ -382,7 +382,8 @@ int	cache_304_field_updates(const char *buf, const struct http_field *f);
  * answer is 304 Not Modified. If-None-Match (weak comparison, "*" matches,
  * RFC 9110 §13.1.2); If-Modified-Since only without If-None-Match and for
  * GET/HEAD, against Last-Modified (or Date) of the stored response
- * (RFC 9110 §13.1.3, RFC 9111 §4.3.2). An invalid date is ignored.
+ * (RFC 9110 §13.1.3, RFC 9111 §4.3.2). An invalid date is ignored, and so
+ * are all conditionals when the stored response is not a 2xx (§13.2.1).
  */
 int	cache_not_modified(const char *reqbuf, const struct http_msg *req,
 	    const char *storedbuf, const struct http_msg *stored);

@@ -1280,6 +1280,14 @@ static const struct nm_case nm_cases[] = {
 	{ "9111_4_3_2_ims_no_date_no_last_modified",
 	    GET("If-Modified-Since: " D_0 "\r\n"), R200(MA60), 0 },
 	{ "9110_13_1_no_conditional", GET(""), SE, 0 },
+	{ "9110_13_2_1_stored_404_ignores_if_none_match",
+	    GET("If-None-Match: *\r\n"), RS("404 Not Found", "ETag: \"a\"\r\n"),
+	    0 },
+	{ "9110_13_2_1_stored_301_ignores_ims",
+	    GET("If-Modified-Since: " D_0 "\r\n"), RS("301 Moved",
+	    "Location: /x\r\nLast-Modified: " D_M100 "\r\n"), 0 },
+	{ "9110_13_2_1_stored_204_applies", GET("If-None-Match: \"a\"\r\n"),
+	    RS("204 No Content", "ETag: \"a\"\r\n"), 1 },
 };
 
 START_TEST(not_modified_table)
