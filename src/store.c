@@ -19,7 +19,11 @@ store_obj_live(void)
 	return (atomic_load_explicit(&live, memory_order_relaxed));
 }
 
-/* Same hash as store_mem's tag scan uses: FNV-1a 64. */
+/*
+ * FNV-1a 64, then a finalizer: FNV's top bits barely change with the
+ * last bytes, so without it "user:42" and "user:43" would set the same
+ * bloom bit and the word would filter nothing.
+ */
 static uint64_t
 tag_hash(const void *p, size_t len)
 {
@@ -31,6 +35,11 @@ tag_hash(const void *p, size_t len)
 		h ^= s[i];
 		h *= 0x100000001b3ULL;
 	}
+	h ^= h >> 33;
+	h *= 0xff51afd7ed558ccdULL;
+	h ^= h >> 33;
+	h *= 0xc4ceb9fe1a85ec53ULL;
+	h ^= h >> 33;
 	return (h);
 }
 

@@ -537,6 +537,13 @@ START_TEST(purge_by_tag)
 	}
 	put(sc, mk_obj("u4", NULL, "b", 1, NOW + 9, t4), NOW);
 	put(sc, mk_obj("u42/v", "x=1", "b", 1, NOW + 9, t42), NOW);
+	/* A tag that is a prefix of another is another tag. */
+	store_purge_tag(sc, "user:4", 6, done_cb, &d);
+	ck_assert_int_eq(d.called, 1);
+	ck_assert_uint_eq(d.count, 1);
+	get(sc, "u4", NOW, &r);
+	ck_assert_int_eq(r.status, STORE_MISS);
+	memset(&d, 0, sizeof(d));
 	store_purge_tag(sc, "user:42", 7, done_cb, &d);
 	ck_assert_int_eq(d.called, 1);
 	ck_assert_uint_eq(d.count, 51);
@@ -547,15 +554,49 @@ START_TEST(purge_by_tag)
 	get(sc, "u43/7", NOW, &r);
 	ck_assert_int_eq(r.n, 1);
 	put_hit(&r);
-	/* A tag that is a prefix of another is another tag. */
-	get(sc, "u4", NOW, &r);
-	ck_assert_int_eq(r.n, 1);
-	put_hit(&r);
 	memset(&d, 0, sizeof(d));
 	store_purge_tag(sc, "list", 4, done_cb, &d);
 	ck_assert_uint_eq(d.count, 50);
-	ck_assert_uint_eq(stats(sc).objects, 1);
+	ck_assert_uint_eq(stats(sc).objects, 0);
+	ck_assert_uint_eq(stats(sc).purged, 102);
 	teardown();
+}
+END_TEST
+
+/* Tags match whole: not a prefix, not an extension, even when the
+ * bloom word lets the probe through (32 tags set about half its bits). */
+START_TEST(tag_match_exact)
+{
+	const char *tags[STORE_MAX_TAGS + 1];
+	char names[STORE_MAX_TAGS][16], probe[24];
+	struct store_obj *o;
+	int i;
+	size_t l;
+
+	for (i = 0; i < STORE_MAX_TAGS; i++) {
+		snprintf(names[i], sizeof(names[i]), "user:%d", 4200 + i);
+		tags[i] = names[i];
+	}
+	tags[STORE_MAX_TAGS] = NULL;
+	o = mk_obj("K", NULL, "b", 1, NOW + 1, tags);
+	for (i = 0; i < STORE_MAX_TAGS; i++) {
+		ck_assert(store_obj_has_tag(o, names[i], strlen(names[i])));
+		for (l = 1; l < strlen(names[i]); l++)
+			ck_assert(!store_obj_has_tag(o, names[i], l));
+		/* Extensions; 'u': the next tag's bytes follow in memory. */
+		l = strlen(names[i]);
+		memcpy(probe, names[i], l);
+		probe[l] = '0';
+		ck_assert(!store_obj_has_tag(o, probe, l + 1));
+		probe[l] = 'x';
+		ck_assert(!store_obj_has_tag(o, probe, l + 1));
+		probe[l] = 'u';
+		ck_assert(!store_obj_has_tag(o, probe, l + 1));
+	}
+	ck_assert(!store_obj_has_tag(o, "", 0));
+	/* The bloom word filters: similar tags spread over its bits. */
+	ck_assert_int_gt(__builtin_popcountll(o->tagbloom), 16);
+	store_obj_unref(o);
 }
 END_TEST
 
@@ -586,9 +627,10 @@ START_TEST(hit_for_miss_marker)
 	ck_assert_int_eq(r.hfm, 0);
 	ck_assert_uint_eq(stats(sc).markers, 0);
 
-	/* A storable response clears it. */
+	/* A storable response clears it (one with a Vary too, whose
+	 * secondary key is not the marker's empty one). */
 	put(sc, store_obj_new_hfm("K", 1, NOW + 30), NOW);
-	put(sc, mk("K", NULL, "fresh"), NOW);
+	put(sc, mk("K", "v=1", "fresh"), NOW);
 	get(sc, "K", NOW, &r);
 	ck_assert_int_eq(r.hfm, 0);
 	ck_assert_int_eq(r.n, 1);
@@ -869,6 +911,7 @@ main(void)
 	tcase_add_test(tc, expiry_with_now);
 	tcase_add_test(tc, purge_by_key);
 	tcase_add_test(tc, purge_by_tag);
+	tcase_add_test(tc, tag_match_exact);
 	tcase_add_test(tc, hit_for_miss_marker);
 	tcase_add_test(tc, body_by_reference);
 	tcase_add_test(tc, overhead_under_512);
