@@ -70,8 +70,8 @@ obj_size(const struct store_obj_init *in, int *ok)
 	if (part < in->key_len || n + part < n)
 		return (0);
 	n += part;
-	part = in->body_len + in->vary_len;
-	if (part < in->body_len || n + part < n)
+	part = (in->body_from != NULL ? 0 : in->body_len) + in->vary_len;
+	if (part < in->vary_len || n + part < n)
 		return (0);
 	*ok = 1;
 	return (n + part);
@@ -126,8 +126,18 @@ store_obj_new(const struct store_obj_init *in)
 	obj->head_len = in->head_len;
 	obj->vary = put(&p, in->vary, in->vary_len);
 	obj->vary_len = in->vary_len;
-	obj->body = put(&p, in->body, in->body_len);
-	obj->body_len = in->body_len;
+	if (in->body_from != NULL) {
+		/* Share the allocation that holds the body: one level. */
+		CHECK_STORE_OBJ(in->body_from);
+		obj->body_owner = store_obj_ref(in->body_from->body_owner !=
+		    NULL ? in->body_from->body_owner : in->body_from);
+		obj->body = in->body_from->body;
+		obj->body_len = in->body_from->body_len;
+		obj->charge += obj->body_len;
+	} else {
+		obj->body = put(&p, in->body, in->body_len);
+		obj->body_len = in->body_len;
+	}
 	atomic_fetch_add_explicit(&live, 1, memory_order_relaxed);
 	return (obj);
 }
@@ -168,6 +178,7 @@ store_obj_unref(struct store_obj *obj)
 		return;
 	obj->magic = 0;
 	atomic_fetch_sub_explicit(&live, 1, memory_order_relaxed);
+	store_obj_unref(obj->body_owner);
 	free(obj);
 }
 

@@ -95,6 +95,7 @@ struct store_obj {
 	uint8_t			*body;
 	const uint8_t		*vary;		/* secondary key; empty: no Vary */
 	const struct store_str	*tags;
+	struct store_obj	*body_owner;	/* holds the body, if not us */
 	size_t			 key_len, head_len, body_len, vary_len;
 	struct cache_meta	 meta;
 	/* Memory store links (its shard lock). */
@@ -110,6 +111,7 @@ struct store_obj_init {
 	size_t			 head_len;
 	const void		*body;		/* NULL: filled by the caller */
 	size_t			 body_len;
+	struct store_obj	*body_from;	/* or share this one's body */
 	const void		*vary;
 	size_t			 vary_len;
 	const struct store_str	*tags;
@@ -122,8 +124,13 @@ struct store_obj_init {
  * A new object with one reference, owned by the caller, in a single
  * allocation. When in->body is NULL the body_len bytes at obj->body are
  * left for the caller to fill (the relay's tee, the Redis decoder) before
- * it inserts the object; nobody else sees it until then. NULL on
- * allocation failure or bad arguments (no key, too many tags).
+ * it inserts the object; nobody else sees it until then. With
+ * in->body_from set, body and body_len are ignored: the new object shares
+ * that object's body without copying it, holding a reference on the
+ * allocation it lives in (a 304 that freshens the stored head, RFC 9111
+ * §4.3.4, makes a new head over the same body); such a body is read-only.
+ * Its charge counts the shared body, so the budget never undercounts.
+ * NULL on allocation failure or bad arguments (no key, too many tags).
  */
 struct store_obj	*store_obj_new(const struct store_obj_init *in);
 /* A hit-for-miss marker for key: no body, dropped at until. */
@@ -174,6 +181,24 @@ struct store_hit {
 	struct store_obj	*v[STORE_MAX_VARIANTS];
 };
 
+/*
+ * A lookup. The store copies what it needs before the op returns. now
+ * is the clock drop_after is on (seconds since the epoch, like
+ * cache_meta). vary_hint is optional: the secondary key the caller
+ * expects to match (computed with the Vary field names it saw last time
+ * for this key). A store may then return only that variant when it has
+ * it, saving a remote store from sending every variant's body; it may
+ * also ignore the hint (the memory store does, references are cheap), so
+ * callers Vary-match the candidates whatever they passed.
+ */
+struct store_query {
+	const void	*key;
+	size_t		 key_len;
+	const void	*vary_hint;
+	size_t		 vary_hint_len;
+	int64_t		 now;
+};
+
 struct store_stats {
 	uint64_t	objects;	/* variants stored (markers excluded) */
 	uint64_t	markers;	/* hit-for-miss markers stored */
@@ -204,10 +229,10 @@ struct store_ops {
 				    struct event_base *base);
 	/* Cancels what is pending on sc (no callbacks), then frees it. */
 	void		(*close)(struct store_conn *sc);
-	/* Every variant stored under the primary key, and the marker. */
+	/* The variants stored under q->key, and its marker. */
 	struct store_req	*(*lookup)(struct store_conn *sc,
-				    const void *key, size_t key_len,
-				    int64_t now, store_lookup_cb cb, void *arg);
+				    const struct store_query *q,
+				    store_lookup_cb cb, void *arg);
 	/*
 	 * Store obj, replacing the object with the same primary and secondary
 	 * key and clearing the key's hit-for-miss marker; the op takes over
@@ -256,10 +281,10 @@ store_close(struct store_conn *sc)
 }
 
 static inline struct store_req *
-store_lookup(struct store_conn *sc, const void *key, size_t key_len,
-    int64_t now, store_lookup_cb cb, void *arg)
+store_lookup(struct store_conn *sc, const struct store_query *q,
+    store_lookup_cb cb, void *arg)
 {
-	return (sc->st->ops->lookup(sc, key, key_len, now, cb, arg));
+	return (sc->st->ops->lookup(sc, q, cb, arg));
 }
 
 /* Takes the caller's reference: *objp is NULL afterwards (TAKE_OBJ). */

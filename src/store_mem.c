@@ -244,8 +244,9 @@ make_room(struct store_mem *sm, unsigned home, struct objq *dead)
 	return (-1);
 }
 
+/* Every variant, whatever q->vary_hint says: a reference costs little. */
 static struct store_req *
-mem_lookup(struct store_conn *sc, const void *key, size_t len, int64_t now,
+mem_lookup(struct store_conn *sc, const struct store_query *q,
     store_lookup_cb cb, void *arg)
 {
 	struct store_mem *sm = (struct store_mem *)sc->st;
@@ -253,6 +254,9 @@ mem_lookup(struct store_conn *sc, const void *key, size_t len, int64_t now,
 	struct store_obj *o, *next;
 	struct objq dead = TAILQ_HEAD_INITIALIZER(dead);
 	struct shard *sh;
+	const void *key = q->key;
+	size_t len = q->key_len;
+	int64_t now = q->now;
 	uint64_t h = key_hash(sm, key, len);
 	int i;
 

@@ -138,10 +138,19 @@ put(struct store_conn *sc, struct store_obj *obj, int64_t now)
 }
 
 static void
-get(struct store_conn *sc, const char *key, int64_t now, struct hit *r)
+lookup(struct store_conn *c, const char *key, int64_t now,
+    store_lookup_cb cb, void *arg)
+{
+	struct store_query q = { key, strlen(key), NULL, 0, now };
+
+	ck_assert_ptr_null(store_lookup(c, &q, cb, arg));
+}
+
+static void
+get(struct store_conn *c, const char *key, int64_t now, struct hit *r)
 {
 	memset(r, 0, sizeof(*r));
-	ck_assert_ptr_null(store_lookup(sc, key, strlen(key), now, hit_cb, r));
+	lookup(c, key, now, hit_cb, r);
 	ck_assert_int_eq(r->called, 1);
 }
 
@@ -275,6 +284,7 @@ END_TEST
 
 START_TEST(variants_side_by_side)
 {
+	struct store_query q;
 	struct hit r;
 	int i, gz = 0, br = 0, plain = 0;
 
@@ -298,6 +308,16 @@ START_TEST(variants_side_by_side)
 			br += body_is(r.v[i], "B");
 	}
 	ck_assert_int_eq(gz + br + plain, 3);
+	put_hit(&r);
+	/* The memory store ignores a hint: the caller matches anyway. */
+	q.key = "K";
+	q.key_len = 1;
+	q.vary_hint = "accept-encoding=br";
+	q.vary_hint_len = strlen(q.vary_hint);
+	q.now = NOW;
+	memset(&r, 0, sizeof(r));
+	ck_assert_ptr_null(store_lookup(sc, &q, hit_cb, &r));
+	ck_assert_int_eq(r.n, 3);
 	put_hit(&r);
 	ck_assert_uint_eq(stats(sc).objects, 3);
 	teardown();
@@ -374,7 +394,7 @@ START_TEST(lookup_refs_dropped_after_callback)
 
 	setup_budget(1 << 20, 0);
 	put(sc, mk("K", NULL, "x"), NOW);
-	store_lookup(sc, "K", 1, NOW, peek_cb, &during);
+	lookup(sc, "K", NOW, peek_cb, &during);
 	ck_assert_uint_eq(during, 2);		/* table + this lookup */
 	get(sc, "K", NOW, &r);
 	ck_assert_uint_eq(atomic_load(&r.v[0]->refs), 2);	/* table + ours */
@@ -694,6 +714,63 @@ START_TEST(body_by_reference)
 }
 END_TEST
 
+/* A 304 freshens the head: the new object shares the old body. */
+START_TEST(body_shared_by_new_head)
+{
+	static char body[50000];
+	struct store_obj_init in;
+	struct store_obj *a, *c, *d;
+	const uint8_t *bytes;
+	struct done dn;
+	struct hit r;
+	long before;
+
+	memset(body, 'q', sizeof(body));
+	setup_budget(1 << 20, 0);
+	put(sc, mk_obj("K", "v=1", body, sizeof(body), NOW + 9, NULL), NOW);
+	get(sc, "K", NOW, &r);
+	a = r.v[0];
+	bytes = a->body;
+	memset(&in, 0, sizeof(in));
+	in.key = "K";
+	in.key_len = 1;
+	in.head = "HTTP/1.1 200 OK\r\nETag: \"2\"\r\n\r\n";
+	in.head_len = strlen(in.head);
+	in.vary = "v=1";
+	in.vary_len = 3;
+	in.body_from = a;
+	in.drop_after = NOW + 20;
+	c = store_obj_new(&in);
+	ck_assert_ptr_nonnull(c);
+	ck_assert_ptr_eq(c->body, bytes);
+	ck_assert_ptr_eq(c->body_owner, a);
+	ck_assert_uint_ge(c->charge, sizeof(body));	/* counted, not hidden */
+	before = store_obj_live();
+	ck_assert_int_eq(put(sc, c, NOW), STORE_OK);	/* replaces a */
+	put_hit(&r);					/* a: held by c alone */
+	ck_assert_int_eq(store_obj_live(), before);
+	get(sc, "K", NOW, &r);
+	ck_assert_int_eq(r.n, 1);
+	ck_assert_ptr_eq(r.v[0]->body, bytes);
+	ck_assert_uint_eq(r.v[0]->body_len, sizeof(body));
+	ck_assert_int_eq(r.v[0]->drop_after, NOW + 20);
+	ck_assert_mem_eq(r.v[0]->head, in.head, in.head_len);
+	ck_assert_int_eq(r.v[0]->body[sizeof(body) - 1], 'q');
+	/* Sharing again points at the owner, not at a chain. */
+	in.body_from = r.v[0];
+	d = store_obj_new(&in);
+	ck_assert_ptr_nonnull(d);
+	ck_assert_ptr_eq(d->body_owner, a);
+	put_hit(&r);
+	store_remove(sc, "K", 1, done_cb, &dn);
+	ck_assert_int_eq(store_obj_live(), before);	/* d keeps a */
+	ck_assert_int_eq(d->body[0], 'q');
+	store_obj_unref(d);
+	ck_assert_int_eq(store_obj_live(), before - 2);
+	teardown();
+}
+END_TEST
+
 /*
  * Issue 5: under 512 bytes per object beyond key, head, body and tags.
  * What an object costs beyond those: its struct, the tag array, the
@@ -803,6 +880,7 @@ stress_worker(void *p)
 	struct store_conn *c = store_open(wa->st, NULL);
 	struct store_obj *o;
 	struct store_obj_init in;
+	struct store_query q = { 0 };
 	struct store_str tag;
 	static char tags[4][8] = { "t0", "t1", "t2", "t3" };
 	char key[16], vary[2], body[2048];
@@ -816,8 +894,10 @@ stress_worker(void *p)
 		op = rand_r(&wa->seed) % 1000;
 		snprintf(key, sizeof(key), "k%d", k);
 		if (op < 500) {
-			store_lookup(c, key, strlen(key), NOW + i / 1000,
-			    stress_hit, wa);
+			q.key = key;
+			q.key_len = strlen(key);
+			q.now = NOW + i / 1000;
+			store_lookup(c, &q, stress_hit, wa);
 		} else if (op < 850) {
 			memset(&in, 0, sizeof(in));
 			vary[0] = (char)('0' + var);
@@ -914,6 +994,7 @@ main(void)
 	tcase_add_test(tc, tag_match_exact);
 	tcase_add_test(tc, hit_for_miss_marker);
 	tcase_add_test(tc, body_by_reference);
+	tcase_add_test(tc, body_shared_by_new_head);
 	tcase_add_test(tc, overhead_under_512);
 	suite_add_tcase(s, tc);
 	/* Bounded in time: a deadlock fails instead of hanging make check. */
