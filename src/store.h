@@ -28,6 +28,17 @@
  * callback is never called: a client that goes away gets no late call on
  * freed memory). A store failure (Redis down, timeout) is reported as
  * STORE_ERROR, which callers treat as a miss, never as a failed request.
+ *
+ * A hit, as client.c would do it:
+ *   struct store_query q = { key, klen, NULL, 0, now };
+ *   c->store_req = store_lookup(w->sc, &q, on_lookup, c);
+ *   on_lookup(c, hit): choose v[i] by Vary, c->obj = store_obj_ref(v[i]);
+ *     send c->obj->head, the per-hit fields (Age, Cache-Status), then
+ *     store_obj_add_body_to(out, c->obj); store_obj_unref(c->obj).
+ * A miss that turns out storable: store_obj_new() with the head, the body
+ * copied once (or body NULL and filled as it arrives when Content-Length
+ * is known), then store_insert(). One that is not storable:
+ * store_insert() of store_obj_new_hfm(key, klen, now + a few seconds).
  */
 #ifndef VANE_STORE_H
 #define VANE_STORE_H
@@ -79,7 +90,10 @@ struct store_str {
  * once by store_obj_new() (and the body by the caller before insert) and
  * only read afterwards, by any thread, without a lock. The link fields
  * belong to the memory store that holds the object, under its shard lock.
- * key, head, body and vary point into the same allocation.
+ * key, head, body and vary point into the object's own allocation, except
+ * a body shared from body_owner (store_obj_new, body_from). The secondary
+ * key's format is the policy's (e.g. each Vary field name and the
+ * request's normalised value for it): the store only compares bytes.
  */
 struct store_obj {
 	uint32_t		 magic;
@@ -150,7 +164,8 @@ int			 store_obj_has_tag(const struct store_obj *obj,
  */
 int			 store_obj_add_body_to(struct evbuffer *out,
 			    struct store_obj *obj);
-/* Objects allocated and not yet freed, process-wide (tests, /stats). */
+/* Objects allocated and not yet freed, process-wide, stored or not
+ * (tests; /stats may show it beside the store's own count). */
 long			 store_obj_live(void);
 /* Per-object bytes the accounting adds beyond the allocation (malloc
  * header, the object's share of the hash index). */
