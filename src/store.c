@@ -24,8 +24,8 @@ store_obj_live(void)
  * last bytes, so without it "user:42" and "user:43" would set the same
  * bloom bit and the word would filter nothing.
  */
-static uint64_t
-tag_hash(const void *p, size_t len)
+uint64_t
+store_tag_hash(const void *p, size_t len)
 {
 	const uint8_t *s = p;
 	uint64_t h = 0xcbf29ce484222325ULL;
@@ -44,9 +44,9 @@ tag_hash(const void *p, size_t len)
 }
 
 static uint64_t
-tag_bit(const void *p, size_t len)
+tag_bit(uint64_t hash)
 {
-	return (1ULL << (tag_hash(p, len) >> 58));
+	return (1ULL << (hash >> 58));
 }
 
 static size_t
@@ -59,7 +59,8 @@ obj_size(const struct store_obj_init *in, int *ok)
 	if (in->key_len == 0 || in->ntags > STORE_MAX_TAGS ||
 	    (in->ntags > 0 && in->tags == NULL))
 		return (0);
-	n += in->ntags * sizeof(struct store_str);
+	n += in->ntags * (sizeof(struct store_str) +
+	    sizeof(struct store_tag_link));
 	for (i = 0; i < in->ntags; i++) {
 		part = in->tags[i].len;
 		if (n + part < n)
@@ -94,6 +95,7 @@ store_obj_new(const struct store_obj_init *in)
 {
 	struct store_obj *obj;
 	struct store_str *tags;
+	struct store_tag_link *tlinks;
 	uint8_t *p;
 	size_t size;
 	unsigned i;
@@ -109,16 +111,23 @@ store_obj_new(const struct store_obj_init *in)
 	obj->drop_after = in->drop_after;
 	if (in->meta != NULL)
 		obj->meta = *in->meta;
-	/* The tag array first: it needs pointer alignment. */
+	/* The tag arrays first: they need pointer alignment. */
 	p = (uint8_t *)(obj + 1);
+	tlinks = (struct store_tag_link *)p;
+	p += in->ntags * sizeof(struct store_tag_link);
 	tags = (struct store_str *)p;
 	p += in->ntags * sizeof(struct store_str);
 	for (i = 0; i < in->ntags; i++) {
 		tags[i].p = put(&p, in->tags[i].p, in->tags[i].len);
 		tags[i].len = in->tags[i].len;
-		obj->tagbloom |= tag_bit(in->tags[i].p, in->tags[i].len);
+		memset(&tlinks[i], 0, sizeof(tlinks[i]));
+		tlinks[i].obj = obj;
+		tlinks[i].hash = store_tag_hash(in->tags[i].p,
+		    in->tags[i].len);
+		obj->tagbloom |= tag_bit(tlinks[i].hash);
 	}
 	obj->tags = tags;
+	obj->tlinks = tlinks;
 	obj->ntags = in->ntags;
 	obj->key = put(&p, in->key, in->key_len);
 	obj->key_len = in->key_len;
@@ -187,7 +196,7 @@ store_obj_has_tag(const struct store_obj *obj, const void *tag, size_t len)
 {
 	unsigned i;
 
-	if ((obj->tagbloom & tag_bit(tag, len)) == 0)
+	if ((obj->tagbloom & tag_bit(store_tag_hash(tag, len))) == 0)
 		return (0);
 	for (i = 0; i < obj->ntags; i++)
 		if (obj->tags[i].len == len &&

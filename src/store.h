@@ -82,6 +82,14 @@ struct store_str {
 	size_t		 len;
 };
 
+/* One per tag of an object: the memory store's tag index chains these
+ * (under its shard lock), so purge_tag walks only the tag's bucket. */
+struct store_tag_link {
+	LIST_ENTRY(store_tag_link)	 link;
+	struct store_obj		*obj;
+	uint64_t			 hash;	/* store_tag_hash() of the tag */
+};
+
 #define STORE_OBJ_HFM		0x1	/* hit-for-miss marker: no body */
 #define STORE_OBJ_LINKED	0x2	/* in a memory store's table */
 
@@ -109,6 +117,7 @@ struct store_obj {
 	uint8_t			*body;
 	const uint8_t		*vary;		/* secondary key; empty: no Vary */
 	const struct store_str	*tags;
+	struct store_tag_link	*tlinks;	/* ntags, beside tags[] */
 	struct store_obj	*body_owner;	/* holds the body, if not us */
 	size_t			 key_len, head_len, body_len, vary_len;
 	struct cache_meta	 meta;
@@ -154,6 +163,9 @@ struct store_obj	*store_obj_new_hfm(const void *key, size_t key_len,
 struct store_obj	*store_obj_ref(struct store_obj *obj);
 /* Drop one reference; the last one frees. NULL is fine. */
 void			 store_obj_unref(struct store_obj *obj);
+/* The hash tag links carry: the same in every process (Redis sets may
+ * use it too). */
+uint64_t		 store_tag_hash(const void *tag, size_t len);
 /* 1 if obj carries tag. */
 int			 store_obj_has_tag(const struct store_obj *obj,
 			    const void *tag, size_t len);

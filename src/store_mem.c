@@ -32,6 +32,7 @@
 #define EVICT_PASSES	4	/* over all shards, before giving up */
 
 LIST_HEAD(bucket, store_obj);
+LIST_HEAD(tagbucket, store_tag_link);
 TAILQ_HEAD(objq, store_obj);
 
 struct shard {
@@ -40,6 +41,9 @@ struct shard {
 	size_t		 nbuckets;	/* a power of two */
 	size_t		 count;		/* objects and markers linked */
 	struct objq	 lru;
+	struct tagbucket *tags;		/* tag index: links by tag hash */
+	size_t		 ntags;		/* a power of two */
+	size_t		 nlinks;	/* tag links in it */
 } __attribute__((aligned(64)));	/* no false sharing between locks */
 
 struct store_mem {
@@ -106,10 +110,22 @@ same_key(const struct store_obj *o, uint64_t hash, const void *key,
 	    memcmp(o->key, key, len) == 0);
 }
 
+static struct tagbucket *
+tagbucket_of(struct shard *sh, uint64_t hash)
+{
+	return (&sh->tags[hash & (sh->ntags - 1)]);
+}
+
 static void
 link_obj(struct store_mem *sm, struct shard *sh, struct store_obj *obj)
 {
+	unsigned i;
+
 	LIST_INSERT_HEAD(bucket_of(sh, obj->hash), obj, hlink);
+	for (i = 0; i < obj->ntags; i++)
+		LIST_INSERT_HEAD(tagbucket_of(sh, obj->tlinks[i].hash),
+		    &obj->tlinks[i], link);
+	sh->nlinks += obj->ntags;
 	TAILQ_INSERT_HEAD(&sh->lru, obj, lru);
 	obj->flags |= STORE_OBJ_LINKED;
 	sh->count++;
@@ -126,7 +142,12 @@ static void
 unlink_obj(struct store_mem *sm, struct shard *sh, struct store_obj *obj,
     struct objq *dead)
 {
+	unsigned i;
+
 	LIST_REMOVE(obj, hlink);
+	for (i = 0; i < obj->ntags; i++)
+		LIST_REMOVE(&obj->tlinks[i], link);
+	sh->nlinks -= obj->ntags;
 	TAILQ_REMOVE(&sh->lru, obj, lru);
 	obj->flags &= ~STORE_OBJ_LINKED;
 	sh->count--;
@@ -150,26 +171,44 @@ drop_dead(struct objq *dead)
 	}
 }
 
-/* Double the buckets at load 1; on allocation failure chains just grow. */
+/*
+ * Double the key buckets and the tag buckets at load 1; on allocation
+ * failure chains just grow. Lookups and purges never shrink them.
+ */
 static void
 maybe_grow(struct shard *sh)
 {
 	struct bucket *nb;
+	struct tagbucket *nt;
 	struct store_obj *o;
-	size_t i, n = sh->nbuckets * 2;
+	struct store_tag_link *tl;
+	size_t i, n;
 
-	if (sh->count <= sh->nbuckets || (nb = calloc(n, sizeof(*nb))) == NULL)
-		return;
-	for (i = 0; i < n; i++)
-		LIST_INIT(&nb[i]);
-	for (i = 0; i < sh->nbuckets; i++)
-		while ((o = LIST_FIRST(&sh->buckets[i])) != NULL) {
-			LIST_REMOVE(o, hlink);
-			LIST_INSERT_HEAD(&nb[o->hash & (n - 1)], o, hlink);
-		}
-	free(sh->buckets);
-	sh->buckets = nb;
-	sh->nbuckets = n;
+	n = sh->nbuckets * 2;	/* calloc: empty LIST heads */
+	if (sh->count > sh->nbuckets &&
+	    (nb = calloc(n, sizeof(*nb))) != NULL) {
+		for (i = 0; i < sh->nbuckets; i++)
+			while ((o = LIST_FIRST(&sh->buckets[i])) != NULL) {
+				LIST_REMOVE(o, hlink);
+				LIST_INSERT_HEAD(&nb[o->hash & (n - 1)], o,
+				    hlink);
+			}
+		free(sh->buckets);
+		sh->buckets = nb;
+		sh->nbuckets = n;
+	}
+	n = sh->ntags * 2;
+	if (sh->nlinks > sh->ntags && (nt = calloc(n, sizeof(*nt))) != NULL) {
+		for (i = 0; i < sh->ntags; i++)
+			while ((tl = LIST_FIRST(&sh->tags[i])) != NULL) {
+				LIST_REMOVE(tl, link);
+				LIST_INSERT_HEAD(&nt[tl->hash & (n - 1)], tl,
+				    link);
+			}
+		free(sh->tags);
+		sh->tags = nt;
+		sh->ntags = n;
+	}
 }
 
 /*
@@ -358,11 +397,27 @@ mem_remove(struct store_conn *sc, const void *key, size_t len,
 	return (NULL);
 }
 
+/* The first object in sh carrying tag, through the tag index. */
+static struct store_obj *
+find_tagged(struct shard *sh, uint64_t h, const void *tag, size_t len)
+{
+	struct store_tag_link *tl;
+	const struct store_str *t;
+
+	LIST_FOREACH(tl, tagbucket_of(sh, h), link) {
+		t = &tl->obj->tags[tl - tl->obj->tlinks];
+		if (tl->hash == h && t->len == len &&
+		    memcmp(t->p, tag, len) == 0)
+			return (tl->obj);
+	}
+	return (NULL);
+}
+
 /*
- * Cost: a walk of every object, shard by shard, each shard locked for its
- * own walk only; the per-object tag bloom word (store.c) makes most
- * objects one AND. Fine for an operator's purge; a tag index is the
- * upgrade if purges become frequent.
+ * Cost: one lock per shard and a walk of one tag bucket in each, not a
+ * scan of the objects. The walk restarts after each removal because an
+ * object's other tag links may sit in the same bucket; at load 1 the
+ * links that are not the tag's are few.
  */
 static struct store_req *
 mem_purge_tag(struct store_conn *sc, const void *tag, size_t len,
@@ -370,19 +425,15 @@ mem_purge_tag(struct store_conn *sc, const void *tag, size_t len,
 {
 	struct store_mem *sm = (struct store_mem *)sc->st;
 	struct objq dead = TAILQ_HEAD_INITIALIZER(dead);
-	struct store_obj *o, *next;
+	struct store_obj *o;
 	struct shard *sh;
-	uint64_t n = 0;
+	uint64_t h = store_tag_hash(tag, len), n = 0;
 	unsigned i;
 
 	for (i = 0; i < sm->nshards; i++) {
 		sh = &sm->shards[i];
 		pthread_mutex_lock(&sh->mu);
-		for (o = TAILQ_FIRST(&sh->lru); o != NULL; o = next) {
-			next = TAILQ_NEXT(o, lru);
-			if (o->flags & STORE_OBJ_HFM ||
-			    !store_obj_has_tag(o, tag, len))
-				continue;
+		while ((o = find_tagged(sh, h, tag, len)) != NULL) {
 			unlink_obj(sm, sh, o, &dead);
 			n++;
 		}
@@ -452,6 +503,7 @@ mem_destroy(struct store *st)
 			unlink_obj(sm, sh, o, &dead);
 		drop_dead(&dead);
 		free(sh->buckets);
+		free(sh->tags);
 		pthread_mutex_destroy(&sh->mu);
 	}
 	free(sm->shards);
@@ -474,7 +526,6 @@ store_mem_new(uint64_t budget, unsigned nshards)
 	struct store_mem *sm;
 	struct shard *sh;
 	unsigned i, bits;
-	size_t j;
 
 	if (nshards == 0)
 		nshards = STORE_MEM_SHARDS;
@@ -496,20 +547,48 @@ store_mem_new(uint64_t budget, unsigned nshards)
 		memset(sh, 0, sizeof(*sh));
 		pthread_mutex_init(&sh->mu, NULL);
 		TAILQ_INIT(&sh->lru);
+		/* calloc makes empty LIST heads (NULL first). */
 		sh->nbuckets = INITIAL_BUCKETS;
 		sh->buckets = calloc(sh->nbuckets, sizeof(*sh->buckets));
-		if (sh->buckets == NULL) {
+		sh->ntags = INITIAL_BUCKETS;
+		sh->tags = calloc(sh->ntags, sizeof(*sh->tags));
+		if (sh->buckets == NULL || sh->tags == NULL) {
 			sm->nshards = i + 1;
 			mem_destroy(&sm->base);
 			return (NULL);
 		}
-		for (j = 0; j < sh->nbuckets; j++)
-			LIST_INIT(&sh->buckets[j]);
 	}
 	return (&sm->base);
 fail:
 	free(sm);
 	return (NULL);
+}
+
+/* Every tag link of a linked object in its bucket, and nothing else. */
+static int
+check_tags(struct shard *sh, const char **why)
+{
+	struct store_tag_link *tl;
+	struct store_obj *o;
+	size_t i, n = 0, want = 0;
+
+	for (i = 0; i < sh->ntags; i++)
+		LIST_FOREACH(tl, &sh->tags[i], link) {
+			o = tl->obj;
+			if (o->magic != STORE_OBJ_MAGIC ||
+			    !(o->flags & STORE_OBJ_LINKED) ||
+			    tl < o->tlinks || tl >= o->tlinks + o->ntags)
+				return (*why = "stray tag link", -1);
+			if ((tl->hash & (sh->ntags - 1)) != i)
+				return (*why = "tag link in the wrong bucket",
+				    -1);
+			n++;
+		}
+	TAILQ_FOREACH(o, &sh->lru, lru)
+		want += o->ntags;
+	if (n != want || n != sh->nlinks)
+		return (*why = "tag links missing from the index", -1);
+	return (0);
 }
 
 static int
@@ -542,7 +621,7 @@ check_shard(struct store_mem *sm, struct shard *sh, uint64_t *bytes,
 		nlru++;
 	if (n != sh->count || nlru != n)
 		return (*why = "shard count, buckets and LRU disagree", -1);
-	return (0);
+	return (check_tags(sh, why));
 }
 
 int

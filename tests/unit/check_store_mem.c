@@ -583,6 +583,43 @@ START_TEST(purge_by_tag)
 }
 END_TEST
 
+/* One shard, so its tag index has to grow; duplicate tags share a
+ * bucket, which the purge walk must survive. */
+START_TEST(tag_index_grows)
+{
+	const char *tags[4] = { "all", NULL, NULL, NULL };
+	const char *dup[] = { "dup", "dup", "all", NULL };
+	char g[16], o[16], key[16];
+	struct done d = { 0 };
+	int i;
+
+	setup_budget(1 << 22, 1);
+	tags[1] = g;
+	tags[2] = o;
+	for (i = 0; i < 500; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		snprintf(g, sizeof(g), "g%d", i % 10);
+		snprintf(o, sizeof(o), "o%d", i);
+		put(sc, mk_obj(key, NULL, "b", 1, NOW + 9, tags), NOW);
+	}
+	put(sc, mk_obj("d", NULL, "b", 1, NOW + 9, dup), NOW);
+	check_table(st);
+	store_purge_tag(sc, "g3", 2, done_cb, &d);
+	ck_assert_uint_eq(d.count, 50);
+	store_purge_tag(sc, "o7", 2, done_cb, &d);
+	ck_assert_uint_eq(d.count, 1);
+	store_purge_tag(sc, "o13", 3, done_cb, &d);	/* gone with g3 */
+	ck_assert_uint_eq(d.count, 0);
+	store_purge_tag(sc, "dup", 3, done_cb, &d);
+	ck_assert_uint_eq(d.count, 1);
+	check_table(st);
+	store_purge_tag(sc, "all", 3, done_cb, &d);
+	ck_assert_uint_eq(d.count, 449);
+	ck_assert_uint_eq(stats(sc).objects, 0);
+	teardown();
+}
+END_TEST
+
 /* Tags match whole: not a prefix, not an extension, even when the
  * bloom word lets the probe through (32 tags set about half its bits). */
 START_TEST(tag_match_exact)
@@ -773,10 +810,10 @@ END_TEST
 
 /*
  * Issue 5: under 512 bytes per object beyond key, head, body and tags.
- * What an object costs beyond those: its struct, the tag array, the
- * secondary key, the malloc header and its share of the bucket array
- * (STORE_OBJ_SLACK); the charge counted in the budget is exactly that
- * plus the payload.
+ * What an object costs beyond those: its struct, the tag array and tag
+ * index links (48 bytes a tag), the secondary key, the malloc header and
+ * its share of the bucket array (STORE_OBJ_SLACK); the charge counted in
+ * the budget is exactly that plus the payload.
  */
 START_TEST(overhead_under_512)
 {
@@ -792,7 +829,8 @@ START_TEST(overhead_under_512)
 	    strlen(tags[1]);
 	overhead = o->charge - payload;
 	ck_assert_uint_eq(overhead, sizeof(struct store_obj) +
-	    2 * sizeof(struct store_str) + strlen(vary) + STORE_OBJ_SLACK);
+	    2 * (sizeof(struct store_str) + sizeof(struct store_tag_link)) +
+	    strlen(vary) + STORE_OBJ_SLACK);
 	ck_assert_uint_lt(overhead, 512);
 	ck_assert_uint_lt(sizeof(struct store_obj) + STORE_OBJ_SLACK, 512);
 	store_obj_unref(o);
@@ -991,6 +1029,7 @@ main(void)
 	tcase_add_test(tc, expiry_with_now);
 	tcase_add_test(tc, purge_by_key);
 	tcase_add_test(tc, purge_by_tag);
+	tcase_add_test(tc, tag_index_grows);
 	tcase_add_test(tc, tag_match_exact);
 	tcase_add_test(tc, hit_for_miss_marker);
 	tcase_add_test(tc, body_by_reference);
