@@ -5,8 +5,10 @@
  * default), each with its own mutex, buckets and LRU list, under one
  * byte budget (cache.size). The variants of a primary key, and its
  * hit-for-miss marker, are separate objects chained in the same bucket
- * (newest first), so a lookup is one lock and one bucket walk. Nothing
- * ever holds two shard locks at once.
+ * (newest first), so a lookup is one lock and one bucket walk. Each
+ * shard also indexes its objects' tags (store_tag_link, chained by tag
+ * hash), so purge by tag is one bucket walk per shard. Nothing ever holds
+ * two shard locks at once.
  *
  * Budget: an insert first reserves its charge on the global byte counter,
  * then evicts LRU tails, from its own shard first and then the others in
