@@ -27,6 +27,7 @@
 #include "config.h"
 #include "health.h"
 #include "log.h"
+#include "store.h"
 #include "util.h"
 #include "vane.h"
 #include "worker.h"
@@ -276,6 +277,9 @@ run(const char *path)
 	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		n = 1;
 	vane.nservers = backend_init(vane.cfg, &vane.servers);
+	if (vane.cfg->cache_store != CFG_CACHE_OFF &&
+	    (vane.store = store_mem_new(vane.cfg->cache_size, 0)) == NULL)
+		fatal("cannot create the cache: out of memory");
 	/* Bound before privileges go and before the fork: a port in use
 	 * is a start-up error on the terminal. */
 	if (admin_init() == -1 || workers_init((int)n) == -1)
@@ -312,6 +316,8 @@ run(const char *path)
 		unlink(vane.cfg->pidfile);
 	log_notice("stopped");
 	backend_free(vane.servers, vane.nservers);
+	store_destroy(vane.store);
+	vane.store = NULL;
 	config_free(vane.cfg);
 	log_close();
 	return (0);

@@ -14,12 +14,14 @@
 #include "config.h"
 
 struct server;
+struct store;
 struct worker;
 
 struct vane {
 	struct config	*cfg;
 	struct server	*servers;
 	int		 nservers;
+	struct store	*store;		/* the response cache; NULL: cache.store "off" */
 	struct worker	*workers;
 	int		 nworkers;
 	atomic_int	 nconns;	/* client connections open, all workers */

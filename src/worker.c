@@ -16,6 +16,7 @@
 #include "config.h"
 #include "listener.h"
 #include "log.h"
+#include "store.h"
 #include "upool.h"
 #include "util.h"
 #include "vane.h"
@@ -303,6 +304,9 @@ worker_setup(struct worker *w, int id)
 	    EV_READ | EV_PERSIST, notify_cb, w);
 	if (w->notify_ev == NULL || event_add(w->notify_ev, NULL) == -1)
 		return (-1);
+	if (vane.store != NULL && (w->sc = store_open(vane.store, w->base)) ==
+	    NULL)
+		return (-1);
 	w->pools = xcalloc((size_t)vane.nservers, sizeof(*w->pools));
 	for (i = 0; i < vane.nservers; i++)
 		upool_init(&w->pools[i]);
@@ -431,6 +435,8 @@ workers_free(void)
 			upool_clear(&w->pools[j]);
 		free(w->pools);
 		free(w->weights);
+		if (w->sc != NULL)
+			store_close(w->sc);
 		while ((b = w->spare_fields) != NULL) {
 			w->spare_fields = b->next;
 			free(b);

@@ -22,6 +22,7 @@ struct event_base;
 struct event;
 struct evconnlistener;
 struct upool;
+struct store_conn;
 struct client;
 
 TAILQ_HEAD(client_list, client);
@@ -39,6 +40,7 @@ struct worker {
 	struct evconnlistener	**ls;
 	int			 nls;
 	struct upool		*pools;		/* one per server */
+	struct store_conn	*sc;		/* this worker's cache handle, or NULL */
 	struct balance		 bal;
 	int			*weights;	/* weight * BALANCE_SCALE per server */
 	struct client_list	 clients;
