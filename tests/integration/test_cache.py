@@ -1,0 +1,699 @@
+"""vane's HTTP cache (issue 5, first slice), end to end with a real FastAPI
+origin: what is stored, what is served from the store, and what reaches the
+backend. Every test asserts on what the backend itself counted
+(/stats cache_calls, per name and method, for /cache/{name}), not only on
+vane's Cache-Status.
+
+Cache-Status (RFC 9211) is parsed by splitting on ',' (members) and ';'
+(parameters) and trimming, so parameter order does not matter.
+
+Each test uses its own /cache/<name> URLs (unique names), so the module can
+share one uvicorn backend; each test starts its own vane, so its store
+starts empty.
+"""
+import re
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+
+from conftest import read_request
+from httpraw import request as raw_request
+
+TIMEOUT = 10
+
+
+# --------------------------------------------------------------------------
+# helpers
+
+def parse_cache_status(value):
+    """[(cache name, {param: value or True})] of a Cache-Status value."""
+    out = []
+    for member in value.split(","):
+        parts = [p.strip() for p in member.split(";")]
+        if not parts[0]:
+            continue
+        params = {}
+        for p in parts[1:]:
+            if not p:
+                continue
+            k, eq, v = p.partition("=")
+            params[k.strip().lower()] = v.strip().strip('"') if eq else True
+        out.append((parts[0].strip('"'), params))
+    return out
+
+
+def cache_status(r):
+    """The parameters of vane's Cache-Status member of response r (a
+    requests response or an httpraw Response); fails if there is none or
+    more than one."""
+    if hasattr(r, "header_all"):
+        values = r.header_all("cache-status")
+        value = ", ".join(values)
+    else:
+        value = r.headers.get("cache-status")
+        assert value is not None, \
+            "no Cache-Status in %r" % dict(r.headers)
+    members = [p for n, p in parse_cache_status(value or "") if n == "vane"]
+    assert len(members) == 1, "Cache-Status %r: want one vane member" % value
+    return members[0]
+
+
+def assert_hit(r):
+    p = cache_status(r)
+    assert p.get("hit") is True and "fwd" not in p, p
+
+
+def assert_stored_miss(r):
+    p = cache_status(r)
+    assert p.get("fwd") == "uri-miss" and p.get("stored") is True, p
+    assert "hit" not in p and "detail" not in p, p
+
+
+def assert_not_stored(r, *details):
+    """A miss forwarded and not stored, for one of the given reasons."""
+    p = cache_status(r)
+    assert p.get("fwd") == "uri-miss", p
+    assert "stored" not in p and "hit" not in p, p
+    assert p.get("detail") in details, p
+
+
+def path(name, **params):
+    q = urllib.parse.urlencode(params)
+    return "/cache/%s%s" % (name, "?" + q if q else "")
+
+
+def calls(backend, name, method="GET"):
+    """How many `method` requests for /cache/<name> the backend served."""
+    return backend.stats()["cache_calls"].get(name, {}).get(method, 0)
+
+
+def get(v, p, headers=None, method="GET", **kw):
+    return requests.request(method, v.url + p, headers=headers or {},
+                            timeout=TIMEOUT, **kw)
+
+
+def age(r):
+    a = r.headers.get("age")
+    assert a is not None, "no Age on a hit: %r" % dict(r.headers)
+    assert re.fullmatch(r"[0-9]+", a), "Age %r is not an integer" % a
+    return int(a)
+
+
+@pytest.fixture
+def name(request):
+    """A name no other test uses for its /cache/<name> URLs."""
+    base = re.sub(r"[^A-Za-z0-9]+", "-", request.node.name)[:50]
+    return "%s-%s" % (base, uuid.uuid4().hex[:8])
+
+
+@pytest.fixture
+def cv(vane_factory, backend):
+    """vane with the default configuration (cache on, memory store) in front
+    of the module's backend."""
+    return vane_factory([backend.address])
+
+
+# --------------------------------------------------------------------------
+# hits
+
+def test_second_get_is_a_hit_with_age_date_and_same_bytes(cv, backend, name):
+    """The cache is on by default: a fresh response is stored, and the next
+    GET is answered from the store with the stored Date, an Age and the
+    same bytes, without reaching the backend."""
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p)
+    assert r1.status_code == 200
+    assert_stored_miss(r1)
+    assert r1.json()["n"] == 1
+    r2 = get(cv, p)
+    assert r2.status_code == 200
+    assert_hit(r2)
+    assert r2.content == r1.content
+    assert r2.headers.get("content-length") == str(len(r1.content))
+    assert r2.headers.get("date") == r1.headers.get("date")
+    assert r2.headers.get("cache-control") == "max-age=60"
+    assert r2.headers.get("x-backend") == "solo"
+    assert 0 <= age(r2) <= 2
+    r3 = get(cv, p)
+    assert_hit(r3)
+    assert r3.content == r1.content
+    assert calls(backend, name) == 1
+
+
+def test_age_grows_on_hits(cv, backend, name):
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    time.sleep(1.1)
+    r2 = get(cv, p)
+    assert_hit(r2)
+    assert 1 <= age(r2) <= 4, r2.headers
+    assert r2.content == r1.content
+    assert r2.headers.get("date") == r1.headers.get("date")
+    assert calls(backend, name) == 1
+
+
+def test_head_answered_from_stored_get(cv, backend, name):
+    """HEAD is answered from a stored GET: the head only, the same
+    Content-Length, no body bytes on the connection."""
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    with cv.conn() as c:
+        c.send(raw_request("HEAD", p))
+        h = c.read_response(method="HEAD")
+        assert h.status == 200, h
+        assert h.body == b""
+        assert_hit(h)
+        assert h.header("content-length") == str(len(r1.content))
+        # Nothing after the head: the next response on the connection
+        # starts right away.
+        c.send(raw_request("GET", p))
+        g = c.read_response()
+        assert g.status == 200 and g.complete, g
+        assert g.body == r1.content
+        assert_hit(g)
+    assert calls(backend, name, "HEAD") == 0
+    assert calls(backend, name) == 1
+
+
+def test_head_response_is_not_stored_for_get(cv, backend, name):
+    p = path(name, cc="max-age=60")
+    h = requests.head(cv.url + p, timeout=TIMEOUT)
+    assert h.status_code == 200
+    assert calls(backend, name, "HEAD") == 1
+    r = get(cv, p)
+    assert_stored_miss(r)
+    assert r.json()["method"] == "GET"
+    assert calls(backend, name) == 1
+
+
+def test_post_is_forwarded_not_stored(cv, backend, name):
+    p = path(name, cc="max-age=60")
+    for i in (1, 2):
+        r = get(cv, p, method="POST", data=b"x")
+        assert r.status_code == 200
+        assert cache_status(r).get("fwd") == "method", r.headers
+        assert "stored" not in cache_status(r)
+        assert calls(backend, name, "POST") == i
+    assert calls(backend, name) == 0
+
+
+# --------------------------------------------------------------------------
+# freshness
+
+@pytest.mark.parametrize("params", [
+    {"cc": "max-age=60"},
+    {"cc": "s-maxage=60"},
+    {"cc": "max-age=0, s-maxage=60"},       # s-maxage over max-age
+    {"exp_in": 60},                          # Expires
+    {"cc": "max-age=60", "exp_in": -60},     # max-age over Expires
+    {"cc": "public, max-age=60"},
+    {"cc": "must-understand, no-store, max-age=60"},  # 200 is understood
+    {"cc": "max-age=60", "status": 404},
+    {"cc": "max-age=60", "status": 500},     # explicit freshness
+], ids=["max-age", "s-maxage", "s-maxage-over-max-age0", "expires",
+        "max-age-over-past-expires", "public", "must-understand-200",
+        "404-max-age", "500-max-age"])
+def test_fresh_response_is_stored(cv, backend, name, params):
+    p = path(name, **params)
+    r1 = get(cv, p)
+    assert r1.status_code == params.get("status", 200)
+    assert_stored_miss(r1)
+    r2 = get(cv, p)
+    assert r2.status_code == r1.status_code
+    assert_hit(r2)
+    assert r2.content == r1.content
+    assert calls(backend, name) == 1
+
+
+@pytest.mark.parametrize("params", [
+    {},                                      # no freshness, no validator
+    {"exp_in": -60},                         # Expires in the past
+    {"expires": "0"},                        # invalid Expires: stale
+    {"cc": "max-age=0"},
+    {"cc": "max-age=60, s-maxage=0"},        # s-maxage over max-age
+], ids=["nothing", "past-expires", "invalid-expires", "max-age0",
+        "s-maxage0-over-max-age"])
+def test_response_without_freshness_is_not_stored(cv, backend, name, params):
+    p = path(name, **params)
+    r1 = get(cv, p)
+    assert r1.status_code == 200
+    assert_not_stored(r1, "no-freshness")
+    r2 = get(cv, p)
+    assert_not_stored(r2, "no-freshness", "uncacheable")
+    assert r2.json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+def test_entry_expires_and_next_request_reaches_backend(cv, backend, name):
+    p = path(name, cc="max-age=1")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    r2 = get(cv, p)
+    assert r2.status_code == 200
+    assert r2.json()["n"] == 2
+    ps = cache_status(r2)
+    # Stale and still in the store (fwd=stale), or already dropped by the
+    # store (no validator, nothing to keep it for): either way a new fetch,
+    # and the new response is fresh, so stored again.
+    assert ps.get("fwd") in ("stale", "uri-miss"), ps
+    assert ps.get("stored") is True, ps
+    assert calls(backend, name) == 2
+
+
+def test_stale_entry_kept_by_stale_if_error_is_fwd_stale(cv, backend, name):
+    """stale-if-error keeps the entry in the store past its freshness; once
+    stale it is forwarded (fwd=stale) and the new answer stored again."""
+    p = path(name, cc="max-age=1, stale-if-error=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    r2 = get(cv, p)
+    assert r2.status_code == 200
+    assert r2.json()["n"] == 2
+    ps = cache_status(r2)
+    assert ps.get("fwd") == "stale" and ps.get("stored") is True, ps
+    r3 = get(cv, p)
+    assert_hit(r3)
+    assert r3.content == r2.content
+    assert calls(backend, name) == 2
+
+
+def test_s_maxage_over_max_age_expires(cv, backend, name):
+    p = path(name, cc="max-age=60, s-maxage=1")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    r2 = get(cv, p)
+    assert r2.json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+# --------------------------------------------------------------------------
+# not stored, not shared
+
+@pytest.mark.parametrize("params,detail", [
+    ({"cc": "no-store, max-age=60"}, "no-store"),
+    ({"cc": "private, max-age=60"}, "private"),
+    ({"cc": "max-age=60", "cookie": "sid=42; Path=/"}, "set-cookie"),
+    ({"cc": "max-age=60", "vary": "*"}, "vary-star"),
+    ({"status": 500}, "status"),
+    ({"cc": "must-understand, no-store, max-age=60", "status": 299},
+     "must-understand"),
+], ids=["no-store", "private", "set-cookie", "vary-star", "500",
+        "must-understand-299"])
+def test_not_storable_response_reaches_backend_every_time(
+        cv, backend, name, params, detail):
+    p = path(name, **params)
+    r1 = get(cv, p)
+    assert r1.status_code == params.get("status", 200)
+    assert_not_stored(r1, detail)
+    if "cookie" in params:
+        assert r1.headers.get("set-cookie") == params["cookie"]
+    # Another client: not served what the first one got.
+    r2 = get(cv, p)
+    assert_not_stored(r2, detail, "uncacheable")
+    assert r2.json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+def test_hit_for_miss_detail_uncacheable(cv, backend, name):
+    """A URL just found not storable is remembered (hit-for-miss): the next
+    request goes straight to the backend with detail=uncacheable."""
+    p = path(name, cc="no-store")
+    assert_not_stored(get(cv, p), "no-store")
+    r2 = get(cv, p)
+    assert_not_stored(r2, "uncacheable")
+    assert calls(backend, name) == 2
+
+
+def test_request_no_store_not_stored(cv, backend, name):
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p, headers={"Cache-Control": "no-store"})
+    assert_not_stored(r1, "no-store")
+    r2 = get(cv, p)
+    assert r2.json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+def test_authorization_response_not_shared(cv, backend, name):
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p, headers={"Authorization": "Bearer alice"})
+    assert r1.status_code == 200
+    assert_not_stored(r1, "authorization")
+    # Neither the same user nor another one gets it from the store.
+    r2 = get(cv, p, headers={"Authorization": "Bearer alice"})
+    assert r2.json()["n"] == 2
+    r3 = get(cv, p)
+    assert r3.json()["n"] == 3
+    assert "hit" not in cache_status(r3)
+    assert calls(backend, name) == 3
+
+
+@pytest.mark.parametrize("cc", ["public, max-age=60", "s-maxage=60",
+                                "max-age=60, must-revalidate"])
+def test_authorization_response_stored_when_allowed(cv, backend, name, cc):
+    p = path(name, cc=cc)
+    r1 = get(cv, p, headers={"Authorization": "Bearer alice"})
+    assert_stored_miss(r1)
+    r2 = get(cv, p, headers={"Authorization": "Bearer alice"})
+    assert_hit(r2)
+    assert r2.content == r1.content
+    assert calls(backend, name) == 1
+
+
+# --------------------------------------------------------------------------
+# Vary
+
+def test_vary_variants_side_by_side(cv, backend, name):
+    p = path(name, cc="max-age=60", vary="Accept-Language")
+    en = get(cv, p, headers={"Accept-Language": "en"})
+    assert_stored_miss(en)
+    assert en.json()["lang"] == "en"
+    fr = get(cv, p, headers={"Accept-Language": "fr"})
+    ps = cache_status(fr)
+    assert ps.get("fwd") == "vary-miss" and ps.get("stored") is True, ps
+    assert fr.json()["lang"] == "fr"
+    assert calls(backend, name) == 2
+    for lang, first in (("en", en), ("fr", fr), ("en", en), ("fr", fr)):
+        r = get(cv, p, headers={"Accept-Language": lang})
+        assert_hit(r)
+        assert r.content == first.content
+        assert r.json()["lang"] == lang
+    assert calls(backend, name) == 2
+    de = get(cv, p, headers={"Accept-Language": "de"})
+    assert cache_status(de).get("fwd") == "vary-miss"
+    assert de.json()["lang"] == "de"
+    assert calls(backend, name) == 3
+
+
+# --------------------------------------------------------------------------
+# client conditionals, request directives
+
+LM = "Tue, 03 Nov 2026 10:00:00 GMT"
+
+
+@pytest.mark.parametrize("cond,want", [
+    ({"If-None-Match": '"v1"'}, 304),
+    ({"If-None-Match": 'W/"v1"'}, 304),            # weak comparison
+    ({"If-None-Match": '"zz", "v1"'}, 304),
+    ({"If-None-Match": "*"}, 304),
+    ({"If-None-Match": '"other"'}, 200),
+    ({"If-Modified-Since": LM}, 304),
+    ({"If-Modified-Since": "Wed, 04 Nov 2026 10:00:00 GMT"}, 304),
+    ({"If-Modified-Since": "Mon, 02 Nov 2026 10:00:00 GMT"}, 200),
+    # If-None-Match wins over If-Modified-Since (RFC 9110 §13.1.3).
+    ({"If-None-Match": '"other"', "If-Modified-Since": LM}, 200),
+], ids=["inm", "inm-weak", "inm-list", "inm-star", "inm-other", "ims-equal",
+        "ims-later", "ims-earlier", "inm-over-ims"])
+def test_client_conditional_answered_from_cache(cv, backend, name, cond, want):
+    p = path(name, cc="max-age=60", etag='"v1"', lm=LM)
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    r = get(cv, p, headers=cond)
+    assert r.status_code == want, (r.status_code, dict(r.headers))
+    assert_hit(r)
+    if want == 304:
+        assert r.content == b""
+        assert r.headers.get("etag") == '"v1"'
+        assert r.headers.get("cache-control") == "max-age=60"
+        assert r.headers.get("date") == r1.headers.get("date")
+    else:
+        assert r.content == r1.content
+    assert calls(backend, name) == 1
+
+
+@pytest.mark.parametrize("hdr", [{"Cache-Control": "no-cache"},
+                                 {"Pragma": "no-cache"}],
+                         ids=["cc-no-cache", "pragma"])
+def test_request_no_cache_goes_to_backend(cv, backend, name, hdr):
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    r2 = get(cv, p, headers=hdr)
+    assert r2.status_code == 200
+    assert r2.json()["n"] == 2
+    ps = cache_status(r2)
+    assert ps.get("fwd") == "request" and "hit" not in ps, ps
+    assert calls(backend, name) == 2
+    r3 = get(cv, p)
+    assert_hit(r3)
+    # "stored": the answer to no-cache replaced the stored one.
+    assert r3.content == (r2.content if ps.get("stored") else r1.content)
+    assert calls(backend, name) == 2
+
+
+def test_only_if_cached(cv, backend, name):
+    p = path(name, cc="max-age=60")
+    r = get(cv, p, headers={"Cache-Control": "only-if-cached"})
+    assert r.status_code == 504
+    assert calls(backend, name) == 0
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    r2 = get(cv, p, headers={"Cache-Control": "only-if-cached"})
+    assert r2.status_code == 200
+    assert_hit(r2)
+    assert r2.content == r1.content
+    assert calls(backend, name) == 1
+
+
+# --------------------------------------------------------------------------
+# invalidation (RFC 9111 §4.4)
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "PATCH"])
+def test_unsafe_method_invalidates(cv, backend, name, method):
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    assert_hit(get(cv, p))
+    u = get(cv, p, method=method, data=b"{}")
+    assert u.status_code == 200
+    assert u.json()["method"] == method
+    assert cache_status(u).get("fwd") == "method"
+    assert calls(backend, name, method) == 1
+    r2 = get(cv, p)
+    assert_stored_miss(r2)
+    assert r2.json()["n"] == 3
+    assert calls(backend, name) == 2
+    r3 = get(cv, p)
+    assert_hit(r3)
+    assert r3.content == r2.content
+    assert calls(backend, name) == 2
+
+
+def test_failed_post_does_not_invalidate(cv, backend, name):
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    u = get(cv, p, method="POST", data=b"{}",
+            headers={"X-Want-Status": "500"})
+    assert u.status_code == 500
+    assert calls(backend, name, "POST") == 1
+    r2 = get(cv, p)
+    assert_hit(r2)
+    assert r2.content == r1.content
+    assert calls(backend, name) == 1
+
+
+# --------------------------------------------------------------------------
+# size limits, incomplete bodies, chunked
+
+def test_over_max_object_size_passed_through_not_stored(
+        vane_factory, backend, name):
+    v = vane_factory([backend.address],
+                     extra='cache = { max_object_size = "1K"; };')
+    big = path(name, cc="max-age=60", size=4000)
+    r1 = get(v, big)
+    assert r1.status_code == 200
+    assert len(r1.content) == 4000 and r1.json()["n"] == 1
+    assert_not_stored(r1, "too-large")
+    r2 = get(v, big)
+    assert len(r2.content) == 4000 and r2.json()["n"] == 2
+    assert "hit" not in cache_status(r2)
+    assert calls(backend, name) == 2
+    # A small one is still stored.
+    small = path(name + "-s", cc="max-age=60", size=500)
+    assert_stored_miss(get(v, small))
+    assert_hit(get(v, small))
+    assert calls(backend, name + "-s") == 1
+
+
+def test_over_max_object_size_chunked_not_stored(vane_factory, backend, name):
+    """Without Content-Length the size shows only while streaming: the body
+    still arrives whole, and it is not stored."""
+    v = vane_factory([backend.address],
+                     extra='cache = { max_object_size = "1K"; };')
+    p = path(name, cc="max-age=60", size=20000, stream=1)
+    r1 = get(v, p)
+    assert len(r1.content) == 20000 and r1.json()["n"] == 1
+    r2 = get(v, p)
+    assert len(r2.content) == 20000 and r2.json()["n"] == 2
+    assert "hit" not in cache_status(r2)
+    assert calls(backend, name) == 2
+
+
+def test_chunked_response_stored_and_served_with_length(cv, backend, name):
+    p = path(name, cc="max-age=60", size=50000, stream=1)
+    with cv.conn() as c:
+        c.send(raw_request("GET", p))
+        r1 = c.read_response()
+        assert r1.status == 200 and r1.complete, r1
+        assert len(r1.body) == 50000
+        assert_stored_miss(r1)
+        c.send(raw_request("GET", p))
+        r2 = c.read_response()
+    assert r2.status == 200 and r2.complete, r2
+    assert_hit(r2)
+    assert r2.framing == "length", r2
+    assert r2.header("content-length") == "50000"
+    assert r2.header("transfer-encoding") is None
+    assert r2.body == r1.body
+    assert calls(backend, name) == 1
+
+
+def test_incomplete_response_not_stored(vane_factory, raw_backend):
+    """Content-Length 100000, 30000 bytes, then the backend closes: the
+    client gets a cut response and the next request goes to the backend."""
+    def cut(c, srv):
+        raw, _ = read_request(c)
+        if raw is None:
+            return
+        srv.record(raw)
+        c.sendall(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n"
+                  b"Content-Length: 100000\r\n\r\n" + b"x" * 30000)
+        time.sleep(0.1)
+    srv = raw_backend(cut)
+    v = vane_factory([srv.address])
+    for i in (1, 2):
+        with v.conn() as c:
+            c.send(raw_request("GET", "/cut"))
+            r = c.read_response()
+        assert not (r.complete and len(r.body) == 100000), r
+        assert len(srv.requests) == i
+
+
+# --------------------------------------------------------------------------
+# targeted cache control (RFC 9213)
+
+def test_vane_cache_control_overrides_and_is_removed(cv, backend, name):
+    p = path(name, cc="no-store", vcc="max-age=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    r2 = get(cv, p)
+    assert_hit(r2)
+    assert r2.content == r1.content
+    for r in (r1, r2):
+        assert "vane-cache-control" not in r.headers, dict(r.headers)
+        assert r.headers.get("cache-control") == "no-store"
+    assert calls(backend, name) == 1
+
+
+def test_vane_cache_control_no_store_wins(cv, backend, name):
+    p = path(name, cc="max-age=60", vcc="no-store")
+    r1 = get(cv, p)
+    assert_not_stored(r1, "no-store")
+    assert "vane-cache-control" not in r1.headers
+    assert get(cv, p).json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+def test_cdn_cache_control_honoured_and_forwarded(cv, backend, name):
+    p = path(name, cc="no-store", cdncc="max-age=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    r2 = get(cv, p)
+    assert_hit(r2)
+    for r in (r1, r2):
+        assert r.headers.get("cdn-cache-control") == "max-age=60"
+        assert r.headers.get("cache-control") == "no-store"
+    assert calls(backend, name) == 1
+
+
+def test_cdn_cache_control_no_store_wins(cv, backend, name):
+    p = path(name, cc="max-age=60", cdncc="no-store")
+    r1 = get(cv, p)
+    assert_not_stored(r1, "no-store")
+    assert r1.headers.get("cdn-cache-control") == "no-store"
+    assert get(cv, p).json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+def test_vane_cache_control_over_cdn_cache_control(cv, backend, name):
+    p = path(name, cc="no-store", cdncc="no-store", vcc="max-age=60")
+    assert_stored_miss(get(cv, p))
+    assert_hit(get(cv, p))
+    assert calls(backend, name) == 1
+
+
+def test_cdn_cache_control_ignored_when_off(vane_factory, backend, name):
+    v = vane_factory([backend.address],
+                     extra="cache = { cdn_cache_control = false; };")
+    p = path(name, cc="no-store", cdncc="max-age=60")
+    r1 = get(v, p)
+    assert_not_stored(r1, "no-store")
+    assert r1.headers.get("cdn-cache-control") == "max-age=60"
+    assert get(v, p).json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+# --------------------------------------------------------------------------
+# configuration
+
+def test_store_off_no_cache_status_nothing_stored(vane_factory, backend, name):
+    v = vane_factory([backend.address], extra='cache = { store = "off"; };')
+    p = path(name, cc="max-age=60")
+    for i in (1, 2):
+        r = get(v, p)
+        assert r.status_code == 200
+        assert "cache-status" not in r.headers, dict(r.headers)
+        assert r.json()["n"] == i
+    assert calls(backend, name) == 2
+
+
+def test_lru_eviction_under_small_cache_size(vane_factory, backend, name):
+    """cache.size 1M and 60 responses of 100 KB: at most 10 fit. The store
+    is sharded and evicts LRU tails from the inserting shard first, so its
+    LRU order is approximate; what must hold: the bytes stay within the
+    budget, the newest response is kept, the oldest is long gone.
+    only-if-cached probes see what is stored without changing it."""
+    v = vane_factory([backend.address], extra='cache = { size = "1M"; };')
+    n, size = 60, 100000
+    urls = [path("%s-%d" % (name, i), cc="max-age=60", size=size)
+            for i in range(n)]
+    with requests.Session() as s:
+        for u in urls:
+            r = s.get(v.url + u, timeout=TIMEOUT)
+            assert r.status_code == 200 and len(r.content) == size
+            assert_stored_miss(r)
+        st = backend.stats()["cache_calls"]
+        assert all(st.get("%s-%d" % (name, i), {}).get("GET") == 1
+                   for i in range(n)), st
+        stored = []
+        for i, u in enumerate(urls):
+            r = s.get(v.url + u, headers={"Cache-Control": "only-if-cached"},
+                      timeout=TIMEOUT)
+            assert r.status_code in (200, 504), r.status_code
+            if r.status_code == 200:
+                assert_hit(r)
+                assert len(r.content) == size
+                stored.append(i)
+        st = backend.stats()["cache_calls"]
+        assert all(st.get("%s-%d" % (name, i), {}).get("GET") == 1
+                   for i in range(n)), "only-if-cached reached the backend"
+        assert n - 1 in stored, stored
+        assert 5 <= len(stored) <= 1048576 // size, stored
+        assert 0 not in stored, stored
+        # The newest one is a hit for a plain GET too (before any new
+        # insert can evict it).
+        r = s.get(v.url + urls[-1], timeout=TIMEOUT)
+        assert_hit(r)
+        assert calls(backend, "%s-%d" % (name, n - 1)) == 1
+        # The oldest one is fetched again.
+        r = s.get(v.url + urls[0], timeout=TIMEOUT)
+        assert r.json()["n"] == 2
+        assert calls(backend, "%s-0" % name) == 2
