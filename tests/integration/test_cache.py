@@ -184,6 +184,9 @@ def test_head_response_is_not_stored_for_get(cv, backend, name):
     p = path(name, cc="max-age=60")
     h = requests.head(cv.url + p, timeout=TIMEOUT)
     assert h.status_code == 200
+    # Looked up (HEAD can be answered from a stored GET), forwarded, and
+    # not stored because of its method.
+    assert_not_stored(h, "method")
     assert calls(backend, name, "HEAD") == 1
     r = get(cv, p)
     assert_stored_miss(r)
