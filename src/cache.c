@@ -2,6 +2,7 @@
  * cache.c: the response cache on the request path. See cache.h.
  */
 #include <stdio.h>
+#include <strings.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,25 @@
 #include "worker.h"
 
 #define CACHE_VARY_MAX	4096	/* secondary key bytes */
+/*
+ * A stale response with a validator is kept this long past its usable
+ * time, so that it can be revalidated with a 304 instead of fetched
+ * again (RFC 9111 §4.3); LRU eviction frees it sooner under pressure.
+ */
+#define CACHE_VALIDATION_KEEP	86400
+
+/* How long from now the store keeps an object described by cm. */
+static int64_t
+keep_for(const struct cache_meta *cm, int64_t now)
+{
+	int64_t ttl = cache_ttl(cm, now);
+
+	if (ttl < 0)
+		ttl = 0;
+	if (cm->flags & (CM_HAS_ETAG | CM_HAS_LAST_MODIFIED))
+		ttl += CACHE_VALIDATION_KEEP;
+	return (ttl);
+}
 
 static struct cache_opts	copts;
 static struct cache_key_opts	kopts;
@@ -188,6 +208,24 @@ parse_kept(struct client *c, struct http_msg *m)
 	return (0);
 }
 
+/* Does the client's request carry preconditions of its own? */
+static int
+has_conditionals(const char *buf, const struct http_msg *m)
+{
+	static const char *const names[] = {
+		"if-none-match", "if-modified-since", "if-match",
+		"if-unmodified-since", "if-range",
+	};
+	uint32_t i;
+	size_t j;
+
+	for (i = 0; i < m->nfields; i++)
+		for (j = 0; j < sizeof(names) / sizeof(names[0]); j++)
+			if (http_span_eq(buf, m->fields[i].name, names[j]))
+				return (1);
+	return (0);
+}
+
 static void
 lookup_cb(void *arg, struct store_hit *hit)
 {
@@ -230,6 +268,7 @@ lookup_cb(void *arg, struct store_hit *hit)
 	if (http_parse_response(&t->smsg, (const char *)chosen->head,
 	    chosen->head_len, &c->w->resp_limits) != HP_OK) {
 		worker_fields_put(c->w, f);
+		t->smsg.fields = NULL;
 		t->fwd = CFWD_URI_MISS;
 		return;
 	}
@@ -250,14 +289,23 @@ lookup_cb(void *arg, struct store_hit *hit)
 		lc->answer = CACHE_ANSWER_504;
 		break;
 	default:
-		/* Stale (this slice forwards unconditionally, and the answer
-		 * replaces the stored one), or the request asked for a fresh
-		 * copy of something still fresh. */
+		/* Stale, or the request asked for a fresh copy of something
+		 * still fresh: ask the backend whether it changed (§4.3.1),
+		 * unless the client's own conditionals are in the way; a
+		 * response that changed replaces the stored one. */
 		t->fwd = cache_is_fresh(&chosen->meta, now) ? CFWD_REQUEST :
 		    CFWD_STALE;
+		if (!has_conditionals(lc->buf, m) && cache_conditional(t->cond,
+		    sizeof(t->cond), (const char *)chosen->head,
+		    &t->smsg) > 0) {
+			t->obj = store_obj_ref(chosen);
+			t->validating = 1;
+			return;		/* t->smsg kept for the 304 */
+		}
 		break;
 	}
 	worker_fields_put(c->w, f);
+	t->smsg.fields = NULL;
 }
 
 int
@@ -330,12 +378,16 @@ in_304(const char *buf, const struct http_field *f)
 	return (0);
 }
 
-void
-cache_serve(struct client *c)
+/*
+ * Write the stored response obj (head parsed in sm) to the client: its
+ * head with t->extra (Age, Cache-Status) and, for a GET, its body by
+ * reference; a 304 instead when t->not_modified. Returns the status
+ * sent, or -1 when c was closed.
+ */
+static int
+write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
 {
 	struct cache_tx *t = &c->cache;
-	struct store_obj *obj = t->obj;
-	struct http_msg *sm = &t->smsg;
 	const char *head = (const char *)obj->head;
 	struct evbuffer_iovec v;
 	struct http_out o;
@@ -344,12 +396,10 @@ cache_serve(struct client *c)
 	ssize_t n;
 	int status = sm->status;
 
-	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
-	    (long long)t->age);
-	set_status(t, 0);
 	skip = skip_array(t);
 	for (i = 0; i < sm->nfields; i++)
 		if (cache_strip_field(head, &sm->fields[i], &copts) ||
+		    http_span_eq(head, sm->fields[i].name, "age") ||
 		    (t->not_modified && !in_304(head, &sm->fields[i])))
 			skip[i] = 1;
 	memset(&o, 0, sizeof(o));
@@ -363,33 +413,189 @@ cache_serve(struct client *c)
 		/* The stored head minus its content fields, as a 304. */
 		sm->status = 304;
 		sm->reason.len = 0;
-		for (i = 0; i < sm->nfields; i++)
-			if (sm->fields[i].id == HH_CONTENT_LENGTH)
-				skip[i] = 1;
 		status = 304;
 	}
 	if (evbuffer_reserve_space(c->io.out,
 	    (ev_ssize_t)http_msg_response_size(sm, &o), &v, 1) < 1 ||
 	    (n = http_msg_response(v.iov_base, v.iov_len, head, sm, &o)) < 0) {
 		client_close(c, "out of memory writing a cached response");
-		return;
+		return (-1);
 	}
 	v.iov_len = (size_t)n;
 	evbuffer_commit_space(c->io.out, &v, 1);
-	c->bytes_out = (uint64_t)n;
+	c->bytes_out += (uint64_t)n;
 	if (!t->not_modified && c->method == HM_GET && obj->body_len > 0) {
 		if (store_obj_add_body_to(c->io.out, obj) == -1) {
 			client_close(c, "out of memory sending a cached body");
-			return;
+			return (-1);
 		}
 		c->bytes_out += obj->body_len;
 	}
+	return (status);
+}
+
+void
+cache_serve(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	int status;
+
+	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
+	    (long long)t->age);
+	set_status(t, 0);
+	c->bytes_out = 0;
+	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
+		return;
 	c->w->st.cache_hits++;
-	worker_fields_put(c->w, sm->fields);
-	sm->fields = NULL;
+	worker_fields_put(c->w, t->smsg.fields);
+	t->smsg.fields = NULL;
 	store_obj_unref(t->obj);
 	t->obj = NULL;
 	client_answered(c, status);
+}
+
+void
+cache_amend_request(struct client *c, struct evbuffer *uhead)
+{
+	struct cache_tx *t = &c->cache;
+	size_t len = evbuffer_get_length(uhead);
+	struct evbuffer_ptr p;
+	char end[2];
+
+	if (!t->validating)
+		return;
+	/* The head ends with the empty line: put the field before it. */
+	if (len < 4 || evbuffer_ptr_set(uhead, &p, len - 2,
+	    EVBUFFER_PTR_SET) == -1 ||
+	    evbuffer_copyout_from(uhead, &p, end, 2) != 2 ||
+	    memcmp(end, "\r\n", 2) != 0) {
+		t->validating = 0;
+		return;
+	}
+	/* evbuffers cannot shrink at the tail: rebuild it. */
+	{
+		struct evbuffer *tmp = evbuffer_new();
+
+		if (tmp == NULL) {
+			t->validating = 0;
+			return;
+		}
+		evbuffer_remove_buffer(uhead, tmp, len - 2);
+		evbuffer_drain(uhead, 2);
+		evbuffer_add(tmp, t->cond, strlen(t->cond));
+		evbuffer_add(tmp, "\r\n", 2);
+		evbuffer_add_buffer(uhead, tmp);
+		evbuffer_free(tmp);
+	}
+}
+
+/*
+ * A 304 answered the conditional for t->obj (RFC 9111 §4.3.3, §4.3.4):
+ * store its head updated with the 304's fields over the same body, and
+ * send that to the client.
+ */
+static int
+revalidated(struct client *c, const char *buf)
+{
+	struct cache_tx *t = &c->cache;
+	struct store_obj *old = t->obj, *obj;
+	struct http_msg *r = &c->resp, *sm = &t->smsg, nm;
+	struct store_str tags[STORE_MAX_TAGS];
+	struct store_obj_init in;
+	struct http_field *nf;
+	struct evbuffer *h = t->shead;
+	const char *oh = (const char *)old->head;
+	int64_t now = now_wall(), ttl;
+	uint32_t i, j;
+	int replaced, status;
+	char line[32];
+
+	if (h == NULL && (h = t->shead = evbuffer_new()) == NULL)
+		return (-1);
+	evbuffer_drain(h, evbuffer_get_length(h));
+	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", sm->status % 1000);
+	evbuffer_add(h, line, strlen(line));
+	evbuffer_add(h, oh + sm->reason.off, sm->reason.len);
+	evbuffer_add(h, "\r\n", 2);
+	for (i = 0; i < sm->nfields; i++) {
+		for (j = 0, replaced = 0; j < r->nfields && !replaced; j++)
+			replaced = cache_304_field_updates(buf, &r->fields[j]) &&
+			    r->fields[j].name.len == sm->fields[i].name.len &&
+			    strncasecmp(buf + r->fields[j].name.off,
+			    oh + sm->fields[i].name.off,
+			    r->fields[j].name.len) == 0;
+		if (replaced)
+			continue;
+		evbuffer_add(h, oh + sm->fields[i].name.off,
+		    sm->fields[i].name.len);
+		evbuffer_add(h, ": ", 2);
+		evbuffer_add(h, oh + sm->fields[i].value.off,
+		    sm->fields[i].value.len);
+		evbuffer_add(h, "\r\n", 2);
+	}
+	for (j = 0; j < r->nfields; j++) {
+		if (!cache_304_field_updates(buf, &r->fields[j]) ||
+		    is_tag_field(buf, &r->fields[j]))
+			continue;
+		evbuffer_add(h, buf + r->fields[j].name.off,
+		    r->fields[j].name.len);
+		evbuffer_add(h, ": ", 2);
+		evbuffer_add(h, buf + r->fields[j].value.off,
+		    r->fields[j].value.len);
+		evbuffer_add(h, "\r\n", 2);
+	}
+	evbuffer_add(h, "\r\n", 2);
+	if ((nf = worker_fields_get(c->w)) == NULL)
+		return (-1);
+	http_msg_init(&nm, nf, (uint32_t)vane.cfg->limits_header_count);
+	memset(&in, 0, sizeof(in));
+	in.head = evbuffer_pullup(h, -1);
+	in.head_len = evbuffer_get_length(h);
+	if (in.head == NULL || http_parse_response(&nm, (const char *)in.head,
+	    in.head_len, &c->w->resp_limits) != HP_OK) {
+		worker_fields_put(c->w, nf);
+		return (-1);
+	}
+	cache_meta_fill(&t->meta, (const char *)in.head, &nm, t->req_time,
+	    now, &copts);
+	for (i = 0; i < old->ntags && i < STORE_MAX_TAGS; i++)
+		tags[i] = old->tags[i];
+	in.key = old->key;
+	in.key_len = old->key_len;
+	in.body_from = old;
+	in.vary = old->vary;
+	in.vary_len = old->vary_len;
+	in.tags = tags;
+	in.ntags = old->ntags;
+	in.meta = &t->meta;
+	ttl = keep_for(&t->meta, now);
+	in.drop_after = now + (ttl > 0 ? ttl : 1);
+	if ((obj = store_obj_new(&in)) == NULL) {
+		worker_fields_put(c->w, nf);
+		return (-1);
+	}
+	/* Send the new object; its head is parsed in nm over obj->head's
+	 * copy, so parse that copy instead of the evbuffer's. */
+	http_msg_init(&nm, nf, (uint32_t)vane.cfg->limits_header_count);
+	(void)http_parse_response(&nm, (const char *)obj->head, obj->head_len,
+	    &c->w->resp_limits);
+	t->not_modified = 0;
+	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
+	    (long long)cache_current_age(&t->meta, now));
+	if (vane.cfg->cache_status)
+		snprintf(t->extra + strlen(t->extra), sizeof(t->extra) -
+		    strlen(t->extra), "Cache-Status: vane; fwd=%s; "
+		    "fwd-status=304; stored\r\n", fwd_names[t->fwd]);
+	status = write_obj(c, obj, &nm);
+	worker_fields_put(c->w, nf);
+	if (status == -1) {
+		store_obj_unref(obj);
+		return (-2);
+	}
+	c->status = status;
+	(void)store_insert(c->w->sc, &obj, now, done_cb, NULL);
+	c->w->st.cache_revalidated++;
+	return (0);
 }
 
 /* Tags of a response to store: the values of the tag fields, split on
@@ -482,7 +688,20 @@ invalidate(struct client *c, struct http_msg *rq, const char *buf)
 		    iv.uri[i].len, done_cb, NULL);
 }
 
-void
+/* The revalidation is over: drop the stored object and its head. */
+static void
+release_validated(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (t->smsg.fields != NULL)
+		worker_fields_put(c->w, t->smsg.fields);
+	t->smsg.fields = NULL;
+	store_obj_unref(t->obj);
+	t->obj = NULL;
+}
+
+int
 cache_response_head(struct client *c, const char *buf)
 {
 	struct cache_tx *t = &c->cache;
@@ -492,11 +711,26 @@ cache_response_head(struct client *c, const char *buf)
 	int64_t now;
 	uint8_t *skip;
 	uint32_t i;
-	int parsed, n;
+	int parsed, n, rc;
 
 	t->extra[0] = '\0';
 	if (vane.store == NULL || t->fwd == CFWD_NONE)
-		return;
+		return (CACHE_HEAD_PASS);
+	if (t->validating) {
+		t->validating = 0;
+		if (r->status == 304 && cache_304_selects(
+		    (const char *)t->obj->head, &t->smsg, buf, r)) {
+			rc = revalidated(c, buf);
+			release_validated(c);
+			if (rc == 0)
+				return (CACHE_HEAD_REPLACED);
+			if (rc == -2)
+				return (CACHE_HEAD_CLOSED);
+			/* Out of memory: pass the 304 on as it is. */
+			return (CACHE_HEAD_PASS);
+		}
+		release_validated(c);
+	}
 	skip = skip_array(t);
 	for (i = 0; i < r->nfields; i++)
 		if (cache_strip_field(buf, &r->fields[i], &copts) ||
@@ -544,6 +778,7 @@ done:
 	if (parsed)
 		worker_fields_put(c->w, rq.fields);
 	set_status(t, t->store);
+	return (CACHE_HEAD_PASS);
 }
 
 void
@@ -578,7 +813,7 @@ cache_response_done(struct client *c, int complete)
 	t->store = 0;
 	c->resp_body.tee = NULL;
 	now = now_wall();
-	ttl = cache_ttl(&t->meta, now);
+	ttl = keep_for(&t->meta, now);
 	if (!complete || c->resp_body.tee_over || ttl <= 0) {
 		c->w->st.cache_not_stored++;
 		return;
@@ -642,6 +877,7 @@ cache_tx_reset(struct client *c)
 	}
 	t->fwd = CFWD_NONE;
 	t->lookup = t->keep_req = t->store = t->not_modified = 0;
+	t->validating = 0;
 	t->detail = NULL;
 	t->extra[0] = '\0';
 	if (t->obj != NULL) {

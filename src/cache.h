@@ -55,6 +55,7 @@ struct cache_tx {
 	unsigned		 keep_req:1;	/* reqhead holds the request head */
 	unsigned		 store:1;	/* teeing the response to store it */
 	unsigned		 not_modified:1;	/* hit answered with 304 */
+	unsigned		 validating:1;	/* conditional sent for obj */
 	const char		*detail;	/* why not stored, or NULL */
 	struct store_obj	*obj;		/* the hit being served */
 	struct http_msg		 smsg;		/* its head, parsed */
@@ -74,6 +75,7 @@ struct cache_tx {
 	struct cache_meta	 meta;
 	uint8_t			*skip;		/* fields not to send, per index */
 	char			 extra[160];	/* Age, Cache-Status field lines */
+	char			 cond[320];	/* If-None-Match or If-Modified-Since line */
 };
 
 /* Start-up: options from the configuration. 0, or -1 (out of memory). */
@@ -88,12 +90,21 @@ void	cache_shutdown(void);
 int	cache_lookup(struct client *c, const char *buf);
 /* Send the hit cache_lookup() chose, and finish the transaction. */
 void	cache_serve(struct client *c);
+/* A forwarded request's head is in uhead: add the conditional for the
+ * stored response being revalidated, if any (RFC 9111 §4.3.1). */
+void	cache_amend_request(struct client *c, struct evbuffer *uhead);
 /*
  * The backend's response head (buf, c->resp) before it goes to the
  * client: decide whether to store it and fill c->cache.extra and .skip
  * for the head writer. cache_response_tee() after the relay is set up.
  */
-void	cache_response_head(struct client *c, const char *buf);
+int	cache_response_head(struct client *c, const char *buf);
+/* cache_response_head() answers: */
+#define CACHE_HEAD_PASS		0	/* send the backend's head (and body) */
+#define CACHE_HEAD_REPLACED	1	/* a 304 revalidated the stored response:
+					 * cache.c wrote it to the client; the
+					 * backend's answer has no body */
+#define CACHE_HEAD_CLOSED	2	/* c was closed (out of memory) */
 void	cache_response_tee(struct client *c);
 /* Append the Cache-Status line of a response vane writes itself (an
  * error) to extra[0..len), when the request went through the cache. */

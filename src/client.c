@@ -543,9 +543,13 @@ client_request(struct client *c, const char *buf)
 		return;
 	}
 	answer = cache_lookup(c, buf);
-	if (answer == CACHE_ANSWER_FORWARD && client_build_uhead(c, buf) == -1) {
-		client_close(c, "out of memory building the backend request");
-		return;
+	if (answer == CACHE_ANSWER_FORWARD) {
+		if (client_build_uhead(c, buf) == -1) {
+			client_close(c, "out of memory building the backend "
+			    "request");
+			return;
+		}
+		cache_amend_request(c, c->uhead);
 	}
 	mode = m->framing == HF_CHUNKED ? RELAY_CHUNKED :
 	    m->framing == HF_LENGTH ? RELAY_LENGTH : RELAY_NONE;
