@@ -442,6 +442,10 @@ upstream_emit_head(struct client *c, const char *buf)
 	o.client_version = c->version;
 	o.via = "vane";
 	o.date = worker_date(c->w);
+	if (c->cache.fwd != CFWD_NONE) {
+		o.extra = c->cache.extra;
+		o.skip = c->cache.skip;
+	}
 	if (evbuffer_reserve_space(out,
 	    (ev_ssize_t)http_msg_response_size(r, &o), &v, 1) < 1)
 		return (-1);
@@ -455,6 +459,7 @@ upstream_emit_head(struct client *c, const char *buf)
 	c->resp_started = 1;
 	c->resp_head_done = 1;
 	relay_init(&c->resp_body, mode, r->content_length, 0);
+	cache_response_tee(c);
 	return (0);
 }
 
@@ -505,6 +510,7 @@ upstream_read_head(struct client *c)
 		backend_failed(c->srv, now_mono_ms(), why);
 	} else
 		backend_succeeded(c->srv);
+	cache_response_head(c, buf);
 	if (upstream_emit_head(c, buf) == -1) {
 		client_close(c, "out of memory writing a response head");
 		return (0);
