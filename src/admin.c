@@ -43,6 +43,7 @@
 
 #include "admin.h"
 #include "backend.h"
+#include "cache.h"
 #include "cache_policy.h"
 #include "config.h"
 #include "http_msg.h"
@@ -571,37 +572,79 @@ has_ctl(const char *s, size_t n)
 }
 
 /*
+ * Append to head[*n..cap) the fields of the purge request that
+ * cache.key.fields names: their values join the key as a GET's would, so
+ * a purge that carries Accept-Language: fr drops what a GET with it
+ * stored (and one without drops what GETs without it stored). -1 if they
+ * do not fit.
+ */
+static int
+key_fields(const struct admin_req *r, const struct cache_key_opts *ko,
+    char *head, size_t cap, size_t *n)
+{
+	const struct http_field *f;
+	uint32_t i;
+	size_t j;
+	int w;
+
+	for (i = 0; r->m != NULL && i < r->m->nfields; i++) {
+		f = &r->m->fields[i];
+		if (f->id == HH_HOST)
+			continue;	/* the head has the site's already */
+		for (j = 0; j < ko->nadd; j++)
+			if (http_span_eq(r->buf, f->name, ko->add_headers[j]))
+				break;
+		if (j == ko->nadd)
+			continue;
+		w = snprintf(head + *n, cap - *n, "%s: %.*s\r\n",
+		    ko->add_headers[j], (int)f->value.len,
+		    r->buf + f->value.off);
+		if (w < 0 || (size_t)w >= cap - *n)
+			return (-1);
+		*n += (size_t)w;
+	}
+	return (0);
+}
+
+/*
  * Queue the primary key of a GET for target (origin-form: path and
- * query) on host under scheme. The key is what cache_key() gives for a
- * request head made of exactly these, parsed by the proxy's own parser,
- * so a purge and a lookup cannot disagree on how a URL is normalised
- * (host case, default port, the query kept as sent). Key options: none,
- * as cache.key.* are not in force yet (options.def says LATER); once
- * they are, the request path's cache_key_opts must be passed here too.
- * 0, or -1 with the answer written.
+ * query) on host under scheme. The key is what cache_key() gives, with
+ * the request path's key options (cache.key.*), for a request head made
+ * of exactly these and parsed by the proxy's own parser, so a purge and a
+ * lookup cannot disagree on how a URL is normalised (host case, default
+ * port, the query kept as sent, ignored parameters). 0, or -1 with the
+ * answer written.
  */
 static int
 purge_add_key(struct admin_req *r, const char *scheme, const char *host,
     size_t hlen, const char *target, size_t tlen)
 {
-	static const struct http_limits lim = { ADMIN_HEAD_MAX + 64, 1 };
-	char head[ADMIN_HEAD_MAX + 64], key[ADMIN_HEAD_MAX + 64];
-	struct http_field field;
+	static const struct http_limits lim = { 2 * ADMIN_HEAD_MAX,
+	    ADMIN_FIELDS_MAX };
+	const struct cache_key_opts *ko = cache_key_options();
+	char head[2 * ADMIN_HEAD_MAX], key[2 * ADMIN_HEAD_MAX];
+	struct http_field fields[ADMIN_FIELDS_MAX];
 	struct http_msg m;
+	size_t len;
 	int n;
 
 	if (hlen == 0 || has_ctl(host, hlen) || has_ctl(target, tlen))
 		goto bad;
 	n = snprintf(head, sizeof(head), "GET %s%.*s HTTP/1.1\r\n"
-	    "Host: %.*s\r\n\r\n", tlen > 0 && target[0] == '/' ? "" : "/",
+	    "Host: %.*s\r\n", tlen > 0 && target[0] == '/' ? "" : "/",
 	    (int)tlen, target, (int)hlen, host);
 	if (n < 0 || (size_t)n >= sizeof(head))
 		goto bad;
-	http_msg_init(&m, &field, 1);
-	if (http_parse_request(&m, head, (size_t)n, &lim) != HP_OK ||
+	len = (size_t)n;
+	if (key_fields(r, ko, head, sizeof(head) - 2, &len) == -1)
+		goto bad;
+	memcpy(head + len, "\r\n", 2);
+	len += 2;
+	http_msg_init(&m, fields, ADMIN_FIELDS_MAX);
+	if (http_parse_request(&m, head, len, &lim) != HP_OK ||
 	    m.form != HT_ORIGIN)
 		goto bad;
-	if ((n = cache_key(key, sizeof(key), scheme, head, &m, NULL)) <= 0)
+	if ((n = cache_key(key, sizeof(key), scheme, head, &m, ko)) <= 0)
 		goto bad;
 	return (purge_add(r, 0, key, (size_t)n));
 bad:
