@@ -250,12 +250,6 @@ def test_cli(av):
 # --------------------------------------------------------------------------
 # End to end: objects stored by requests, dropped by purges.
 
-# Remove once the request path stores responses (the wiring of client.c /
-# upstream.c on main, with their tags from cache.tag_fields).
-NEEDS_WIRING = pytest.mark.skip(
-    reason="the cache is not wired into the request path yet (client.c/"
-    "upstream.c on main): no request can store an object to purge")
-
 def backend_calls(backend, name):
     return backend.stats()["cache_calls"].get(name, {}).get("GET", 0)
 
@@ -274,7 +268,6 @@ def get(v, path):
     return r
 
 
-@NEEDS_WIRING
 def test_purge_url_end_to_end(av, backend):
     name = "p-" + uuid.uuid4().hex[:8]
     path = "/cache/%s?cc=%s" % (name, enc("max-age=600"))
@@ -312,7 +305,6 @@ def test_purge_url_end_to_end(av, backend):
     assert c["purged"] == 4 and c["hits"] >= 2, c
 
 
-@NEEDS_WIRING
 def test_purge_url_drops_every_variant(av, backend):
     name = "v-" + uuid.uuid4().hex[:8]
     path = "/cache/%s?cc=%s&vary=Accept-Language" % (name,
@@ -332,7 +324,6 @@ def test_purge_url_drops_every_variant(av, backend):
     assert backend_calls(backend, name) == 4
 
 
-@NEEDS_WIRING
 def test_purge_tag_end_to_end(av, backend):
     name = "t-" + uuid.uuid4().hex[:8]
     cc = enc("max-age=600")
@@ -361,3 +352,60 @@ def test_purge_tag_end_to_end(av, backend):
                         "purge-tag:x"], capture_output=True, timeout=TIMEOUT,
                        text=True)
     assert p.returncode == 0 and json.loads(p.stdout)["purged"] == 1
+
+
+def test_purge_keys_match_the_request_path(av, backend):
+    """Hosts spelled differently by clients and by the purge name one
+    key: case, default port, IPv6 literals."""
+    name = "h-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s" % (name, enc("max-age=600"))
+    for host in ("Example.COM:80", "[::1]:8080", "[2001:DB8::1]"):
+        get_host(av, path, host)
+        assert is_hit(get_host(av, path, host)), host
+    assert backend_calls(backend, name) == 3
+    st, b = purge_post(av, "url=" + enc("http://example.com" + path))
+    assert b["purged"] == 1, b
+    st, b = purge(av, "http://[::1]:8080" + path)
+    assert b["purged"] == 1, b
+    st, b = purge(av, path, host="[2001:db8::1]:80")
+    assert b["purged"] == 1, b
+    for host in ("example.com", "[::1]:8080", "[2001:db8::1]"):
+        assert not is_hit(get_host(av, path, host)), host
+    assert backend_calls(backend, name) == 6
+
+
+def get_host(v, path, host, headers=()):
+    with RawConn(v.port, timeout=TIMEOUT) as c:
+        c.send(request("GET", path, host=host, headers=headers))
+        r = c.read_response()
+    assert r.status == 200, r
+    r.headers = {"Cache-Status": r.header("Cache-Status") or ""}
+    return r
+
+
+def test_purge_with_key_options(vane_factory, backend):
+    """cache.key.ignore_params and cache.key.fields apply to purges as to
+    lookups; the purge request's own key fields join its keys."""
+    v = with_admin(vane_factory, backend, extra='cache = { key = { '
+                   'ignore_params = "utm_source"; fields = '
+                   '"Accept-Language"; }; };\n')
+    name = "k-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s" % (name, enc("max-age=600"))
+    host = "127.0.0.1:%d" % v.port
+    for lang in ("fr", "en"):
+        get_host(v, path + "&utm_source=a", host,
+                 headers=[("Accept-Language", lang)])
+        assert is_hit(get_host(v, path + "&utm_source=b", host,
+                               headers=[("Accept-Language", lang)]))
+    assert backend_calls(backend, name) == 2
+    # Without the field: the key of requests without it, none stored.
+    st, b = purge_post(v, "url=" + enc("http://%s%s&utm_source=c" %
+                                       (host, path)))
+    assert st == 200 and b["purged"] == 0, b
+    assert b["keys"] == ["http://%s%s\nAccept-Language:" % (host, path)]
+    st, b = purge(v, path, host=host, headers=[("Accept-Language", "fr")])
+    assert b["purged"] == 1, b
+    assert b["keys"][0] == "http://%s%s\nAccept-Language:fr" % (host, path)
+    assert not is_hit(get_host(v, path, host,
+                               headers=[("Accept-Language", "fr")]))
+    assert is_hit(get_host(v, path, host, headers=[("Accept-Language", "en")]))
