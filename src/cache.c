@@ -115,6 +115,12 @@ cache_shutdown(void)
 	ntag_fields = 0;
 }
 
+const struct cache_key_opts *
+cache_key_options(void)
+{
+	return (&kopts);
+}
+
 /* Inserts and removals need no answer: the next lookup tells. */
 static void
 done_cb(void *arg, int status, uint64_t count)

@@ -81,6 +81,9 @@ struct cache_tx {
 /* Start-up: options from the configuration. 0, or -1 (out of memory). */
 int	cache_init(void);
 void	cache_shutdown(void);
+/* The key options in force (cache.key.*), between the two: the admin
+ * listener's purges compute keys with them as lookups do. */
+const struct cache_key_opts	*cache_key_options(void);
 
 /*
  * A request head is complete (buf, c->req). Returns 1 when it is answered

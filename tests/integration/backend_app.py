@@ -5,10 +5,13 @@ tests can assert on what actually reached a backend rather than on what vane
 says about itself.
 """
 import asyncio
+import email.utils
 import hashlib
 import importlib
 import itertools
+import json
 import os
+import time
 
 from fastapi import FastAPI, Request, Response
 from fastapi.responses import JSONResponse, StreamingResponse
@@ -21,6 +24,8 @@ app = FastAPI()
 # health: the status /health answers with, set by POST /control/health/N.
 _stats = {"requests": 0, "clients": set(), "inflight": 0, "max_inflight": 0,
           "health": 200, "health_checks": 0, "health_hosts": []}
+# /cache/{name}: calls per name and method, {name: {"GET": n, ...}}.
+_cache_calls = {}
 # /hc is the path health checks are configured with in the tests: not
 # counted in requests, so checks never skew a balance count.
 _UNCOUNTED = ("/stats", "/reset", "/hc")
@@ -126,7 +131,8 @@ async def stats():
             "inflight": _stats["inflight"] - 1,
             "max_inflight": _stats["max_inflight"],
             "health_checks": _stats["health_checks"],
-            "health_hosts": _stats["health_hosts"]}
+            "health_hosts": _stats["health_hosts"],
+            "cache_calls": _cache_calls}
 
 
 @app.api_route("/reset", methods=["GET", "POST"])
@@ -137,6 +143,7 @@ async def reset():
     _stats["health_checks"] = 0
     _stats["health_hosts"] = []
     _stats["health"] = 200
+    _cache_calls.clear()
     return {"backend": NAME, "reset": True}
 
 
@@ -169,3 +176,68 @@ async def status(code: int):
     if code in (204, 304) or code < 200:
         return Response(status_code=code)
     return JSONResponse({"backend": NAME, "status": code}, status_code=code)
+
+
+# Response fields /cache/{name} sets from its query parameters.
+_CACHE_FIELDS = (("cc", "Cache-Control"), ("expires", "Expires"),
+                 ("lm", "Last-Modified"), ("etag", "ETag"), ("vary", "Vary"),
+                 ("cookie", "Set-Cookie"), ("vcc", "Vane-Cache-Control"),
+                 ("cdncc", "CDN-Cache-Control"), ("tag", "Cache-Tag"))
+
+
+@app.api_route("/cache/{name}", methods=["GET", "HEAD", "POST", "PUT",
+                                         "DELETE", "PATCH"])
+async def cache_endpoint(request: Request, name: str):
+    """A response whose caching fields the test chooses, for the cache tests.
+
+    Query parameters: cc, expires, lm, etag, vary, cookie, vcc, cdncc, tag
+    (the raw values of Cache-Control, Expires, Last-Modified, ETag, Vary,
+    Set-Cookie, Vane-Cache-Control, CDN-Cache-Control, Cache-Tag);
+    exp_in=N (Expires N seconds from now, may be negative); status=N;
+    size=N (pad the JSON body to N bytes); stream=1 (chunked, no
+    Content-Length); cond=1 (answer 304 to a matching If-None-Match, else
+    conditionals are ignored). The request field X-Want-Status overrides
+    status (so an unsafe request can fail on the GET's URL).
+
+    The body is JSON with the per-name call number `n` (every method
+    counts), so two answers of the backend never have the same bytes; the
+    calls are counted in /stats under cache_calls[name][method].
+    """
+    calls = _cache_calls.setdefault(name, {})
+    calls[request.method] = calls.get(request.method, 0) + 1
+    n = sum(calls.values())
+    q = request.query_params
+    headers = {}
+    for param, field in _CACHE_FIELDS:
+        if param in q:
+            headers[field] = q[param]
+    if "exp_in" in q:
+        headers["Expires"] = email.utils.formatdate(
+            time.time() + int(q["exp_in"]), usegmt=True)
+    code = int(request.headers.get("x-want-status") or q.get("status", 200))
+    if q.get("cond") == "1" and "etag" in q:
+        inm = request.headers.get("if-none-match")
+        if inm is not None and q["etag"] in [t.strip()
+                                             for t in inm.split(",")]:
+            return Response(status_code=304, headers=headers)
+    doc = {"backend": NAME, "name": name, "n": n, "method": request.method,
+           "lang": request.headers.get("accept-language"),
+           "time": time.time()}
+    body = json.dumps(doc).encode()
+    size = int(q.get("size", 0))
+    if size > len(body):
+        doc["pad"] = ""
+        pad = size - len(json.dumps(doc).encode())
+        doc["pad"] = "x" * max(0, pad)
+        body = json.dumps(doc).encode()
+    if q.get("stream") == "1":
+        step = max(1, len(body) // 8)
+
+        async def gen():
+            for i in range(0, len(body), step):
+                yield body[i:i + step]
+                await asyncio.sleep(0)
+        return StreamingResponse(gen(), status_code=code, headers=headers,
+                                 media_type="application/json")
+    return Response(content=body, status_code=code, headers=headers,
+                    media_type="application/json")
