@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/queue.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -42,11 +43,14 @@
 
 #include "admin.h"
 #include "backend.h"
+#include "cache.h"
+#include "cache_policy.h"
 #include "config.h"
 #include "http_msg.h"
 #include "http_parse.h"
 #include "log.h"
 #include "stats.h"
+#include "store.h"
 #include "upool.h"
 #include "util.h"
 #include "vane.h"
@@ -59,24 +63,60 @@
 #define ADMIN_MAX_CONNS		64	/* more are closed at accept */
 #define ADMIN_BACKLOG		64
 #define ADMIN_ARG_MAX		256
+#define ADMIN_URL_MAX		2048	/* vane -s purge:URL */
+#define ADMIN_PENDING		0	/* a handler waits on the store */
+#define PURGE_OPS_MAX		32	/* keys and tags per purge request */
 #define ADMIN_CONN_MAGIC	0x61636f6eu
 
 #define NITEMS(a)	(sizeof(a) / sizeof((a)[0]))
 #define LOAD(x)		atomic_load_explicit(&(x), memory_order_relaxed)
 #define PEEK(x)		__atomic_load_n(&(x), __ATOMIC_RELAXED)
 
+/* One store operation of a purge: remove a primary key, or a tag. */
+struct purge_op {
+	int		 tag;
+	char		*s;
+	size_t		 len;
+};
+
+/* The operations of one purge request, run one after the other. */
+struct purge {
+	struct purge_op	 ops[PURGE_OPS_MAX];
+	int		 nops;
+	int		 next;		/* the op to start next */
+	int		 busy;		/* an op is started, not completed */
+	int		 looping;	/* purge_run is on the stack */
+	int		 failed;	/* an op answered STORE_ERROR */
+	uint64_t	 count;
+};
+
+struct aconn;
+
 /*
  * One request being answered. A handler fills body (JSON unless it sets
  * ctype) and returns the status; for HEAD the body is counted, not sent.
+ * A handler that started a store operation which has not completed yet
+ * returns ADMIN_PENDING (req_wait): the store's callback answers through
+ * req_done. The memory store completes before it returns, the Redis store
+ * later, from the loop; both take the same path here.
  */
 struct admin_req {
+	struct aconn	*ac;
 	char		 method[32];	/* "" when longer: matches nothing */
 	int		 head;		/* HEAD: route as GET, send no body */
 	char		*path;		/* target without the query, NUL-ended */
+	char		*query;		/* after the '?', NUL-ended, or NULL */
+	const char	*buf;		/* the head: only while the handler runs */
+	const struct http_msg *m;
 	char		 arg[ADMIN_ARG_MAX];	/* what {} or * matched, decoded */
 	const char	*ctype;
 	char		 allow[64];	/* for 405 */
 	struct evbuffer	*body;
+	struct store_req *sreq;		/* pending store op, for store_cancel */
+	int		 done;		/* req_done ran */
+	int		 waiting;	/* the handler returned ADMIN_PENDING */
+	int		 status;	/* from req_done */
+	struct purge	 purge;
 };
 
 /*
@@ -95,14 +135,20 @@ struct admin_route {
 static int	admin_stats(struct admin_req *);
 static int	admin_drain(struct admin_req *);
 static int	admin_ready(struct admin_req *);
+static int	admin_purge(struct admin_req *);
+static int	admin_purge_post(struct admin_req *);
 
+/* PURGE takes any target (the URL to drop, not an admin path): it is
+ * dispatched before this table, see admin_dispatch. */
 static const struct admin_route routes[] = {
 	{ "GET",	"/stats",		admin_stats },
 	{ "POST",	"/backends/{}/drain",	admin_drain },
 	{ "POST",	"/backends/{}/ready",	admin_ready },
+	{ "POST",	"/purge",		admin_purge_post },
 };
 
-enum ac_state { AC_HEAD, AC_WRITE, AC_LINGER };
+/* AC_WAIT: the request is read and waits on the store to answer. */
+enum ac_state { AC_HEAD, AC_WAIT, AC_WRITE, AC_LINGER };
 
 struct aconn {
 	uint32_t		 magic;
@@ -112,6 +158,7 @@ struct aconn {
 	struct event		*timer;
 	struct http_msg		 req;
 	struct http_field	 fields[ADMIN_FIELDS_MAX];
+	struct admin_req	 ar;
 	LIST_ENTRY(aconn)	 entry;
 };
 
@@ -121,6 +168,10 @@ static int			 admin_fd = -1;
 static struct evconnlistener	*admin_lev;
 static struct event_base	*admin_base;
 static uint64_t			 admin_started;	/* mono ms */
+static struct store_conn	*admin_sc;	/* NULL: cache.store "off" */
+
+static void	aconn_answer(struct aconn *, struct admin_req *, int);
+static int	pct_decode(const char *, size_t, char *, size_t, int);
 
 /* ---------------------------------------------------------------- JSON */
 
@@ -186,6 +237,35 @@ admin_error(struct admin_req *r, int status, const char *msg)
 	return (status);
 }
 
+/* ------------------------------------------------------ store waits */
+
+/*
+ * A store op a handler started has completed with the answer's status.
+ * When it completed before the handler returned (the memory store), the
+ * handler returns the status itself (req_wait); otherwise answer now.
+ */
+static void
+req_done(struct admin_req *r, int status)
+{
+	r->sreq = NULL;
+	r->done = 1;
+	r->status = status;
+	if (r->waiting) {
+		r->waiting = 0;
+		aconn_answer(r->ac, r, status);
+	}
+}
+
+/* What a handler returns once its store op is started (r->sreq set). */
+static int
+req_wait(struct admin_req *r)
+{
+	if (r->done)
+		return (r->status);
+	r->waiting = 1;
+	return (ADMIN_PENDING);
+}
+
 /* --------------------------------------------------------------- /stats */
 
 /* The counters of stats.def, in its order; the JSON groups them by the
@@ -248,8 +328,37 @@ same_section(const char *a, size_t alen, const char *b)
 	return (section_len(b) == alen && strncmp(a, b, alen) == 0);
 }
 
+/*
+ * The store's own numbers, in the "cache" section beside the request-path
+ * counters of stats.def: "store" names it ("off" without one); without
+ * an answer from it (Redis down) "store_error" says so instead.
+ */
 static void
-json_section(struct evbuffer *b, const struct stats *sum, size_t i)
+json_store(struct evbuffer *b, int *first, const struct store_stats *st)
+{
+	if (vane.store == NULL) {
+		json_kstr(b, first, "store", "off");
+		return;
+	}
+	json_kstr(b, first, "store", vane.store->ops->name);
+	if (st == NULL) {
+		json_kstr(b, first, "store_error", "the store did not answer");
+		return;
+	}
+	json_u64(b, first, "objects", st->objects);
+	json_u64(b, first, "markers", st->markers);
+	json_u64(b, first, "bytes", st->bytes);
+	json_u64(b, first, "budget", st->budget);
+	json_u64(b, first, "inserts", st->inserts);
+	json_u64(b, first, "evictions", st->evictions);
+	json_u64(b, first, "expired", st->expired);
+	json_u64(b, first, "purged", st->purged);
+	json_u64(b, first, "rejected", st->rejected);
+}
+
+static void
+json_section(struct evbuffer *b, const struct stats *sum, size_t i,
+    const struct store_stats *sst)
 {
 	const char *name = stat_rows[i].name, *key;
 	char sec[64];
@@ -271,11 +380,13 @@ json_section(struct evbuffer *b, const struct stats *sum, size_t i)
 		if (strcmp(stat_extras[j].section, sec) == 0)
 			json_u64(b, &first, stat_extras[j].key,
 			    stat_extras[j].get());
+	if (strcmp(sec, "cache") == 0)
+		json_store(b, &first, sst);
 	evbuffer_add(b, "}", 1);
 }
 
 static void
-json_counters(struct evbuffer *b)
+json_counters(struct evbuffer *b, const struct store_stats *sst)
 {
 	struct stats sum;
 	size_t i, j, len;
@@ -290,7 +401,7 @@ json_counters(struct evbuffer *b)
 		if (j < i)
 			continue;	/* section already written */
 		evbuffer_add(b, ",", 1);
-		json_section(b, &sum, i);
+		json_section(b, &sum, i, sst);
 	}
 }
 
@@ -319,8 +430,8 @@ json_server(struct evbuffer *b, const struct server *s, uint64_t now)
 	evbuffer_add(b, "}", 1);
 }
 
-static int
-admin_stats(struct admin_req *r)
+static void
+stats_write(struct admin_req *r, const struct store_stats *sst)
 {
 	struct evbuffer *b = r->body;
 	uint64_t now = now_mono_ms();
@@ -330,7 +441,7 @@ admin_stats(struct admin_req *r)
 	json_kstr(b, &first, "version", PACKAGE_VERSION);
 	json_u64(b, &first, "uptime_seconds", (now - admin_started) / 1000);
 	json_int(b, &first, "workers", vane.nworkers);
-	json_counters(b);
+	json_counters(b, sst);
 	evbuffer_add(b, ",\"backends\":[", 13);
 	for (i = 0; i < vane.nservers; i++) {
 		if (i > 0)
@@ -338,7 +449,27 @@ admin_stats(struct admin_req *r)
 		json_server(b, &vane.servers[i], now);
 	}
 	evbuffer_add(b, "]}\n", 3);
-	return (200);
+}
+
+static void
+stats_done(void *arg, int status, const struct store_stats *st)
+{
+	struct admin_req *r = arg;
+
+	stats_write(r, status == STORE_OK ? st : NULL);
+	req_done(r, 200);
+}
+
+/* The store's stats first (they may come later), then the rest. */
+static int
+admin_stats(struct admin_req *r)
+{
+	if (admin_sc == NULL) {
+		stats_write(r, NULL);
+		return (200);
+	}
+	r->sreq = store_get_stats(admin_sc, stats_done, r);
+	return (req_wait(r));
 }
 
 /* ---------------------------------------------------- drain and ready */
@@ -384,6 +515,362 @@ admin_ready(struct admin_req *r)
 	return (set_drain(r, 0));
 }
 
+/* --------------------------------------------------------------- purge */
+
+/*
+ * PURGE <url> and POST /purge?url=&tag= drop stored responses. A URL is
+ * turned into the primary key the request path computes for it, a tag is
+ * passed to the store as it is; the ops then run one after the other and
+ * the answer counts what they dropped.
+ */
+
+static void
+purge_clear(struct purge *p)
+{
+	int i;
+
+	for (i = 0; i < p->nops; i++)
+		free(p->ops[i].s);
+	p->nops = 0;
+}
+
+/* Queue one op; 0, or -1 with the answer's status and body written. */
+static int
+purge_add(struct admin_req *r, int tag, const char *s, size_t len)
+{
+	struct purge *p = &r->purge;
+	struct purge_op *op;
+
+	if (p->nops == PURGE_OPS_MAX) {
+		r->status = admin_error(r, 400, "too many URLs and tags in one "
+		    "purge request (at most 32)");
+		return (-1);
+	}
+	op = &p->ops[p->nops];
+	if ((op->s = malloc(len)) == NULL) {
+		r->status = admin_error(r, 500, "out of memory");
+		return (-1);
+	}
+	memcpy(op->s, s, len);
+	op->len = len;
+	op->tag = tag;
+	p->nops++;
+	return (0);
+}
+
+/* 1 if s[0..n) has a byte that cannot stand in a request line or a
+ * field value as it is (controls, SP, DEL). */
+static int
+has_ctl(const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f)
+			return (1);
+	return (0);
+}
+
+/*
+ * Append to head[*n..cap) the fields of the purge request that
+ * cache.key.fields names: their values join the key as a GET's would, so
+ * a purge that carries Accept-Language: fr drops what a GET with it
+ * stored (and one without drops what GETs without it stored). -1 if they
+ * do not fit.
+ */
+static int
+key_fields(const struct admin_req *r, const struct cache_key_opts *ko,
+    char *head, size_t cap, size_t *n)
+{
+	const struct http_field *f;
+	uint32_t i;
+	size_t j;
+	int w;
+
+	for (i = 0; r->m != NULL && i < r->m->nfields; i++) {
+		f = &r->m->fields[i];
+		if (f->id == HH_HOST)
+			continue;	/* the head has the site's already */
+		for (j = 0; j < ko->nadd; j++)
+			if (http_span_eq(r->buf, f->name, ko->add_headers[j]))
+				break;
+		if (j == ko->nadd)
+			continue;
+		w = snprintf(head + *n, cap - *n, "%s: %.*s\r\n",
+		    ko->add_headers[j], (int)f->value.len,
+		    r->buf + f->value.off);
+		if (w < 0 || (size_t)w >= cap - *n)
+			return (-1);
+		*n += (size_t)w;
+	}
+	return (0);
+}
+
+/*
+ * Queue the primary key of a GET for target (origin-form: path and
+ * query) on host under scheme. The key is what cache_key() gives, with
+ * the request path's key options (cache.key.*), for a request head made
+ * of exactly these and parsed by the proxy's own parser, so a purge and a
+ * lookup cannot disagree on how a URL is normalised (host case, default
+ * port, the query kept as sent, ignored parameters). 0, or -1 with the
+ * answer written.
+ */
+static int
+purge_add_key(struct admin_req *r, const char *scheme, const char *host,
+    size_t hlen, const char *target, size_t tlen)
+{
+	static const struct http_limits lim = { 2 * ADMIN_HEAD_MAX,
+	    ADMIN_FIELDS_MAX };
+	const struct cache_key_opts *ko = cache_key_options();
+	char head[2 * ADMIN_HEAD_MAX], key[2 * ADMIN_HEAD_MAX];
+	struct http_field fields[ADMIN_FIELDS_MAX];
+	struct http_msg m;
+	size_t len;
+	int n;
+
+	if (hlen == 0 || has_ctl(host, hlen) || has_ctl(target, tlen))
+		goto bad;
+	n = snprintf(head, sizeof(head), "GET %s%.*s HTTP/1.1\r\n"
+	    "Host: %.*s\r\n", tlen > 0 && target[0] == '/' ? "" : "/",
+	    (int)tlen, target, (int)hlen, host);
+	if (n < 0 || (size_t)n >= sizeof(head))
+		goto bad;
+	len = (size_t)n;
+	if (key_fields(r, ko, head, sizeof(head) - 2, &len) == -1)
+		goto bad;
+	memcpy(head + len, "\r\n", 2);
+	len += 2;
+	http_msg_init(&m, fields, ADMIN_FIELDS_MAX);
+	if (http_parse_request(&m, head, len, &lim) != HP_OK ||
+	    m.form != HT_ORIGIN)
+		goto bad;
+	if ((n = cache_key(key, sizeof(key), scheme, head, &m, ko)) <= 0)
+		goto bad;
+	return (purge_add(r, 0, key, (size_t)n));
+bad:
+	r->status = admin_error(r, 400, "not a valid http or https URL");
+	return (-1);
+}
+
+/*
+ * An absolute URL, http or https (RFC 9110 §4.2): scheme "://" authority
+ * then path and query; a fragment is dropped (it never reaches a server),
+ * userinfo is refused (§4.2.4). An empty path is "/".
+ */
+static int
+purge_add_url(struct admin_req *r, const char *u, size_t n)
+{
+	const char *scheme, *a, *t, *hash;
+
+	if (n >= 7 && strncasecmp(u, "http://", 7) == 0) {
+		scheme = "http";
+		a = u + 7;
+	} else if (n >= 8 && strncasecmp(u, "https://", 8) == 0) {
+		scheme = "https";
+		a = u + 8;
+	} else {
+		r->status = admin_error(r, 400, "the URL must be absolute: "
+		    "http://host/path or https://host/path");
+		return (-1);
+	}
+	if ((hash = memchr(u, '#', n)) != NULL)
+		n = (size_t)(hash - u);
+	if (a > u + n)
+		a = u + n;
+	for (t = a; t < u + n && *t != '/' && *t != '?'; t++)
+		if (*t == '@') {
+			r->status = admin_error(r, 400, "no userinfo in a URL");
+			return (-1);
+		}
+	return (purge_add_key(r, scheme, a, (size_t)(t - a), t,
+	    (size_t)(u + n - t)));
+}
+
+static void	purge_run(struct admin_req *);
+
+static void
+purge_done(void *arg, int status, uint64_t count)
+{
+	struct admin_req *r = arg;
+	struct purge *p = &r->purge;
+
+	r->sreq = NULL;
+	p->busy = 0;
+	if (status == STORE_OK)
+		p->count += count;
+	else
+		p->failed = 1;
+	if (!p->looping)
+		purge_run(r);
+}
+
+/* {"purged": N, "keys": [...], "tags": [...]}: what was asked, and how
+ * many stored responses (variants) were dropped in all. */
+static int
+purge_answer(struct admin_req *r)
+{
+	struct purge *p = &r->purge;
+	char s[ADMIN_HEAD_MAX + 64];
+	int i, k, first = 1, n;
+
+	if (p->failed)
+		return (admin_error(r, 503, "the cache store failed"));
+	evbuffer_add(r->body, "{", 1);
+	json_u64(r->body, &first, "purged", p->count);
+	for (k = 0; k < 2; k++) {
+		json_key(r->body, &first, k == 0 ? "keys" : "tags");
+		evbuffer_add(r->body, "[", 1);
+		for (i = 0, n = 0; i < p->nops; i++) {
+			if (p->ops[i].tag != k)
+				continue;
+			snprintf(s, sizeof(s), "%.*s", (int)p->ops[i].len,
+			    p->ops[i].s);
+			if (n++ > 0)
+				evbuffer_add(r->body, ",", 1);
+			json_str(r->body, s);
+		}
+		evbuffer_add(r->body, "]", 1);
+	}
+	evbuffer_add(r->body, "}\n", 2);
+	return (200);
+}
+
+/*
+ * Start the ops in turn, each once the one before has completed. A loop,
+ * not a recursion through the callback, since the memory store completes
+ * an op before returning from it.
+ */
+static void
+purge_run(struct admin_req *r)
+{
+	struct purge *p = &r->purge;
+	struct purge_op *op;
+
+	p->looping = 1;
+	while (!p->busy && !p->failed && p->next < p->nops) {
+		op = &p->ops[p->next++];
+		p->busy = 1;
+		if (op->tag)
+			r->sreq = store_purge_tag(admin_sc, op->s, op->len,
+			    purge_done, r);
+		else
+			r->sreq = store_remove(admin_sc, op->s, op->len,
+			    purge_done, r);
+	}
+	p->looping = 0;
+	if (!p->busy)
+		req_done(r, purge_answer(r));
+}
+
+static int
+purge_start(struct admin_req *r)
+{
+	purge_run(r);
+	return (req_wait(r));
+}
+
+/*
+ * PURGE: the request-target is the URL to drop. Absolute-form names it
+ * whole; origin-form (PURGE /path?q) names the site with Host, and drops
+ * the URL under both schemes, http and https, since it does not say which.
+ */
+static int
+admin_purge(struct admin_req *r)
+{
+	const struct http_msg *m = r->m;
+	const struct http_field *h;
+
+	if (admin_sc == NULL)
+		return (admin_error(r, 503, "cache is off"));
+	if (m->form == HT_ABSOLUTE) {
+		if (purge_add_url(r, r->buf + m->target.off,
+		    m->target.len) == -1)
+			return (r->status);
+		return (purge_start(r));
+	}
+	if (m->host < 0 || m->fields[m->host].value.len == 0)
+		return (admin_error(r, 400, "PURGE takes an absolute URL, or "
+		    "a path and a Host field naming the site"));
+	h = &m->fields[m->host];
+	if (purge_add_key(r, "http", r->buf + h->value.off, h->value.len,
+	    r->buf + m->target.off, m->target.len) == -1 ||
+	    purge_add_key(r, "https", r->buf + h->value.off, h->value.len,
+	    r->buf + m->target.off, m->target.len) == -1)
+		return (r->status);
+	return (purge_start(r));
+}
+
+/* A tag as the response fields carry it: split on commas and spaces, so
+ * one with either can never have been stored. */
+static int
+tag_valid(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return (0);
+	for (i = 0; i < n; i++)
+		if ((unsigned char)s[i] <= 0x20 || s[i] == 0x7f ||
+		    s[i] == ',')
+			return (0);
+	return (1);
+}
+
+/* One url= or tag= parameter of POST /purge; 0, or -1 with the answer. */
+static int
+purge_param(struct admin_req *r, const char *p, size_t n)
+{
+	char v[ADMIN_HEAD_MAX];
+	const char *eq = memchr(p, '=', n);
+	size_t nl = eq != NULL ? (size_t)(eq - p) : n;
+	int tag;
+
+	if (nl == 3 && strncmp(p, "url", 3) == 0)
+		tag = 0;
+	else if (nl == 3 && strncmp(p, "tag", 3) == 0)
+		tag = 1;
+	else {
+		r->status = admin_error(r, 400, "POST /purge takes url= and "
+		    "tag= parameters only");
+		return (-1);
+	}
+	if (eq == NULL || pct_decode(eq + 1, n - nl - 1, v, sizeof(v), 1) ==
+	    -1 || v[0] == '\0') {
+		r->status = admin_error(r, 400, tag ? "bad tag= value" :
+		    "bad url= value");
+		return (-1);
+	}
+	if (!tag)
+		return (purge_add_url(r, v, strlen(v)));
+	if (!tag_valid(v, strlen(v))) {
+		r->status = admin_error(r, 400, "a tag has no space, comma or "
+		    "control character");
+		return (-1);
+	}
+	return (purge_add(r, 1, v, strlen(v)));
+}
+
+/* POST /purge?url=URL&tag=TAG...: values percent-encoded, '+' is '+'. */
+static int
+admin_purge_post(struct admin_req *r)
+{
+	const char *p, *amp;
+	size_t n;
+
+	if (admin_sc == NULL)
+		return (admin_error(r, 503, "cache is off"));
+	for (p = r->query; p != NULL; p = *amp != '\0' ? amp + 1 : NULL) {
+		amp = p + strcspn(p, "&");
+		n = (size_t)(amp - p);
+		if (n > 0 && purge_param(r, p, n) == -1)
+			return (r->status);
+	}
+	if (r->purge.nops == 0)
+		return (admin_error(r, 400, "POST /purge takes url=URL or "
+		    "tag=TAG (repeatable)"));
+	return (purge_start(r));
+}
+
 /* ------------------------------------------------------------ dispatch */
 
 static int
@@ -399,9 +886,9 @@ hexval(int c)
 }
 
 /* Percent-decode p[0..n) into out; -1 if malformed, too long, or it
- * decodes to NUL or '/'. */
+ * decodes to NUL, or to '/' unless slash_ok (a path segment). */
 static int
-pct_decode(const char *p, size_t n, char *out, size_t outlen)
+pct_decode(const char *p, size_t n, char *out, size_t outlen, int slash_ok)
 {
 	size_t i, o = 0;
 	int hi, lo, c;
@@ -416,7 +903,7 @@ pct_decode(const char *p, size_t n, char *out, size_t outlen)
 				return (-1);
 			c = hi * 16 + lo;
 			i += 2;
-			if (c == '\0' || c == '/')
+			if (c == '\0' || (c == '/' && !slash_ok))
 				return (-1);
 		}
 		if (o + 1 >= outlen)
@@ -436,13 +923,13 @@ route_match(const char *pattern, const char *path, char *arg, size_t arglen)
 	while (*p != '\0') {
 		if (p[0] == '*' && p[1] == '\0')
 			return (*q != '\0' &&
-			    pct_decode(q, strlen(q), arg, arglen) == 0);
+			    pct_decode(q, strlen(q), arg, arglen, 0) == 0);
 		if (p[0] == '{' && p[1] == '}') {
 			end = strchr(q, '/');
 			if (end == NULL)
 				end = q + strlen(q);
 			if (end == q || pct_decode(q, (size_t)(end - q), arg,
-			    arglen) == -1)
+			    arglen, 0) == -1)
 				return (0);
 			p += 2;
 			q = end;
@@ -472,6 +959,8 @@ admin_dispatch(struct admin_req *r)
 	const char *method = r->head ? "GET" : r->method;
 	size_t i;
 
+	if (strcmp(method, "PURGE") == 0)
+		return (admin_purge(r));
 	for (i = 0; i < NITEMS(routes); i++) {
 		rt = &routes[i];
 		if (!route_match(rt->pattern, r->path, r->arg, sizeof(r->arg)))
@@ -493,6 +982,13 @@ aconn_free(struct aconn *ac)
 	CHECK_OBJ(ac, ADMIN_CONN_MAGIC);
 	LIST_REMOVE(ac, entry);
 	naconns--;
+	if (ac->ar.sreq != NULL)
+		store_cancel(admin_sc, ac->ar.sreq);
+	purge_clear(&ac->ar.purge);
+	if (ac->ar.body != NULL)
+		evbuffer_free(ac->ar.body);
+	free(ac->ar.path);
+	free(ac->ar.query);
 	if (ac->bev != NULL)
 		bufferevent_free(ac->bev);
 	if (ac->timer != NULL)
@@ -553,12 +1049,13 @@ aconn_fail(struct aconn *ac, int status, const char *msg)
 	evbuffer_free(r.body);
 }
 
-/* The head in buf is complete: check it, route it, answer it. */
+/* The head in buf is complete: check it, route it, answer it (now, or
+ * once the store has, in state AC_WAIT). */
 static void
 aconn_request(struct aconn *ac, const char *buf)
 {
 	const struct http_msg *m = &ac->req;
-	struct admin_req r;
+	struct admin_req *r = &ac->ar;
 	struct http_span t = m->target;
 	const char *q;
 	int status;
@@ -573,26 +1070,37 @@ aconn_request(struct aconn *ac, const char *buf)
 		aconn_fail(ac, 400, "the request-target is no path");
 		return;
 	}
-	memset(&r, 0, sizeof(r));
-	r.ctype = "application/json";
-	if (m->method_s.len < sizeof(r.method))
-		memcpy(r.method, buf + m->method_s.off, m->method_s.len);
-	r.head = m->method == HM_HEAD;
-	if ((q = memchr(buf + t.off, '?', t.len)) != NULL)
+	memset(r, 0, sizeof(*r));
+	r->ac = ac;
+	r->buf = buf;
+	r->m = m;
+	r->ctype = "application/json";
+	if (m->method_s.len < sizeof(r->method))
+		memcpy(r->method, buf + m->method_s.off, m->method_s.len);
+	r->head = m->method == HM_HEAD;
+	if ((q = memchr(buf + t.off, '?', t.len)) != NULL) {
+		r->query = strndup(q + 1, t.len - (size_t)(q - (buf + t.off)) -
+		    1);
 		t.len = (uint32_t)(q - (buf + t.off));
+	}
 	if (t.len == 0)
-		r.path = strdup("/");
+		r->path = strdup("/");
 	else
-		r.path = strndup(buf + t.off, t.len);
-	if (r.path == NULL || (r.body = evbuffer_new()) == NULL) {
-		free(r.path);
+		r->path = strndup(buf + t.off, t.len);
+	if (r->path == NULL || (q != NULL && r->query == NULL) ||
+	    (r->body = evbuffer_new()) == NULL) {
 		aconn_free(ac);
 		return;
 	}
-	status = admin_dispatch(&r);
-	aconn_answer(ac, &r, status);
-	evbuffer_free(r.body);
-	free(r.path);
+	status = admin_dispatch(r);
+	r->buf = NULL;		/* the input buffer may move from now on */
+	r->m = NULL;
+	if (status != ADMIN_PENDING) {
+		aconn_answer(ac, r, status);
+		return;
+	}
+	ac->state = AC_WAIT;
+	aconn_arm(ac, ADMIN_TIMEOUT_MS);
 }
 
 static void
@@ -653,7 +1161,7 @@ aconn_event(struct bufferevent *bev, short what, void *arg)
 	CHECK_OBJ(ac, ADMIN_CONN_MAGIC);
 	if ((what & BEV_EVENT_EOF) && !(what & BEV_EVENT_ERROR)) {
 		ac->peer_eof = 1;
-		if (ac->state == AC_WRITE)
+		if (ac->state == AC_WAIT || ac->state == AC_WRITE)
 			return;		/* half-closed: the answer goes on */
 		if (ac->state == AC_HEAD &&
 		    evbuffer_get_length(bufferevent_get_input(bev)) > 0) {
@@ -674,7 +1182,13 @@ aconn_timeout(evutil_socket_t fd, short what, void *arg)
 	CHECK_OBJ(ac, ADMIN_CONN_MAGIC);
 	if (ac->state == AC_HEAD)
 		aconn_fail(ac, 408, "no complete request head in time");
-	else
+	else if (ac->state == AC_WAIT) {
+		store_cancel(admin_sc, ac->ar.sreq);
+		ac->ar.sreq = NULL;
+		ac->ar.waiting = 0;
+		aconn_answer(ac, &ac->ar, admin_error(&ac->ar, 504,
+		    "the cache store did not answer in time"));
+	} else
 		aconn_free(ac);		/* not reading, or lingered enough */
 }
 
@@ -780,6 +1294,11 @@ admin_start(struct event_base *base)
 	if (admin_fd == -1)
 		return (0);
 	admin_base = base;
+	/* Purges and the store's stats go through the admin thread's own
+	 * handle, on its loop (a Redis store keeps a connection there). */
+	if (vane.store != NULL &&
+	    (admin_sc = store_open(vane.store, base)) == NULL)
+		return (-1);
 	admin_lev = evconnlistener_new(base, admin_accept, NULL,
 	    LEV_OPT_CLOSE_ON_FREE, -1, admin_fd);
 	if (admin_lev == NULL)
@@ -801,6 +1320,9 @@ admin_stop(void)
 	if (admin_fd != -1)
 		close(admin_fd);
 	admin_fd = -1;
+	if (admin_sc != NULL)
+		store_close(admin_sc);
+	admin_sc = NULL;
 }
 
 /* ------------------------------------------------------------ vane -s */
@@ -831,11 +1353,23 @@ pct_encode(const char *name, char *out, size_t outlen)
 static int
 command_line(const char *cmd, char *line, size_t len)
 {
-	char enc[3 * ADMIN_ARG_MAX + 1];
-	const char *what;
+	char enc[3 * ADMIN_URL_MAX + 1];
+	const char *what, *arg;
 
 	if (strcmp(cmd, "stats") == 0) {
 		snprintf(line, len, "GET /stats");
+		return (0);
+	}
+	/* The URL or tag goes as a query value: pct_encode leaves only
+	 * unreserved characters and ':' as they are. */
+	if (strncmp(cmd, "purge:", 6) == 0 ||
+	    strncmp(cmd, "purge-tag:", 10) == 0) {
+		what = cmd[5] == ':' ? "url" : "tag";
+		arg = cmd + (cmd[5] == ':' ? 6 : 10);
+		if (*arg == '\0' || strlen(arg) >= ADMIN_URL_MAX)
+			return (-1);
+		pct_encode(arg, enc, sizeof(enc));
+		snprintf(line, len, "POST /purge?%s=%s", what, enc);
 		return (0);
 	}
 	if (strncmp(cmd, "drain:", 6) == 0)
@@ -891,13 +1425,15 @@ int
 admin_command(const struct config *cfg, const char *cmd)
 {
 	const struct cfg_addr *a = &cfg->admin_address;
-	char line[1024], req[1200], *resp, *body;
+	char line[ADMIN_HEAD_MAX - 256], req[ADMIN_HEAD_MAX], *resp;
+	char *body;
 	int status = 0, rc = 1;
 	ssize_t n;
 
 	if (command_line(cmd, line, sizeof(line)) == -1) {
 		fprintf(stderr, "vane: -s takes reload, stop, stats, "
-		    "drain:SERVER or ready:SERVER, not '%s'\n", cmd);
+		    "drain:SERVER, ready:SERVER, purge:URL or purge-tag:TAG, "
+		    "not '%s'\n", cmd);
 		return (2);
 	}
 	if (!a->set) {

@@ -1,12 +1,15 @@
 /*
  * admin.h: the admin listener (L5), an HTTP/1.1 endpoint on admin.address
- * served by the main thread's event loop: GET /stats (JSON), and
- * POST /backends/NAME/drain and /ready. One request per connection, always
- * answered with Connection: close. Requests are dispatched through one
- * table of (method, path pattern, handler) in admin.c.
+ * served by the main thread's event loop: GET /stats (JSON, with the
+ * cache store's own numbers), POST /backends/NAME/drain and /ready, and the
+ * cache purges: PURGE <url> and POST /purge?url=URL&tag=TAG, through a
+ * store handle of the main thread's own. One request per connection,
+ * always answered with Connection: close. Requests are dispatched through
+ * one table of (method, path pattern, handler) in admin.c.
  *
- * Also the client side of vane -s drain:NAME / ready:NAME / stats, which
- * talks to the admin listener of the running instance.
+ * Also the client side of vane -s drain:NAME / ready:NAME / stats /
+ * purge:URL / purge-tag:TAG, which talks to the admin listener of the
+ * running instance.
  */
 #ifndef VANE_ADMIN_H
 #define VANE_ADMIN_H
@@ -21,13 +24,16 @@ struct event_base;
  * reason.
  */
 int	admin_init(void);
-/* Serve the bound socket on base (the main thread's). Returns 0 or -1. */
+/* Serve the bound socket on base (the main thread's), opening the admin
+ * thread's store handle when there is a cache. Returns 0 or -1. */
 int	admin_start(struct event_base *base);
-/* Close the listener and every admin connection; safe without init. */
+/* Close the listener, every admin connection and the store handle; safe
+ * without init. */
 void	admin_stop(void);
 
 /*
- * vane -s CMD, CMD one of "drain:NAME", "ready:NAME" or "stats": send the
+ * vane -s CMD, CMD one of "drain:NAME", "ready:NAME", "stats", "purge:URL"
+ * (URL absolute, under 2 KiB) or "purge-tag:TAG": send the
  * request to cfg's admin.address with a blocking socket (5 s bound), print
  * the answer's body to stdout. Returns the exit status: 0 when the answer
  * is 200, 1 otherwise (with a line on stderr), 2 for a CMD not understood.

@@ -152,6 +152,7 @@ client_close(struct client *c, const char *reason)
 	log_debug("client %s: close: %s", c->ip, reason);
 	upstream_release(c, 0);
 	fields_release(c);
+	cache_tx_free(c);
 	io_close(&c->io);
 	ltimer_free(&c->timer);
 	TAILQ_REMOVE(&w->clients, c, entry);
@@ -283,7 +284,7 @@ client_closing(struct client *c)
 void
 client_error(struct client *c, int status, const char *reason)
 {
-	char buf[512], extra[32];
+	char buf[512], extra[224];
 	ssize_t n;
 
 	if (c->closed)
@@ -304,12 +305,14 @@ client_error(struct client *c, int status, const char *reason)
 		    status, reason);
 	else
 		log_info("client %s: %d: %s", c->ip, status, reason);
+	extra[0] = '\0';
 	if (c->retry_after > 0)
 		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
 		    c->retry_after);
+	cache_error_status(c, extra, sizeof(extra));
 	n = http_msg_error(buf, sizeof(buf), status, worker_date(c->w),
 	    !c->keepalive, c->method == HM_HEAD,
-	    c->retry_after > 0 ? extra : NULL);
+	    extra[0] != '\0' ? extra : NULL);
 	if (n > 0) {
 		evbuffer_add(c->io.out, buf, (size_t)n);
 		c->bytes_out += (uint64_t)n;
@@ -321,8 +324,18 @@ client_error(struct client *c, int status, const char *reason)
 }
 
 void
+client_answered(struct client *c, int status)
+{
+	c->status = status;
+	c->resp_started = 1;
+	client_log(c);
+	client_finish(c);
+}
+
+void
 client_response_done(struct client *c)
 {
+	cache_response_done(c, 1);
 	upstream_release(c, c->up_reusable && c->req_done);
 	c->bytes_out += c->resp_body.moved;
 	client_log(c);
@@ -334,6 +347,7 @@ static void
 client_finish(struct client *c)
 {
 	fields_release(c);
+	cache_tx_reset(c);
 	evbuffer_drain(c->uhead, evbuffer_get_length(c->uhead));
 	c->srv = NULL;
 	c->tried = 0;
@@ -497,7 +511,7 @@ client_request(struct client *c, const char *buf)
 	struct http_msg *m = &c->req;
 	struct worker *w = c->w;
 	uint64_t limit = vane.cfg->limits_body_size;
-	int mode;
+	int mode, answer;
 
 	c->nreq++;
 	w->st.requests++;
@@ -528,9 +542,14 @@ client_request(struct client *c, const char *buf)
 		client_error(c, 413, "request body over limits.body_size");
 		return;
 	}
-	if (client_build_uhead(c, buf) == -1) {
-		client_close(c, "out of memory building the backend request");
-		return;
+	answer = cache_lookup(c, buf);
+	if (answer == CACHE_ANSWER_FORWARD) {
+		if (client_build_uhead(c, buf) == -1) {
+			client_close(c, "out of memory building the backend "
+			    "request");
+			return;
+		}
+		cache_amend_request(c, c->uhead);
 	}
 	mode = m->framing == HF_CHUNKED ? RELAY_CHUNKED :
 	    m->framing == HF_LENGTH ? RELAY_LENGTH : RELAY_NONE;
@@ -541,6 +560,14 @@ client_request(struct client *c, const char *buf)
 	c->can_retry = http_method_idempotent(m->method) && c->req_done;
 	evbuffer_drain(c->io.in, m->head_len);
 	fields_release(c);
+	if (answer == CACHE_ANSWER_HIT) {
+		cache_serve(c);
+		return;
+	}
+	if (answer == CACHE_ANSWER_504) {
+		client_error(c, 504, "only-if-cached: nothing usable stored");
+		return;
+	}
 	if (!c->req_done)
 		client_phase(c, vane.cfg->timeouts_client_body);
 	upstream_start(c);

@@ -21,6 +21,7 @@
 #include <stdint.h>
 #include <sys/queue.h>
 
+#include "cache.h"
 #include "http_parse.h"
 #include "io.h"
 #include "relay.h"
@@ -93,6 +94,8 @@ struct client {
 	unsigned		 up_reusable:1;
 	int			 status;	/* status sent to the client */
 	uint64_t		 bytes_out;
+
+	struct cache_tx		 cache;
 };
 
 /* A new connection accepted by a worker's listener. */
@@ -107,6 +110,8 @@ void	client_error(struct client *c, int status, const char *reason);
 void	client_response_done(struct client *c);
 void	client_pump_request(struct client *c);
 void	client_send_continue(struct client *c);
+/* A response vane wrote itself (cache.c) is queued: log, finish. */
+void	client_answered(struct client *c, int status);
 /* Set the connection's timer from its deadlines (after queueing it). */
 void	client_arm(struct client *c);
 /* Write what is queued on both sides; returns -1 if c was closed. */

@@ -350,7 +350,7 @@ http_msg_response_size(const struct http_msg *resp, const struct http_out *o)
 {
 	return (HM_SLACK + fields_size(resp) + resp->reason.len +
 	    strlen(http_reason(resp->status)) + str_size(o->via) +
-	    str_size(o->date));
+	    str_size(o->date) + str_size(o->extra));
 }
 
 static void
@@ -386,7 +386,8 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 		f = &resp->fields[i];
 		/* A chunked body carries no Content-Length (RFC 9112 §6.2). */
 		if (f->hop || f->id == HH_VIA ||
-		    (o->chunk && f->id == HH_CONTENT_LENGTH))
+		    (o->chunk && f->id == HH_CONTENT_LENGTH) ||
+		    (o->skip != NULL && o->skip[i]))
 			continue;
 		if (f->id == HH_CONTENT_LENGTH)
 			put_length(&w, buf, f, resp->content_length, &cl);
@@ -402,6 +403,8 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 		put_str(&w, o->date);
 		put(&w, "\r\n", 2);
 	}
+	if (o->extra != NULL)
+		put_str(&w, o->extra);
 	if (!o->keepalive)
 		PUT_LIT(&w, "Connection: close\r\n");
 	else if (o->client_version == 10)

@@ -12,6 +12,8 @@
 #define VANE_HTTP_MSG_H
 
 #include <sys/types.h>
+#include <stdint.h>
+
 #include "http_parse.h"
 
 /* What vane adds to a request it forwards. */
@@ -55,6 +57,8 @@ struct http_out {
 	int		strip_te;	/* body sent unchunked (HTTP/1.0 client): drop Transfer-Encoding */
 	const char	*via;		/* "vane" */
 	const char	*date;		/* IMF-fixdate, added when the response has no Date */
+	const char	*extra;		/* field lines to add (each ending in CRLF), or NULL */
+	const uint8_t	*skip;		/* skip[i] != 0: leave field i out; NULL: none */
 };
 
 /*

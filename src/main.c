@@ -24,6 +24,7 @@
 
 #include "admin.h"
 #include "backend.h"
+#include "cache.h"
 #include "config.h"
 #include "health.h"
 #include "log.h"
@@ -47,7 +48,8 @@ usage(FILE *fp)
 	    "  -c file   configuration file (default %s)\n"
 	    "  -t        test the configuration and exit\n"
 	    "  -s cmd    tell the running instance: reload or stop (signal),\n"
-	    "            stats, drain:SERVER or ready:SERVER (admin.address)\n"
+	    "            stats, drain:SERVER, ready:SERVER, purge:URL or\n"
+	    "            purge-tag:TAG (admin.address)\n"
 	    "  -V        print the version of vane and its libraries\n"
 	    "  -x what   print the generated options section of vane.conf(5)\n"
 	    "            (man) or the sample configuration (sample)\n"
@@ -277,9 +279,14 @@ run(const char *path)
 	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		n = 1;
 	vane.nservers = backend_init(vane.cfg, &vane.servers);
+	if (vane.cfg->cache_store == CFG_CACHE_REDIS)
+		log_warn("%s: cache.store \"redis\" is not implemented yet: "
+		    "using the memory store", vane.cfg->path);
 	if (vane.cfg->cache_store != CFG_CACHE_OFF &&
 	    (vane.store = store_mem_new(vane.cfg->cache_size, 0)) == NULL)
 		fatal("cannot create the cache: out of memory");
+	if (cache_init() == -1)
+		fatal("cannot set up the cache: out of memory");
 	/* Bound before privileges go and before the fork: a port in use
 	 * is a start-up error on the terminal. */
 	if (admin_init() == -1 || workers_init((int)n) == -1)
@@ -318,6 +325,7 @@ run(const char *path)
 	backend_free(vane.servers, vane.nservers);
 	store_destroy(vane.store);
 	vane.store = NULL;
+	cache_shutdown();
 	config_free(vane.cfg);
 	log_close();
 	return (0);

@@ -25,11 +25,17 @@ enum relay_mode {
 
 struct relay {
 	int			mode;
+	/* Optional copy of the body's data bytes (the cache's tee): up to
+	 * tee_max bytes; one more and tee_over is set and copying stops. */
+	struct evbuffer		*tee;
+	uint64_t		tee_max;
+	int			tee_over;
 	uint64_t		remaining;	/* RELAY_LENGTH */
 	uint64_t		limit;		/* body bytes allowed, 0 = no limit */
 	uint64_t		moved;		/* body (data) bytes so far */
 	struct http_chunked	ch;
 	int			done;
+	struct evbuffer		*dst;	/* of the move in progress (dechunking) */
 };
 
 /* Return codes of relay_move / relay_eof. */
@@ -40,6 +46,8 @@ struct relay {
 #define RELAY_ETRUNC	-3	/* source closed before the body ended */
 
 void	relay_init(struct relay *r, int mode, uint64_t length, uint64_t limit);
+/* Copy the data bytes moved from now on into tee (see struct relay). */
+void	relay_tee(struct relay *r, struct evbuffer *tee, uint64_t max);
 /* Move what src holds of the body to dst. */
 int	relay_move(struct relay *r, struct evbuffer *src, struct evbuffer *dst);
 /* The source reached EOF: RELAY_DONE for close-delimited bodies (writing

@@ -413,7 +413,8 @@ response_mode(struct client *c, enum http_framing f, struct http_out *o)
 	}
 }
 
-/* Write the client's response head; returns 0 or -1. */
+/* Write the client's response head; returns 0, -1 (out of memory) or -2
+ * (c was closed). */
 static int
 upstream_emit_head(struct client *c, const char *buf)
 {
@@ -438,10 +439,25 @@ upstream_emit_head(struct client *c, const char *buf)
 	}
 	if (c->w->stopping)
 		c->keepalive = 0;
+	switch (cache_response_head(c, buf)) {
+	case CACHE_HEAD_REPLACED:
+		/* A 304 refreshed the stored response, which cache.c sent;
+		 * the 304 itself has no body to relay. */
+		c->resp_started = 1;
+		c->resp_head_done = 1;
+		relay_init(&c->resp_body, RELAY_NONE, 0, 0);
+		return (0);
+	case CACHE_HEAD_CLOSED:
+		return (-2);
+	}
 	o.keepalive = c->keepalive;
 	o.client_version = c->version;
 	o.via = "vane";
 	o.date = worker_date(c->w);
+	if (c->cache.fwd != CFWD_NONE) {
+		o.extra = c->cache.extra;
+		o.skip = c->cache.skip;
+	}
 	if (evbuffer_reserve_space(out,
 	    (ev_ssize_t)http_msg_response_size(r, &o), &v, 1) < 1)
 		return (-1);
@@ -455,6 +471,7 @@ upstream_emit_head(struct client *c, const char *buf)
 	c->resp_started = 1;
 	c->resp_head_done = 1;
 	relay_init(&c->resp_body, mode, r->content_length, 0);
+	cache_response_tee(c);
 	return (0);
 }
 
@@ -505,9 +522,12 @@ upstream_read_head(struct client *c)
 		backend_failed(c->srv, now_mono_ms(), why);
 	} else
 		backend_succeeded(c->srv);
-	if (upstream_emit_head(c, buf) == -1) {
+	switch (upstream_emit_head(c, buf)) {
+	case -1:
 		client_close(c, "out of memory writing a response head");
 		return (0);
+	case -2:
+		return (0);	/* closed */
 	}
 	evbuffer_drain(in, c->resp.head_len);
 	worker_fields_put(w, c->rfields);

@@ -659,7 +659,8 @@ START_TEST(test_enums_match)
 		cfg = load_text(text, err, sizeof(err));
 		ck_assert_msg(cfg != NULL, "%s", err);
 		ck_assert_int_eq(cfg->cache_store, stores[i].store);
-		ck_assert_int_eq(cfg->nwarnings, 1);
+		/* Active; "redis" warns at start-up (main.c), not here. */
+		ck_assert_int_eq(cfg->nwarnings, 0);
 		config_free(cfg);
 	}
 }
@@ -997,7 +998,7 @@ static const struct warned warned[] = {
 	    "{ cert = \"c\"; key = \"d\"; } ); };\n", 1, 2,
 	    "tls.certificates" },
 	{ "tls = { certificates = (); };\n", 1, 1, "tls.certificates" },
-	{ "cache = {\n  store = \"memory\"; };\n", 1, 2, "cache.store" },
+	{ "cache = {\n  store = \"memory\"; };\n", 0, 0, NULL },
 	{ "cache = { redis = {\n timeout = \"20ms\"; }; };\n", 1, 2,
 	    "cache.redis.timeout" },
 	{ "admin = { address = \"127.0.0.1:8081\"; };\n", 0, 0, NULL },

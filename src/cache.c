@@ -1,0 +1,913 @@
+/*
+ * cache.c: the response cache on the request path. See cache.h.
+ */
+#include <stdio.h>
+#include <strings.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <event2/buffer.h>
+
+#include "cache.h"
+#include "client.h"
+#include "config.h"
+#include "http_msg.h"
+#include "log.h"
+#include "store.h"
+#include "util.h"
+#include "vane.h"
+#include "worker.h"
+
+#define CACHE_VARY_MAX	4096	/* secondary key bytes */
+/*
+ * A stale response with a validator is kept this long past its usable
+ * time, so that it can be revalidated with a 304 instead of fetched
+ * again (RFC 9111 §4.3); LRU eviction frees it sooner under pressure.
+ */
+#define CACHE_VALIDATION_KEEP	86400
+
+/* How long from now the store keeps an object described by cm. */
+static int64_t
+keep_for(const struct cache_meta *cm, int64_t now)
+{
+	int64_t ttl = cache_ttl(cm, now);
+
+	if (ttl < 0)
+		ttl = 0;
+	if (cm->flags & (CM_HAS_ETAG | CM_HAS_LAST_MODIFIED))
+		ttl += CACHE_VALIDATION_KEEP;
+	return (ttl);
+}
+
+static struct cache_opts	copts;
+static struct cache_key_opts	kopts;
+static char			**tag_fields;
+static size_t			 ntag_fields;
+
+/* What cache_lookup's callback found. */
+struct lookup_ctx {
+	struct client	*c;
+	const char	*buf;
+	int		 answer;	/* CACHE_ANSWER_* */
+};
+
+static const char *const fwd_names[] = {
+	[CFWD_NONE] = "", [CFWD_HIT] = "", [CFWD_URI_MISS] = "uri-miss",
+	[CFWD_VARY_MISS] = "vary-miss", [CFWD_STALE] = "stale",
+	[CFWD_REQUEST] = "request", [CFWD_METHOD] = "method",
+	[CFWD_BYPASS] = "bypass",
+};
+
+/* "a, b c" into a NULL-terminated array of names; NULL for none. */
+static char **
+split_names(const char *s, size_t *n)
+{
+	char **v, *copy, *p, *save = NULL;
+	size_t k = 0;
+
+	*n = 0;
+	if (s == NULL || (copy = strdup(s)) == NULL)
+		return (NULL);
+	v = xcalloc(strlen(s) / 2 + 2, sizeof(*v));
+	for (p = strtok_r(copy, ", ", &save); p != NULL;
+	    p = strtok_r(NULL, ", ", &save))
+		v[k++] = xstrdup(p);
+	free(copy);
+	*n = k;
+	return (v);
+}
+
+static void
+free_names(char **v)
+{
+	size_t i;
+
+	for (i = 0; v != NULL && v[i] != NULL; i++)
+		free(v[i]);
+	free(v);
+}
+
+int
+cache_init(void)
+{
+	const struct config *cfg = vane.cfg;
+
+	cache_opts_default(&copts);
+	copts.vane_cc_name = cfg->cache_control_field;
+	copts.honour_cdn_cc = cfg->cache_cdn_cache_control;
+	copts.heuristic_cap = (int64_t)(cfg->cache_heuristic_max / 1000);
+	kopts.drop_params = (const char *const *)split_names(
+	    cfg->cache_key_ignore_params, &kopts.ndrop);
+	kopts.add_headers = (const char *const *)split_names(
+	    cfg->cache_key_fields, &kopts.nadd);
+	tag_fields = split_names(cfg->cache_tag_fields, &ntag_fields);
+	return (0);
+}
+
+void
+cache_shutdown(void)
+{
+	free_names((char **)kopts.drop_params);
+	free_names((char **)kopts.add_headers);
+	free_names(tag_fields);
+	memset(&kopts, 0, sizeof(kopts));
+	tag_fields = NULL;
+	ntag_fields = 0;
+}
+
+const struct cache_key_opts *
+cache_key_options(void)
+{
+	return (&kopts);
+}
+
+/* Inserts and removals need no answer: the next lookup tells. */
+static void
+done_cb(void *arg, int status, uint64_t count)
+{
+	(void)arg;
+	(void)status;
+	(void)count;
+}
+
+static int
+is_tag_field(const char *buf, const struct http_field *f)
+{
+	size_t i;
+
+	for (i = 0; i < ntag_fields; i++)
+		if (http_span_eq(buf, f->name, tag_fields[i]))
+			return (1);
+	return (0);
+}
+
+/* Grow *p to at least need bytes; 0, or -1 (out of memory). */
+static int
+reserve(char **p, size_t *cap, size_t need)
+{
+	char *n;
+
+	if (*cap >= need)
+		return (0);
+	if ((n = realloc(*p, need)) == NULL)
+		return (-1);
+	*p = n;
+	*cap = need;
+	return (0);
+}
+
+static uint8_t *
+skip_array(struct cache_tx *t)
+{
+	size_t n = (size_t)vane.cfg->limits_header_count;
+
+	if (t->skip == NULL)
+		t->skip = xcalloc(n, 1);
+	else
+		memset(t->skip, 0, n);
+	return (t->skip);
+}
+
+/* Cache-Status (RFC 9211) into t->extra, after any Age line already there. */
+static void
+set_status(struct cache_tx *t, int stored)
+{
+	size_t len = strlen(t->extra);
+
+	if (!vane.cfg->cache_status)
+		return;
+	if (t->fwd == CFWD_HIT)
+		snprintf(t->extra + len, sizeof(t->extra) - len,
+		    "Cache-Status: vane; hit\r\n");
+	else
+		snprintf(t->extra + len, sizeof(t->extra) - len,
+		    "Cache-Status: vane; fwd=%s%s%s%s\r\n", fwd_names[t->fwd],
+		    stored ? "; stored" : "", t->detail != NULL ?
+		    "; detail=" : "", t->detail != NULL ? t->detail : "");
+}
+
+static void
+keep_request(struct cache_tx *t, const char *buf, size_t len)
+{
+	if (reserve(&t->reqhead, &t->reqcap, len) == -1)
+		return;
+	memcpy(t->reqhead, buf, len);
+	t->reqlen = len;
+	t->keep_req = 1;
+}
+
+/* Parse the kept request head into m (fields from the worker). */
+static int
+parse_kept(struct client *c, struct http_msg *m)
+{
+	struct cache_tx *t = &c->cache;
+	struct http_field *f;
+
+	if (!t->keep_req || (f = worker_fields_get(c->w)) == NULL)
+		return (-1);
+	http_msg_init(m, f, (uint32_t)vane.cfg->limits_header_count);
+	if (http_parse_request(m, t->reqhead, t->reqlen,
+	    &c->w->req_limits) != HP_OK) {
+		worker_fields_put(c->w, f);
+		return (-1);
+	}
+	return (0);
+}
+
+/* Does the client's request carry preconditions of its own? */
+static int
+has_conditionals(const char *buf, const struct http_msg *m)
+{
+	static const char *const names[] = {
+		"if-none-match", "if-modified-since", "if-match",
+		"if-unmodified-since", "if-range",
+	};
+	uint32_t i;
+	size_t j;
+
+	for (i = 0; i < m->nfields; i++)
+		for (j = 0; j < sizeof(names) / sizeof(names[0]); j++)
+			if (http_span_eq(buf, m->fields[i].name, names[j]))
+				return (1);
+	return (0);
+}
+
+static void
+lookup_cb(void *arg, struct store_hit *hit)
+{
+	struct lookup_ctx *lc = arg;
+	struct client *c = lc->c;
+	struct cache_tx *t = &c->cache;
+	struct http_msg *m = &c->req;
+	struct store_obj *o, *chosen = NULL;
+	struct cache_decision d;
+	struct cc_directives rcc;
+	struct http_field *f;
+	int64_t now = t->req_time;
+	int i, seen = 0;
+
+	for (i = 0; hit->status == STORE_OK && i < hit->n; i++) {
+		o = hit->v[i];
+		if (o->flags & STORE_OBJ_HFM)
+			continue;
+		seen = 1;
+		if (cache_vary_match((const char *)o->vary, o->vary_len,
+		    lc->buf, m)) {
+			chosen = o;
+			break;
+		}
+	}
+	if (chosen == NULL) {
+		t->fwd = seen ? CFWD_VARY_MISS : CFWD_URI_MISS;
+		cache_request_cc(&rcc, lc->buf, m);
+		if (rcc.flags & CC_ONLY_IF_CACHED) {
+			t->detail = "only-if-cached";
+			lc->answer = CACHE_ANSWER_504;
+		}
+		return;
+	}
+	if ((f = worker_fields_get(c->w)) == NULL) {
+		t->fwd = CFWD_URI_MISS;
+		return;
+	}
+	http_msg_init(&t->smsg, f, (uint32_t)vane.cfg->limits_header_count);
+	if (http_parse_response(&t->smsg, (const char *)chosen->head,
+	    chosen->head_len, &c->w->resp_limits) != HP_OK) {
+		worker_fields_put(c->w, f);
+		t->smsg.fields = NULL;
+		t->fwd = CFWD_URI_MISS;
+		return;
+	}
+	cache_decide(&d, &chosen->meta, lc->buf, m, now);
+	switch (d.what) {
+	case CACHE_SERVE_FRESH:
+	case CACHE_SERVE_STALE:
+		t->fwd = CFWD_HIT;
+		t->obj = store_obj_ref(chosen);
+		t->age = d.age;
+		t->not_modified = cache_not_modified(lc->buf, m,
+		    (const char *)chosen->head, &t->smsg);
+		lc->answer = CACHE_ANSWER_HIT;
+		return;		/* t->smsg keeps its fields until served */
+	case CACHE_SERVE_GATEWAY_TIMEOUT:
+		t->fwd = CFWD_URI_MISS;
+		t->detail = "only-if-cached";
+		lc->answer = CACHE_ANSWER_504;
+		break;
+	default:
+		/* Stale, or the request asked for a fresh copy of something
+		 * still fresh: ask the backend whether it changed (§4.3.1),
+		 * unless the client's own conditionals are in the way; a
+		 * response that changed replaces the stored one. */
+		t->fwd = cache_is_fresh(&chosen->meta, now) ? CFWD_REQUEST :
+		    CFWD_STALE;
+		if (!has_conditionals(lc->buf, m) && cache_conditional(t->cond,
+		    sizeof(t->cond), (const char *)chosen->head,
+		    &t->smsg) > 0) {
+			t->obj = store_obj_ref(chosen);
+			t->validating = 1;
+			return;		/* t->smsg kept for the 304 */
+		}
+		break;
+	}
+	worker_fields_put(c->w, f);
+	t->smsg.fields = NULL;
+}
+
+int
+cache_lookup(struct client *c, const char *buf)
+{
+	struct cache_tx *t = &c->cache;
+	struct http_msg *m = &c->req;
+	struct store_query q;
+	struct store_req *req;
+	struct lookup_ctx lc;
+	size_t cap;
+	int n;
+
+	if (vane.store == NULL)
+		return (CACHE_ANSWER_FORWARD);
+	if (m->method != HM_GET && m->method != HM_HEAD) {
+		t->fwd = CFWD_METHOD;
+		if (m->method != HM_OPTIONS && m->method != HM_TRACE)
+			keep_request(t, buf, m->head_len);	/* §4.4 */
+		return (CACHE_ANSWER_FORWARD);
+	}
+	if (m->framing != HF_NONE) {
+		t->fwd = CFWD_BYPASS;
+		t->detail = "request-body";
+		return (CACHE_ANSWER_FORWARD);
+	}
+	cap = m->head_len + 64;
+	if (reserve(&t->key, &t->keycap, cap) == -1 ||
+	    (n = cache_key(t->key, t->keycap, "http", buf, m, &kopts)) < 0) {
+		t->fwd = CFWD_BYPASS;
+		t->detail = "key";
+		return (CACHE_ANSWER_FORWARD);
+	}
+	t->keylen = (size_t)n;
+	t->lookup = 1;
+	t->req_time = now_wall();
+	memset(&q, 0, sizeof(q));
+	q.key = t->key;
+	q.key_len = t->keylen;
+	q.now = t->req_time;
+	lc.c = c;
+	lc.buf = buf;
+	lc.answer = CACHE_ANSWER_FORWARD;
+	t->fwd = CFWD_URI_MISS;
+	if ((req = store_lookup(c->w->sc, &q, lookup_cb, &lc)) != NULL) {
+		/* This slice expects lookups that complete at once (the
+		 * memory store); a pending one is given up as a miss. */
+		store_cancel(c->w->sc, req);
+	}
+	if (lc.answer == CACHE_ANSWER_FORWARD)
+		keep_request(t, buf, m->head_len);
+	if (lc.answer != CACHE_ANSWER_HIT)
+		c->w->st.cache_misses++;
+	return (lc.answer);
+}
+
+/* RFC 9110 §15.4.5: what a 304 carries of the stored response. */
+static int
+in_304(const char *buf, const struct http_field *f)
+{
+	static const char *const names[] = {
+		"cache-control", "content-location", "date", "etag",
+		"expires", "vary",
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (http_span_eq(buf, f->name, names[i]))
+			return (1);
+	return (0);
+}
+
+/*
+ * Write the stored response obj (head parsed in sm) to the client: its
+ * head with t->extra (Age, Cache-Status) and, for a GET, its body by
+ * reference; a 304 instead when t->not_modified. Returns the status
+ * sent, or -1 when c was closed.
+ */
+static int
+write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
+{
+	struct cache_tx *t = &c->cache;
+	const char *head = (const char *)obj->head;
+	struct evbuffer_iovec v;
+	struct http_out o;
+	uint8_t *skip;
+	uint32_t i;
+	ssize_t n;
+	int status = sm->status;
+
+	skip = skip_array(t);
+	for (i = 0; i < sm->nfields; i++)
+		if (cache_strip_field(head, &sm->fields[i], &copts) ||
+		    http_span_eq(head, sm->fields[i].name, "age") ||
+		    (t->not_modified && !in_304(head, &sm->fields[i])))
+			skip[i] = 1;
+	memset(&o, 0, sizeof(o));
+	o.keepalive = c->keepalive;
+	o.client_version = c->version;
+	o.via = "vane";
+	o.date = worker_date(c->w);
+	o.extra = t->extra;
+	o.skip = skip;
+	if (t->not_modified) {
+		/* The stored head minus its content fields, as a 304. */
+		sm->status = 304;
+		sm->reason.len = 0;
+		status = 304;
+	}
+	if (evbuffer_reserve_space(c->io.out,
+	    (ev_ssize_t)http_msg_response_size(sm, &o), &v, 1) < 1 ||
+	    (n = http_msg_response(v.iov_base, v.iov_len, head, sm, &o)) < 0) {
+		client_close(c, "out of memory writing a cached response");
+		return (-1);
+	}
+	v.iov_len = (size_t)n;
+	evbuffer_commit_space(c->io.out, &v, 1);
+	c->bytes_out += (uint64_t)n;
+	if (!t->not_modified && c->method == HM_GET && obj->body_len > 0) {
+		if (store_obj_add_body_to(c->io.out, obj) == -1) {
+			client_close(c, "out of memory sending a cached body");
+			return (-1);
+		}
+		c->bytes_out += obj->body_len;
+	}
+	return (status);
+}
+
+void
+cache_serve(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	int status;
+
+	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
+	    (long long)t->age);
+	set_status(t, 0);
+	c->bytes_out = 0;
+	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
+		return;
+	c->w->st.cache_hits++;
+	worker_fields_put(c->w, t->smsg.fields);
+	t->smsg.fields = NULL;
+	store_obj_unref(t->obj);
+	t->obj = NULL;
+	client_answered(c, status);
+}
+
+void
+cache_amend_request(struct client *c, struct evbuffer *uhead)
+{
+	struct cache_tx *t = &c->cache;
+	size_t len = evbuffer_get_length(uhead);
+	struct evbuffer_ptr p;
+	char end[2];
+
+	if (!t->validating)
+		return;
+	/* The head ends with the empty line: put the field before it. */
+	if (len < 4 || evbuffer_ptr_set(uhead, &p, len - 2,
+	    EVBUFFER_PTR_SET) == -1 ||
+	    evbuffer_copyout_from(uhead, &p, end, 2) != 2 ||
+	    memcmp(end, "\r\n", 2) != 0) {
+		t->validating = 0;
+		return;
+	}
+	/* evbuffers cannot shrink at the tail: rebuild it. */
+	{
+		struct evbuffer *tmp = evbuffer_new();
+
+		if (tmp == NULL) {
+			t->validating = 0;
+			return;
+		}
+		evbuffer_remove_buffer(uhead, tmp, len - 2);
+		evbuffer_drain(uhead, 2);
+		evbuffer_add(tmp, t->cond, strlen(t->cond));
+		evbuffer_add(tmp, "\r\n", 2);
+		evbuffer_add_buffer(uhead, tmp);
+		evbuffer_free(tmp);
+	}
+}
+
+/*
+ * A 304 answered the conditional for t->obj (RFC 9111 §4.3.3, §4.3.4):
+ * store its head updated with the 304's fields over the same body, and
+ * send that to the client.
+ */
+static int
+revalidated(struct client *c, const char *buf)
+{
+	struct cache_tx *t = &c->cache;
+	struct store_obj *old = t->obj, *obj;
+	struct http_msg *r = &c->resp, *sm = &t->smsg, nm;
+	struct store_str tags[STORE_MAX_TAGS];
+	struct store_obj_init in;
+	struct http_field *nf;
+	struct evbuffer *h = t->shead;
+	const char *oh = (const char *)old->head;
+	int64_t now = now_wall(), ttl;
+	uint32_t i, j;
+	int replaced, status;
+	char line[32];
+
+	if (h == NULL && (h = t->shead = evbuffer_new()) == NULL)
+		return (-1);
+	evbuffer_drain(h, evbuffer_get_length(h));
+	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", sm->status % 1000);
+	evbuffer_add(h, line, strlen(line));
+	evbuffer_add(h, oh + sm->reason.off, sm->reason.len);
+	evbuffer_add(h, "\r\n", 2);
+	for (i = 0; i < sm->nfields; i++) {
+		for (j = 0, replaced = 0; j < r->nfields && !replaced; j++)
+			replaced = cache_304_field_updates(buf, &r->fields[j]) &&
+			    r->fields[j].name.len == sm->fields[i].name.len &&
+			    strncasecmp(buf + r->fields[j].name.off,
+			    oh + sm->fields[i].name.off,
+			    r->fields[j].name.len) == 0;
+		if (replaced)
+			continue;
+		evbuffer_add(h, oh + sm->fields[i].name.off,
+		    sm->fields[i].name.len);
+		evbuffer_add(h, ": ", 2);
+		evbuffer_add(h, oh + sm->fields[i].value.off,
+		    sm->fields[i].value.len);
+		evbuffer_add(h, "\r\n", 2);
+	}
+	for (j = 0; j < r->nfields; j++) {
+		if (!cache_304_field_updates(buf, &r->fields[j]) ||
+		    is_tag_field(buf, &r->fields[j]))
+			continue;
+		evbuffer_add(h, buf + r->fields[j].name.off,
+		    r->fields[j].name.len);
+		evbuffer_add(h, ": ", 2);
+		evbuffer_add(h, buf + r->fields[j].value.off,
+		    r->fields[j].value.len);
+		evbuffer_add(h, "\r\n", 2);
+	}
+	evbuffer_add(h, "\r\n", 2);
+	if ((nf = worker_fields_get(c->w)) == NULL)
+		return (-1);
+	http_msg_init(&nm, nf, (uint32_t)vane.cfg->limits_header_count);
+	memset(&in, 0, sizeof(in));
+	in.head = evbuffer_pullup(h, -1);
+	in.head_len = evbuffer_get_length(h);
+	if (in.head == NULL || http_parse_response(&nm, (const char *)in.head,
+	    in.head_len, &c->w->resp_limits) != HP_OK) {
+		worker_fields_put(c->w, nf);
+		return (-1);
+	}
+	cache_meta_fill(&t->meta, (const char *)in.head, &nm, t->req_time,
+	    now, &copts);
+	for (i = 0; i < old->ntags && i < STORE_MAX_TAGS; i++)
+		tags[i] = old->tags[i];
+	in.key = old->key;
+	in.key_len = old->key_len;
+	in.body_from = old;
+	in.vary = old->vary;
+	in.vary_len = old->vary_len;
+	in.tags = tags;
+	in.ntags = old->ntags;
+	in.meta = &t->meta;
+	ttl = keep_for(&t->meta, now);
+	in.drop_after = now + (ttl > 0 ? ttl : 1);
+	if ((obj = store_obj_new(&in)) == NULL) {
+		worker_fields_put(c->w, nf);
+		return (-1);
+	}
+	/* Send the new object; its head is parsed in nm over obj->head's
+	 * copy, so parse that copy instead of the evbuffer's. */
+	http_msg_init(&nm, nf, (uint32_t)vane.cfg->limits_header_count);
+	(void)http_parse_response(&nm, (const char *)obj->head, obj->head_len,
+	    &c->w->resp_limits);
+	t->not_modified = 0;
+	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
+	    (long long)cache_current_age(&t->meta, now));
+	if (vane.cfg->cache_status)
+		snprintf(t->extra + strlen(t->extra), sizeof(t->extra) -
+		    strlen(t->extra), "Cache-Status: vane; fwd=%s; "
+		    "fwd-status=304; stored\r\n", fwd_names[t->fwd]);
+	status = write_obj(c, obj, &nm);
+	worker_fields_put(c->w, nf);
+	if (status == -1) {
+		store_obj_unref(obj);
+		return (-2);
+	}
+	c->status = status;
+	(void)store_insert(c->w->sc, &obj, now, done_cb, NULL);
+	c->w->st.cache_revalidated++;
+	return (0);
+}
+
+/* Tags of a response to store: the values of the tag fields, split on
+ * commas and spaces, into t->tags (NUL-separated). */
+static void
+collect_tags(struct cache_tx *t, const char *buf, const struct http_msg *r)
+{
+	const struct http_field *f;
+	const char *p, *end, *s;
+	size_t need = 0;
+	uint32_t i;
+
+	t->ntags = 0;
+	t->tagslen = 0;
+	for (i = 0; i < r->nfields; i++)
+		if (is_tag_field(buf, &r->fields[i]))
+			need += r->fields[i].value.len + 1;
+	if (need == 0 || (t->tags = realloc(t->tags, need)) == NULL)
+		return;
+	for (i = 0; i < r->nfields; i++) {
+		f = &r->fields[i];
+		if (!is_tag_field(buf, f))
+			continue;
+		p = buf + f->value.off;
+		end = p + f->value.len;
+		while (p < end && t->ntags < STORE_MAX_TAGS) {
+			while (p < end && (*p == ',' || *p == ' ' || *p == '\t'))
+				p++;
+			for (s = p; p < end && *p != ',' && *p != ' ' &&
+			    *p != '\t'; p++)
+				;
+			if (p > s) {
+				memcpy(t->tags + t->tagslen, s, (size_t)(p - s));
+				t->tagslen += (size_t)(p - s);
+				t->tags[t->tagslen++] = '\0';
+				t->ntags++;
+			}
+		}
+	}
+}
+
+/* The head to store: the fields cache_store_field() allows, without the
+ * framing, Age and tag fields; Content-Length comes when the body ends. */
+static int
+build_stored_head(struct cache_tx *t, const char *buf,
+    const struct http_msg *r, const struct cc_directives *d)
+{
+	const struct http_field *f;
+	char line[32];
+	uint32_t i;
+
+	if (t->shead == NULL && (t->shead = evbuffer_new()) == NULL)
+		return (-1);
+	evbuffer_drain(t->shead, evbuffer_get_length(t->shead));
+	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", r->status % 1000);
+	evbuffer_add(t->shead, line, strlen(line));
+	if (r->reason.len > 0)
+		evbuffer_add(t->shead, buf + r->reason.off, r->reason.len);
+	evbuffer_add(t->shead, "\r\n", 2);
+	for (i = 0; i < r->nfields; i++) {
+		f = &r->fields[i];
+		if (f->id == HH_CONTENT_LENGTH || f->id == HH_TRANSFER_ENCODING ||
+		    http_span_eq(buf, f->name, "age") || is_tag_field(buf, f) ||
+		    !cache_store_field(buf, f, d))
+			continue;
+		evbuffer_add(t->shead, buf + f->name.off, f->name.len);
+		evbuffer_add(t->shead, ": ", 2);
+		evbuffer_add(t->shead, buf + f->value.off, f->value.len);
+		evbuffer_add(t->shead, "\r\n", 2);
+	}
+	return (0);
+}
+
+/* Drop what an unsafe request's answer invalidates (RFC 9111 §4.4). */
+static void
+invalidate(struct client *c, struct http_msg *rq, const char *buf)
+{
+	struct cache_tx *t = &c->cache;
+	struct cache_inval iv;
+	char out[8192];
+	int i;
+
+	if (c->resp.status < 200 || c->resp.status >= 400)
+		return;
+	if (cache_invalidations(out, sizeof(out), &iv, "http", t->reqhead, rq,
+	    buf, &c->resp) <= 0)
+		return;
+	for (i = 0; i < iv.n; i++)
+		(void)store_remove(c->w->sc, out + iv.uri[i].off,
+		    iv.uri[i].len, done_cb, NULL);
+}
+
+/* The revalidation is over: drop the stored object and its head. */
+static void
+release_validated(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (t->smsg.fields != NULL)
+		worker_fields_put(c->w, t->smsg.fields);
+	t->smsg.fields = NULL;
+	store_obj_unref(t->obj);
+	t->obj = NULL;
+}
+
+int
+cache_response_head(struct client *c, const char *buf)
+{
+	struct cache_tx *t = &c->cache;
+	struct http_msg *r = &c->resp, rq;
+	struct cc_directives d;
+	enum cache_reason why = CACHE_OK;
+	int64_t now;
+	uint8_t *skip;
+	uint32_t i;
+	int parsed, n, rc;
+
+	t->extra[0] = '\0';
+	if (vane.store == NULL || t->fwd == CFWD_NONE)
+		return (CACHE_HEAD_PASS);
+	if (t->validating) {
+		t->validating = 0;
+		if (r->status == 304 && cache_304_selects(
+		    (const char *)t->obj->head, &t->smsg, buf, r)) {
+			rc = revalidated(c, buf);
+			release_validated(c);
+			if (rc == 0)
+				return (CACHE_HEAD_REPLACED);
+			if (rc == -2)
+				return (CACHE_HEAD_CLOSED);
+			/* Out of memory: pass the 304 on as it is. */
+			return (CACHE_HEAD_PASS);
+		}
+		release_validated(c);
+	}
+	skip = skip_array(t);
+	for (i = 0; i < r->nfields; i++)
+		if (cache_strip_field(buf, &r->fields[i], &copts) ||
+		    is_tag_field(buf, &r->fields[i]))
+			skip[i] = 1;
+	parsed = parse_kept(c, &rq) == 0;
+	if (t->fwd == CFWD_METHOD) {
+		if (parsed)
+			invalidate(c, &rq, buf);
+		goto done;
+	}
+	if (!t->lookup)
+		goto done;
+	now = now_wall();
+	if (c->method != HM_GET)
+		why = CACHE_R_METHOD;
+	else if (!parsed)
+		why = CACHE_R_INCOMPLETE;
+	else
+		why = cache_storable(t->reqhead, &rq, buf, r, 1, now, &copts);
+	if (why != CACHE_OK) {
+		t->detail = cache_reason_str(why);
+		goto done;
+	}
+	if (r->framing == HF_LENGTH &&
+	    r->content_length > vane.cfg->cache_max_object_size) {
+		t->detail = "too-large";
+		goto done;
+	}
+	if (t->vary == NULL && (t->vary = malloc(CACHE_VARY_MAX)) == NULL)
+		goto done;
+	if ((n = cache_vary_key(t->vary, CACHE_VARY_MAX, buf, r, t->reqhead,
+	    &rq)) < 0) {
+		t->detail = n == -2 ? "vary-star" : "vary-too-long";
+		goto done;
+	}
+	t->varylen = n;
+	(void)cache_response_cc(&d, buf, r, &copts);
+	if (build_stored_head(t, buf, r, &d) == -1)
+		goto done;
+	cache_meta_fill(&t->meta, buf, r, t->req_time, now, &copts);
+	collect_tags(t, buf, r);
+	t->store = 1;
+done:
+	if (parsed)
+		worker_fields_put(c->w, rq.fields);
+	set_status(t, t->store);
+	return (CACHE_HEAD_PASS);
+}
+
+void
+cache_response_tee(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (!t->store)
+		return;
+	if (t->body == NULL && (t->body = evbuffer_new()) == NULL) {
+		t->store = 0;
+		return;
+	}
+	evbuffer_drain(t->body, evbuffer_get_length(t->body));
+	relay_tee(&c->resp_body, t->body, vane.cfg->cache_max_object_size);
+}
+
+void
+cache_response_done(struct client *c, int complete)
+{
+	struct cache_tx *t = &c->cache;
+	struct store_str tags[STORE_MAX_TAGS];
+	struct store_obj_init in;
+	struct store_obj *obj;
+	char line[48];
+	int64_t now, ttl;
+	size_t len, off;
+	unsigned i;
+
+	if (!t->store)
+		return;
+	t->store = 0;
+	c->resp_body.tee = NULL;
+	now = now_wall();
+	ttl = keep_for(&t->meta, now);
+	if (!complete || c->resp_body.tee_over || ttl <= 0) {
+		c->w->st.cache_not_stored++;
+		return;
+	}
+	len = evbuffer_get_length(t->body);
+	snprintf(line, sizeof(line), "Content-Length: %zu\r\n\r\n", len);
+	evbuffer_add(t->shead, line, strlen(line));
+	for (i = 0, off = 0; i < t->ntags; i++) {
+		tags[i].p = t->tags + off;
+		tags[i].len = strlen(t->tags + off);
+		off += tags[i].len + 1;
+	}
+	memset(&in, 0, sizeof(in));
+	in.key = t->key;
+	in.key_len = t->keylen;
+	in.head = evbuffer_pullup(t->shead, -1);
+	in.head_len = evbuffer_get_length(t->shead);
+	in.body_len = len;
+	in.vary = t->vary;
+	in.vary_len = (size_t)t->varylen;
+	in.tags = tags;
+	in.ntags = t->ntags;
+	in.meta = &t->meta;
+	in.drop_after = now + ttl;
+	if (in.head == NULL || (obj = store_obj_new(&in)) == NULL) {
+		c->w->st.cache_not_stored++;
+		return;
+	}
+	if (len > 0 && evbuffer_copyout(t->body, obj->body, len) !=
+	    (ev_ssize_t)len) {
+		store_obj_unref(obj);
+		c->w->st.cache_not_stored++;
+		return;
+	}
+	(void)store_insert(c->w->sc, &obj, now, done_cb, NULL);
+	c->w->st.cache_stored++;
+}
+
+void
+cache_error_status(struct client *c, char *extra, size_t len)
+{
+	struct cache_tx *t = &c->cache;
+	size_t used = strlen(extra);
+
+	if (t->fwd == CFWD_NONE || t->fwd == CFWD_HIT)
+		return;
+	t->extra[0] = '\0';
+	set_status(t, 0);
+	if (used + strlen(t->extra) < len)
+		memcpy(extra + used, t->extra, strlen(t->extra) + 1);
+}
+
+void
+cache_tx_reset(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (t->smsg.fields != NULL) {
+		worker_fields_put(c->w, t->smsg.fields);
+		t->smsg.fields = NULL;
+	}
+	t->fwd = CFWD_NONE;
+	t->lookup = t->keep_req = t->store = t->not_modified = 0;
+	t->validating = 0;
+	t->detail = NULL;
+	t->extra[0] = '\0';
+	if (t->obj != NULL) {
+		store_obj_unref(t->obj);
+		t->obj = NULL;
+	}
+	if (t->body != NULL && evbuffer_get_length(t->body) > 0)
+		evbuffer_drain(t->body, evbuffer_get_length(t->body));
+}
+
+void
+cache_tx_free(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+
+	cache_tx_reset(c);
+	free(t->key);
+	free(t->reqhead);
+	free(t->vary);
+	free(t->tags);
+	free(t->skip);
+	if (t->shead != NULL)
+		evbuffer_free(t->shead);
+	if (t->body != NULL)
+		evbuffer_free(t->body);
+	memset(t, 0, sizeof(*t));
+}

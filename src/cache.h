@@ -1,0 +1,122 @@
+/*
+ * cache.h: the response cache on the request path (L4, beside client.c).
+ * cache_policy.c says what RFC 9111 allows; the store (store.h) keeps the
+ * bytes; this file puts them together for one client transaction:
+ *
+ *   client_request --cache_lookup--> hit: cache_serve (stored head with
+ *       Age and Cache-Status, body by reference, or a 304 for the
+ *       client's own conditional), or a 504 for only-if-cached;
+ *     miss/stale: forwarded; at the response head cache_response_head
+ *       decides whether to store it (Cache-Status says so) and tees the
+ *       body; cache_response_done stores it when it arrived whole.
+ *   Unsafe methods invalidate the target (and same-origin Location,
+ *   Content-Location) when the answer is a 2xx or 3xx (§4.4).
+ *
+ * First slice: stale entries are forwarded unconditionally (the answer
+ * replaces them), no coalescing of concurrent misses, no
+ * stale-while-revalidate or stale-if-error yet, and lookups are expected
+ * to complete at once (the memory store); see the closing notes of
+ * issue 5 for what comes next.
+ */
+#ifndef VANE_CACHE_H
+#define VANE_CACHE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cache_policy.h"
+#include "http_parse.h"
+
+struct client;
+struct evbuffer;
+struct store_obj;
+
+/* Why the backend was asked (RFC 9211 fwd=). */
+enum cache_fwd {
+	CFWD_NONE = 0,		/* not through the cache (cache off) */
+	CFWD_HIT,		/* answered from the cache */
+	CFWD_URI_MISS,
+	CFWD_VARY_MISS,
+	CFWD_STALE,
+	CFWD_REQUEST,		/* fresh, but the request said no-cache */
+	CFWD_METHOD,
+	CFWD_BYPASS,		/* not cacheable as a request (a body, no Host) */
+};
+
+/* What cache_lookup() says to do with a request. */
+#define CACHE_ANSWER_FORWARD	0	/* ask the backend */
+#define CACHE_ANSWER_HIT	1	/* cache_serve() */
+#define CACHE_ANSWER_504	2	/* only-if-cached and nothing usable */
+
+/* One client transaction's cache state (struct client.cache). */
+struct cache_tx {
+	enum cache_fwd		 fwd;
+	unsigned		 lookup:1;	/* a GET/HEAD the cache looked up */
+	unsigned		 keep_req:1;	/* reqhead holds the request head */
+	unsigned		 store:1;	/* teeing the response to store it */
+	unsigned		 not_modified:1;	/* hit answered with 304 */
+	unsigned		 validating:1;	/* conditional sent for obj */
+	const char		*detail;	/* why not stored, or NULL */
+	struct store_obj	*obj;		/* the hit being served */
+	struct http_msg		 smsg;		/* its head, parsed */
+	int64_t			 age;		/* of the hit */
+	int64_t			 req_time;	/* s, request sent */
+	char			*key;		/* primary key */
+	size_t			 keylen, keycap;
+	char			*reqhead;	/* copy of the request head */
+	size_t			 reqlen, reqcap;
+	struct evbuffer		*shead;		/* head to store, without Content-Length */
+	struct evbuffer		*body;		/* the tee */
+	char			*vary;		/* secondary key */
+	int			 varylen;
+	char			*tags;		/* NUL-separated */
+	size_t			 tagslen;
+	unsigned		 ntags;
+	struct cache_meta	 meta;
+	uint8_t			*skip;		/* fields not to send, per index */
+	char			 extra[160];	/* Age, Cache-Status field lines */
+	char			 cond[320];	/* If-None-Match or If-Modified-Since line */
+};
+
+/* Start-up: options from the configuration. 0, or -1 (out of memory). */
+int	cache_init(void);
+void	cache_shutdown(void);
+/* The key options in force (cache.key.*), between the two: the admin
+ * listener's purges compute keys with them as lookups do. */
+const struct cache_key_opts	*cache_key_options(void);
+
+/*
+ * A request head is complete (buf, c->req). Returns 1 when it is answered
+ * from the cache: call cache_serve() once the head is consumed. Returns 0
+ * to forward it (the transaction remembers what it needs for the answer).
+ */
+int	cache_lookup(struct client *c, const char *buf);
+/* Send the hit cache_lookup() chose, and finish the transaction. */
+void	cache_serve(struct client *c);
+/* A forwarded request's head is in uhead: add the conditional for the
+ * stored response being revalidated, if any (RFC 9111 §4.3.1). */
+void	cache_amend_request(struct client *c, struct evbuffer *uhead);
+/*
+ * The backend's response head (buf, c->resp) before it goes to the
+ * client: decide whether to store it and fill c->cache.extra and .skip
+ * for the head writer. cache_response_tee() after the relay is set up.
+ */
+int	cache_response_head(struct client *c, const char *buf);
+/* cache_response_head() answers: */
+#define CACHE_HEAD_PASS		0	/* send the backend's head (and body) */
+#define CACHE_HEAD_REPLACED	1	/* a 304 revalidated the stored response:
+					 * cache.c wrote it to the client; the
+					 * backend's answer has no body */
+#define CACHE_HEAD_CLOSED	2	/* c was closed (out of memory) */
+void	cache_response_tee(struct client *c);
+/* Append the Cache-Status line of a response vane writes itself (an
+ * error) to extra[0..len), when the request went through the cache. */
+void	cache_error_status(struct client *c, char *extra, size_t len);
+/* The response body ended; complete: it arrived whole as framed. */
+void	cache_response_done(struct client *c, int complete);
+/* Forget the transaction (response done, error or close). */
+void	cache_tx_reset(struct client *c);
+/* The connection is freed. */
+void	cache_tx_free(struct client *c);
+
+#endif
