@@ -182,6 +182,41 @@ def test_head_answered_from_stored_get(cv, backend, name):
     assert calls(backend, name) == 1
 
 
+def test_pipelined_hits_on_one_connection(cv, backend, name):
+    """Hits back to back on one keep-alive connection, sent in one write,
+    with a HEAD among them: each answer framed right, the same bytes."""
+    p = path(name, cc="max-age=60", size=3000)
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    host = "127.0.0.1:%d" % cv.port
+    with cv.conn() as c:
+        c.send(raw_request("GET", p, host=host) +
+               raw_request("HEAD", p, host=host) +
+               raw_request("GET", p, host=host) +
+               raw_request("GET", p, host=host))
+        for method in ("GET", "HEAD", "GET", "GET"):
+            r = c.read_response(method=method)
+            assert r.status == 200 and r.complete, (method, r)
+            assert_hit(r)
+            assert r.header("content-length") == str(len(r1.content))
+            assert r.body == (r1.content if method == "GET" else b"")
+    assert calls(backend, name) == 1
+    assert calls(backend, name, "HEAD") == 0
+
+
+def test_large_hit_is_byte_identical(cv, backend, name):
+    p = path(name, cc="max-age=60", size=3000000)
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    assert len(r1.content) == 3000000
+    for _ in range(2):
+        r = get(cv, p)
+        assert_hit(r)
+        assert r.headers.get("content-length") == "3000000"
+        assert r.content == r1.content
+    assert calls(backend, name) == 1
+
+
 def test_head_response_is_not_stored_for_get(cv, backend, name):
     p = path(name, cc="max-age=60")
     h = requests.head(cv.url + p, timeout=TIMEOUT)
@@ -543,13 +578,14 @@ def test_over_max_object_size_chunked_not_stored(vane_factory, backend, name):
 
 def test_chunked_response_stored_and_served_with_length(cv, backend, name):
     p = path(name, cc="max-age=60", size=50000, stream=1)
+    host = "127.0.0.1:%d" % cv.port     # as requests.head sends it
     with cv.conn() as c:
-        c.send(raw_request("GET", p))
+        c.send(raw_request("GET", p, host=host))
         r1 = c.read_response()
         assert r1.status == 200 and r1.complete, r1
         assert len(r1.body) == 50000
         assert_stored_miss(r1)
-        c.send(raw_request("GET", p))
+        c.send(raw_request("GET", p, host=host))
         r2 = c.read_response()
     assert r2.status == 200 and r2.complete, r2
     assert_hit(r2)
@@ -557,7 +593,11 @@ def test_chunked_response_stored_and_served_with_length(cv, backend, name):
     assert r2.header("content-length") == "50000"
     assert r2.header("transfer-encoding") is None
     assert r2.body == r1.body
+    h = requests.head(cv.url + p, timeout=TIMEOUT)
+    assert_hit(h)
+    assert h.headers.get("content-length") == "50000"
     assert calls(backend, name) == 1
+    assert calls(backend, name, "HEAD") == 0
 
 
 def test_incomplete_response_not_stored(vane_factory, raw_backend):
