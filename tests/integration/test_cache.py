@@ -19,7 +19,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import read_request
+from conftest import ok_response, read_request, respond_with
 from httpraw import request as raw_request
 
 TIMEOUT = 10
@@ -431,6 +431,87 @@ def test_vary_variants_side_by_side(cv, backend, name):
     assert calls(backend, name) == 3
 
 
+def test_vary_values_normalised(cv, backend, name):
+    """Whitespace around commas in a list value is not a different variant
+    (RFC 9111 §4.1 lets caches normalise); an absent field is its own."""
+    p = path(name, cc="max-age=60", vary="Accept-Language")
+    r1 = get(cv, p, headers={"Accept-Language": "en, fr"})
+    assert_stored_miss(r1)
+    r2 = get(cv, p, headers={"Accept-Language": "en,fr"})
+    assert_hit(r2)
+    assert r2.content == r1.content
+    r3 = get(cv, p)             # no Accept-Language at all
+    assert cache_status(r3).get("fwd") == "vary-miss"
+    assert r3.json()["lang"] is None
+    assert calls(backend, name) == 2
+
+
+def test_head_and_invalidation_with_variants(cv, backend, name):
+    p = path(name, cc="max-age=60", vary="Accept-Language")
+    en = get(cv, p, headers={"Accept-Language": "en"})
+    fr = get(cv, p, headers={"Accept-Language": "fr"})
+    assert calls(backend, name) == 2
+    h = requests.head(cv.url + p, headers={"Accept-Language": "fr"},
+                      timeout=TIMEOUT)
+    assert_hit(h)
+    assert h.headers.get("content-length") == str(len(fr.content))
+    assert calls(backend, name, "HEAD") == 0
+    # A POST to the URL drops every variant.
+    assert get(cv, p, method="POST", data=b"{}").status_code == 200
+    for lang, old in (("en", en), ("fr", fr)):
+        r = get(cv, p, headers={"Accept-Language": lang})
+        assert "hit" not in cache_status(r), lang
+        assert r.content != old.content
+        assert r.json()["lang"] == lang
+    assert calls(backend, name) == 4
+
+
+def test_host_case_is_one_key_other_host_another(cv, backend, name):
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p, headers={"Host": "Example.COM"})
+    assert_stored_miss(r1)
+    r2 = get(cv, p, headers={"Host": "example.com"})
+    assert_hit(r2)
+    assert r2.content == r1.content
+    r3 = get(cv, p, headers={"Host": "other.example"})
+    assert "hit" not in cache_status(r3)
+    assert r3.json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+def test_hit_served_while_backend_down(vane_factory, raw_backend):
+    body = b"stored while the backend was up"
+    srv = raw_backend(respond_with(ok_response(
+        body, b"Cache-Control: max-age=60\r\n")))
+    v = vane_factory([srv.address])
+    r1 = requests.get(v.url + "/down", timeout=TIMEOUT)
+    assert r1.content == body
+    assert_stored_miss(r1)
+    srv.stop()
+    r2 = requests.get(v.url + "/down", timeout=TIMEOUT)
+    assert r2.status_code == 200
+    assert_hit(r2)
+    assert r2.content == body
+    assert len(srv.requests) == 1
+
+
+def test_stale_entry_revalidated_with_304(cv, backend, name):
+    """Beyond the first slice (landed with it on main): a stale entry with
+    an ETag is revalidated; the backend's 304 refreshes it and the client
+    gets the stored body."""
+    p = path(name, cc="max-age=1", etag='"r1"', cond=1)
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    r2 = get(cv, p)
+    assert r2.status_code == 200
+    assert r2.content == r1.content
+    ps = cache_status(r2)
+    assert ps.get("fwd") == "stale" and ps.get("fwd-status") == "304", ps
+    assert r2.headers.get("etag") == '"r1"'
+    assert calls(backend, name) == 2        # the conditional request
+
+
 # --------------------------------------------------------------------------
 # client conditionals, request directives
 
@@ -560,6 +641,21 @@ def test_over_max_object_size_passed_through_not_stored(
     assert_stored_miss(get(v, small))
     assert_hit(get(v, small))
     assert calls(backend, name + "-s") == 1
+
+
+@pytest.mark.parametrize("stream", [0, 1], ids=["length", "chunked"])
+def test_max_object_size_boundary(vane_factory, backend, name, stream):
+    """A body of exactly max_object_size is stored; one byte more is not."""
+    v = vane_factory([backend.address],
+                     extra='cache = { max_object_size = "1K"; };')
+    at = path(name + "-at", cc="max-age=60", size=1024, stream=stream)
+    over = path(name + "-over", cc="max-age=60", size=1025, stream=stream)
+    for p, n in ((at, 1), (at, 1), (over, 1), (over, 2)):
+        r = get(v, p)
+        assert r.status_code == 200 and r.json()["n"] == n
+    assert len(r.content) == 1025
+    assert calls(backend, name + "-at") == 1
+    assert calls(backend, name + "-over") == 2
 
 
 def test_over_max_object_size_chunked_not_stored(vane_factory, backend, name):
