@@ -512,6 +512,49 @@ def test_stale_entry_revalidated_with_304(cv, backend, name):
     assert calls(backend, name) == 2        # the conditional request
 
 
+def test_age_from_backend_counts(vane_factory, raw_backend):
+    """§4.2.3: a stored response's Age includes the Age it arrived with;
+    one that arrives older than its max-age is stale at once."""
+    def answer(raw):
+        if b"/old " in raw:
+            return ok_response(b"old", b"Cache-Control: max-age=60\r\n"
+                               b"Age: 100\r\n")
+        return ok_response(b"aged", b"Cache-Control: max-age=60\r\n"
+                           b"Age: 30\r\n")
+    srv = raw_backend(respond_with(answer))
+    v = vane_factory([srv.address])
+    r1 = requests.get(v.url + "/aged", timeout=TIMEOUT)
+    assert r1.content == b"aged"
+    r2 = requests.get(v.url + "/aged", timeout=TIMEOUT)
+    assert_hit(r2)
+    assert 30 <= age(r2) <= 33, r2.headers
+    assert len(srv.requests) == 1
+    for i in (2, 3):
+        r = requests.get(v.url + "/old", timeout=TIMEOUT)
+        assert r.content == b"old"
+        assert "hit" not in cache_status(r)
+        assert len(srv.requests) == i
+
+
+def test_request_min_fresh_and_max_stale(cv, backend, name):
+    p = path(name, cc="max-age=60")
+    assert_stored_miss(get(cv, p))
+    # Fresh for less than 120 s more: not enough for min-fresh=120.
+    r = get(cv, p, headers={"Cache-Control": "min-fresh=120"})
+    assert "hit" not in cache_status(r)
+    assert calls(backend, name) == 2
+    # A stale entry (kept for its validator) is good enough for max-stale.
+    q = path(name + "-s", cc="max-age=1", etag='"s"')
+    r1 = get(cv, q)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    r2 = get(cv, q, headers={"Cache-Control": "max-stale=60"})
+    assert r2.status_code == 200
+    assert r2.content == r1.content
+    assert_hit(r2)
+    assert calls(backend, name + "-s") == 1
+
+
 # --------------------------------------------------------------------------
 # client conditionals, request directives
 
