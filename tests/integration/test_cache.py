@@ -204,6 +204,36 @@ def test_pipelined_hits_on_one_connection(cv, backend, name):
     assert calls(backend, name, "HEAD") == 0
 
 
+def test_answers_from_cache_keep_the_connection_usable(cv, backend, name):
+    """A 304 and a 504 that vane writes from the cache are framed so that the
+    next request on the connection works; an HTTP/1.0 hit is delimited."""
+    p = path(name, cc="max-age=60", etag='"k"')
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    host = "127.0.0.1:%d" % cv.port
+    with cv.conn() as c:
+        c.send(raw_request("GET", p, host=host,
+                           headers=[("If-None-Match", '"k"')]))
+        r = c.read_response()
+        assert r.status == 304 and r.body == b"", r
+        c.send(raw_request("GET", path(name + "-none"), host=host,
+                           headers=[("Cache-Control", "only-if-cached")]))
+        r = c.read_response()
+        assert r.status == 504 and r.complete, r
+        c.send(raw_request("GET", p, host=host))
+        r = c.read_response()
+        assert r.status == 200 and r.complete and r.body == r1.content, r
+        assert_hit(r)
+    with cv.conn() as c:
+        c.send(raw_request("GET", p, host=host, version="HTTP/1.0"))
+        r = c.read_response()
+        assert r.status == 200 and r.complete and r.body == r1.content, r
+        assert_hit(r)
+        assert c.closed_within(5.0)
+    assert calls(backend, name) == 1
+    assert calls(backend, name + "-none") == 0
+
+
 def test_large_hit_is_byte_identical(cv, backend, name):
     p = path(name, cc="max-age=60", size=3000000)
     r1 = get(cv, p)
