@@ -27,8 +27,10 @@
 #include "cache_policy.h"
 #include "http_parse.h"
 
+struct busy;
 struct client;
 struct evbuffer;
+struct worker;
 struct store_obj;
 
 /* Why the backend was asked (RFC 9211 fwd=). */
@@ -47,6 +49,8 @@ enum cache_fwd {
 #define CACHE_ANSWER_FORWARD	0	/* ask the backend */
 #define CACHE_ANSWER_HIT	1	/* cache_serve() */
 #define CACHE_ANSWER_504	2	/* only-if-cached and nothing usable */
+#define CACHE_ANSWER_WAIT	3	/* another request is fetching it: the
+					 * client waits (cache_wake_run) */
 
 /* One client transaction's cache state (struct client.cache). */
 struct cache_tx {
@@ -56,6 +60,12 @@ struct cache_tx {
 	unsigned		 store:1;	/* teeing the response to store it */
 	unsigned		 not_modified:1;	/* hit answered with 304 */
 	unsigned		 validating:1;	/* conditional sent for obj */
+	unsigned		 fetcher:1;	/* others wait for this fetch */
+	unsigned		 no_coalesce:1;	/* hit-for-miss: never wait */
+	int			 waiting;	/* CW_*: parked behind a fetcher
+						 * (not a bit field: another
+						 * worker writes it) */
+	struct busy		*busy;		/* the fetch it leads or waits for */
 	const char		*detail;	/* why not stored, or NULL */
 	struct store_obj	*obj;		/* the hit being served */
 	struct http_msg		 smsg;		/* its head, parsed */
@@ -114,6 +124,10 @@ void	cache_response_tee(struct client *c);
 void	cache_error_status(struct client *c, char *extra, size_t len);
 /* The response body ended; complete: it arrived whole as framed. */
 void	cache_response_done(struct client *c, int complete);
+/* Requests woken because the fetch they waited for ended: on their
+ * worker's thread, from its notify pipe. */
+void	cache_wake_run(struct worker *w);
+
 /* Forget the transaction (response done, error or close). */
 void	cache_tx_reset(struct client *c);
 /* The connection is freed. */

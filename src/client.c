@@ -543,7 +543,7 @@ client_request(struct client *c, const char *buf)
 		return;
 	}
 	answer = cache_lookup(c, buf);
-	if (answer == CACHE_ANSWER_FORWARD) {
+	if (answer == CACHE_ANSWER_FORWARD || answer == CACHE_ANSWER_WAIT) {
 		if (client_build_uhead(c, buf) == -1) {
 			client_close(c, "out of memory building the backend "
 			    "request");
@@ -568,6 +568,8 @@ client_request(struct client *c, const char *buf)
 		client_error(c, 504, "only-if-cached: nothing usable stored");
 		return;
 	}
+	if (answer == CACHE_ANSWER_WAIT)
+		return;		/* cache_wake_run() goes on */
 	if (!c->req_done)
 		client_phase(c, vane.cfg->timeouts_client_body);
 	upstream_start(c);
