@@ -47,6 +47,7 @@ static struct cache_key_opts	kopts;
 static char			**tag_fields;
 static size_t			 ntag_fields;
 
+static void	release_validated(struct client *);
 static int	coalesce_join(struct client *);
 static void	coalesce_end(struct client *);
 static void	coalesce_leave(struct client *);
@@ -296,6 +297,7 @@ lookup_cb(void *arg, struct store_hit *hit)
 	case CACHE_SERVE_FRESH:
 	case CACHE_SERVE_STALE:
 		t->fwd = CFWD_HIT;
+		t->stale = d.what == CACHE_SERVE_STALE;
 		t->obj = store_obj_ref(chosen);
 		t->age = d.age;
 		t->not_modified = cache_not_modified(lc->buf, m,
@@ -314,12 +316,14 @@ lookup_cb(void *arg, struct store_hit *hit)
 		 * response that changed replaces the stored one. */
 		t->fwd = cache_is_fresh(&chosen->meta, now) ? CFWD_REQUEST :
 		    CFWD_STALE;
+		t->sie = d.stale_if_error != 0;
 		if (!has_conditionals(lc->buf, m) && cache_conditional(t->cond,
 		    sizeof(t->cond), (const char *)chosen->head,
-		    &t->smsg) > 0) {
-			t->obj = store_obj_ref(chosen);
+		    &t->smsg) > 0)
 			t->validating = 1;
-			return;		/* t->smsg kept for the 304 */
+		if (t->validating || t->sie) {
+			t->obj = store_obj_ref(chosen);
+			return;		/* t->smsg kept for a 304 or a 5xx */
 		}
 		break;
 	}
@@ -662,6 +666,8 @@ cache_serve(struct client *c)
 	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
 		return;
 	c->w->st.cache_hits++;
+	if (t->stale)
+		c->w->st.cache_stale++;
 	worker_fields_put(c->w, t->smsg.fields);
 	t->smsg.fields = NULL;
 	store_obj_unref(t->obj);
@@ -916,6 +922,44 @@ release_validated(struct client *c)
 	t->obj = NULL;
 }
 
+/* The stale stored response answers a backend failure (RFC 5861 §4). */
+static int
+serve_stale(struct client *c, int failed)
+{
+	struct cache_tx *t = &c->cache;
+	int64_t now = now_wall();
+	int status;
+
+	t->not_modified = 0;
+	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
+	    (long long)cache_current_age(&t->obj->meta, now));
+	if (vane.cfg->cache_status)
+		snprintf(t->extra + strlen(t->extra), sizeof(t->extra) -
+		    strlen(t->extra), "Cache-Status: vane; fwd=%s; "
+		    "fwd-status=%d; detail=stale-if-error\r\n",
+		    fwd_names[t->fwd], failed);
+	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
+		return (-1);
+	c->status = status;
+	c->w->st.cache_stale++;
+	return (0);
+}
+
+int
+cache_stale_on_error(struct client *c, int status)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (t->obj == NULL || !t->sie || status < 500 || c->resp_started)
+		return (0);
+	c->bytes_out = 0;
+	if (serve_stale(c, status) == -1)
+		return (1);	/* closed */
+	release_validated(c);
+	client_answered(c, c->status);
+	return (1);
+}
+
 /* Hit-for-miss: for cache.hit_for_miss, requests for the key do not wait
  * behind each other's fetch. */
 static void
@@ -961,8 +1005,15 @@ cache_response_head(struct client *c, const char *buf)
 			/* Out of memory: pass the 304 on as it is. */
 			return (CACHE_HEAD_PASS);
 		}
-		release_validated(c);
 	}
+	if (t->obj != NULL && t->sie && (r->status == 500 ||
+	    (r->status >= 502 && r->status <= 504))) {
+		rc = serve_stale(c, r->status);
+		release_validated(c);
+		return (rc == 0 ? CACHE_HEAD_STALE : CACHE_HEAD_CLOSED);
+	}
+	if (t->obj != NULL)
+		release_validated(c);
 	skip = skip_array(t);
 	for (i = 0; i < r->nfields; i++)
 		if (cache_strip_field(buf, &r->fields[i], &copts) ||
@@ -1123,7 +1174,7 @@ cache_tx_reset(struct client *c)
 	t->no_coalesce = 0;
 	t->fwd = CFWD_NONE;
 	t->lookup = t->keep_req = t->store = t->not_modified = 0;
-	t->validating = 0;
+	t->validating = t->sie = t->stale = 0;
 	t->detail = NULL;
 	t->extra[0] = '\0';
 	if (t->obj != NULL) {

@@ -61,6 +61,9 @@ struct cache_tx {
 	unsigned		 not_modified:1;	/* hit answered with 304 */
 	unsigned		 validating:1;	/* conditional sent for obj */
 	unsigned		 fetcher:1;	/* others wait for this fetch */
+	unsigned		 sie:1;		/* obj may answer a backend failure
+						 * (stale-if-error, RFC 5861) */
+	unsigned		 stale:1;	/* the hit is stale (max-stale) */
 	unsigned		 no_coalesce:1;	/* hit-for-miss: never wait */
 	int			 waiting;	/* CW_*: parked behind a fetcher
 						 * (not a bit field: another
@@ -118,7 +121,16 @@ int	cache_response_head(struct client *c, const char *buf);
 					 * cache.c wrote it to the client; the
 					 * backend's answer has no body */
 #define CACHE_HEAD_CLOSED	2	/* c was closed (out of memory) */
+#define CACHE_HEAD_STALE	3	/* a 5xx: the stale stored response went
+					 * to the client instead; drop the
+					 * backend's answer */
 void	cache_response_tee(struct client *c);
+/*
+ * vane is about to answer status >= 500 for a backend failure: 1 when a
+ * stale stored response allowed by stale-if-error went to the client
+ * instead (the transaction is finished), else 0.
+ */
+int	cache_stale_on_error(struct client *c, int status);
 /* Append the Cache-Status line of a response vane writes itself (an
  * error) to extra[0..len), when the request went through the cache. */
 void	cache_error_status(struct client *c, char *extra, size_t len);

@@ -300,6 +300,8 @@ client_error(struct client *c, int status, const char *reason)
 	/* Unread request bytes leave the framing in doubt: close. */
 	if (c->state != CS_FORWARD || !c->req_done)
 		c->keepalive = 0;
+	if (cache_stale_on_error(c, status))
+		return;
 	if (status >= 500)
 		log_info("client %s: \"%s\": %d: %s", c->ip, c->logline,
 		    status, reason);
