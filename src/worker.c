@@ -453,6 +453,8 @@ workers_free(void)
 			event_free(w->accept_timer);
 		if (w->queue_ev != NULL)
 			event_free(w->queue_ev);
+		if (w->base != NULL)
+			pthread_mutex_destroy(&w->wake_lock);
 		if (w->notify_ev != NULL)
 			event_free(w->notify_ev);
 		close(w->notify_fd[0]);
