@@ -1,10 +1,13 @@
 /*
  * cache.c: the response cache on the request path. See cache.h.
  */
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <event2/buffer.h>
 
@@ -43,6 +46,11 @@ static struct cache_opts	copts;
 static struct cache_key_opts	kopts;
 static char			**tag_fields;
 static size_t			 ntag_fields;
+
+static void	release_validated(struct client *);
+static int	coalesce_join(struct client *);
+static void	coalesce_end(struct client *);
+static void	coalesce_leave(struct client *);
 
 /* What cache_lookup's callback found. */
 struct lookup_ctx {
@@ -189,6 +197,10 @@ set_status(struct cache_tx *t, int stored)
 static void
 keep_request(struct cache_tx *t, const char *buf, size_t len)
 {
+	if (buf == t->reqhead) {	/* looked up again after a wait */
+		t->keep_req = 1;
+		return;
+	}
 	if (reserve(&t->reqhead, &t->reqcap, len) == -1)
 		return;
 	memcpy(t->reqhead, buf, len);
@@ -246,6 +258,8 @@ lookup_cb(void *arg, struct store_hit *hit)
 	int64_t now = t->req_time;
 	int i, seen = 0;
 
+	if (hit->status == STORE_OK && hit->hfm)
+		t->no_coalesce = 1;
 	for (i = 0; hit->status == STORE_OK && i < hit->n; i++) {
 		o = hit->v[i];
 		if (o->flags & STORE_OBJ_HFM)
@@ -283,6 +297,7 @@ lookup_cb(void *arg, struct store_hit *hit)
 	case CACHE_SERVE_FRESH:
 	case CACHE_SERVE_STALE:
 		t->fwd = CFWD_HIT;
+		t->stale = d.what == CACHE_SERVE_STALE;
 		t->obj = store_obj_ref(chosen);
 		t->age = d.age;
 		t->not_modified = cache_not_modified(lc->buf, m,
@@ -301,12 +316,14 @@ lookup_cb(void *arg, struct store_hit *hit)
 		 * response that changed replaces the stored one. */
 		t->fwd = cache_is_fresh(&chosen->meta, now) ? CFWD_REQUEST :
 		    CFWD_STALE;
+		t->sie = d.stale_if_error != 0;
 		if (!has_conditionals(lc->buf, m) && cache_conditional(t->cond,
 		    sizeof(t->cond), (const char *)chosen->head,
-		    &t->smsg) > 0) {
-			t->obj = store_obj_ref(chosen);
+		    &t->smsg) > 0)
 			t->validating = 1;
-			return;		/* t->smsg kept for the 304 */
+		if (t->validating || t->sie) {
+			t->obj = store_obj_ref(chosen);
+			return;		/* t->smsg kept for a 304 or a 5xx */
 		}
 		break;
 	}
@@ -365,7 +382,203 @@ cache_lookup(struct client *c, const char *buf)
 		keep_request(t, buf, m->head_len);
 	if (lc.answer != CACHE_ANSWER_HIT)
 		c->w->st.cache_misses++;
+	if (lc.answer == CACHE_ANSWER_FORWARD && m->method == HM_GET &&
+	    !t->no_coalesce && !t->validating && t->keep_req &&
+	    (t->fwd == CFWD_URI_MISS || t->fwd == CFWD_VARY_MISS) &&
+	    coalesce_join(c) == 0) {
+		c->w->st.cache_coalesced++;
+		return (CACHE_ANSWER_WAIT);
+	}
 	return (lc.answer);
+}
+
+
+/*
+ * Coalescing (request collapsing). The first GET that misses on a key
+ * becomes the fetcher: a struct busy in a process-wide table says its
+ * fetch is in flight. Later misses for that key, on any worker, wait on
+ * it instead of asking the backend. When the fetch ends, every waiter is
+ * handed back to its own worker (its wake list and notify pipe), which
+ * looks the key up again: a hit when the response was stored, otherwise
+ * the request goes to the backend itself, and a hit-for-miss marker
+ * (cache.hit_for_miss) lets later requests for the key skip the wait
+ * (Varnish's hit-for-miss). Waiters get the stored object once the whole
+ * body is in, not while it streams.
+ *
+ * Locks: busy_lock, then a worker's wake_lock. A waiting client is in
+ * exactly one list, b->waiters (CW_BUSY) or its worker's wake list
+ * (CW_WAKE); c->cache.waiting changes only under busy_lock or, for the
+ * last step, on the client's own thread.
+ */
+#define CW_NONE		0
+#define CW_BUSY		1
+#define CW_WAKE		2
+#define BUSY_BUCKETS	256
+
+struct busy {
+	struct busy		*next;
+	uint64_t		 hash;
+	struct client_list	 waiters;
+	size_t			 keylen;
+	char			 key[];
+};
+
+static pthread_mutex_t	 busy_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct busy	*busy_table[BUSY_BUCKETS];
+
+static uint64_t
+key_hash(const char *k, size_t n)
+{
+	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
+
+	while (n-- > 0)
+		h = (h ^ (unsigned char)*k++) * 1099511628211ULL;
+	return (h);
+}
+
+/* 1: c fetches t->key for others; 0: c waits; -1: neither (no memory). */
+static int
+coalesce_join(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	uint64_t h = key_hash(t->key, t->keylen);
+	struct busy *b, **bp = &busy_table[h % BUSY_BUCKETS];
+
+	pthread_mutex_lock(&busy_lock);
+	for (b = *bp; b != NULL; b = b->next)
+		if (b->hash == h && b->keylen == t->keylen &&
+		    memcmp(b->key, t->key, t->keylen) == 0)
+			break;
+	if (b != NULL) {
+		TAILQ_INSERT_TAIL(&b->waiters, c, centry);
+		t->busy = b;
+		t->waiting = CW_BUSY;
+		pthread_mutex_unlock(&busy_lock);
+		return (0);
+	}
+	if ((b = malloc(sizeof(*b) + t->keylen)) == NULL) {
+		pthread_mutex_unlock(&busy_lock);
+		return (-1);
+	}
+	b->hash = h;
+	b->keylen = t->keylen;
+	memcpy(b->key, t->key, t->keylen);
+	TAILQ_INIT(&b->waiters);
+	b->next = *bp;
+	*bp = b;
+	t->busy = b;
+	t->fetcher = 1;
+	pthread_mutex_unlock(&busy_lock);
+	return (1);
+}
+
+/* The fetch c led is over (stored or not): wake whoever waits for it. */
+static void
+coalesce_end(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	struct busy *b = t->busy, **bp;
+	struct worker *wake[64];
+	struct client *wc;
+	struct worker *ww;
+	int nwake = 0, i;
+
+	if (!t->fetcher)
+		return;
+	t->fetcher = 0;
+	t->busy = NULL;
+	pthread_mutex_lock(&busy_lock);
+	for (bp = &busy_table[b->hash % BUSY_BUCKETS]; *bp != b;
+	    bp = &(*bp)->next)
+		;
+	*bp = b->next;
+	while ((wc = TAILQ_FIRST(&b->waiters)) != NULL) {
+		TAILQ_REMOVE(&b->waiters, wc, centry);
+		ww = wc->w;
+		wc->cache.busy = NULL;
+		wc->cache.waiting = CW_WAKE;
+		pthread_mutex_lock(&ww->wake_lock);
+		TAILQ_INSERT_TAIL(&ww->wake, wc, centry);
+		pthread_mutex_unlock(&ww->wake_lock);
+		for (i = 0; i < nwake && wake[i] != ww; i++)
+			;
+		if (i == nwake && nwake < 64)
+			wake[nwake++] = ww;
+	}
+	pthread_mutex_unlock(&busy_lock);
+	free(b);
+	for (i = 0; i < nwake; i++)
+		if (atomic_exchange(&wake[i]->wake_pending, 1) == 0)
+			(void)write(wake[i]->notify_fd[1], "W", 1);
+}
+
+/* A waiting client goes away (closed, or finished otherwise). */
+static void
+coalesce_leave(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+
+	pthread_mutex_lock(&busy_lock);
+	if (t->waiting == CW_BUSY)
+		TAILQ_REMOVE(&t->busy->waiters, c, centry);
+	else if (t->waiting == CW_WAKE) {
+		pthread_mutex_lock(&c->w->wake_lock);
+		TAILQ_REMOVE(&c->w->wake, c, centry);
+		pthread_mutex_unlock(&c->w->wake_lock);
+	}
+	t->waiting = CW_NONE;
+	t->busy = NULL;
+	pthread_mutex_unlock(&busy_lock);
+}
+
+/* The fetch c waited for is over: look again, then serve or forward. */
+static void
+resume(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	int answer;
+
+	if ((c->fields = worker_fields_get(c->w)) == NULL) {
+		client_close(c, "out of memory");
+		return;
+	}
+	http_msg_init(&c->req, c->fields,
+	    (uint32_t)vane.cfg->limits_header_count);
+	if (http_parse_request(&c->req, t->reqhead, t->reqlen,
+	    &c->w->req_limits) != HP_OK) {
+		client_close(c, "kept request head does not parse");
+		return;
+	}
+	t->no_coalesce = 1;
+	answer = cache_lookup(c, t->reqhead);
+	if (answer == CACHE_ANSWER_HIT) {
+		cache_serve(c);
+		return;
+	}
+	worker_fields_put(c->w, c->fields);
+	c->fields = NULL;
+	cache_amend_request(c, c->uhead);
+	upstream_start(c);
+	(void)client_flush(c);
+}
+
+void
+cache_wake_run(struct worker *w)
+{
+	struct client *c;
+
+	for (;;) {
+		pthread_mutex_lock(&w->wake_lock);
+		if ((c = TAILQ_FIRST(&w->wake)) != NULL) {
+			TAILQ_REMOVE(&w->wake, c, centry);
+			c->cache.waiting = CW_NONE;
+		}
+		pthread_mutex_unlock(&w->wake_lock);
+		if (c == NULL)
+			return;
+		if (!c->closed)
+			resume(c);
+	}
 }
 
 /* RFC 9110 §15.4.5: what a 304 carries of the stored response. */
@@ -453,6 +666,8 @@ cache_serve(struct client *c)
 	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
 		return;
 	c->w->st.cache_hits++;
+	if (t->stale)
+		c->w->st.cache_stale++;
 	worker_fields_put(c->w, t->smsg.fields);
 	t->smsg.fields = NULL;
 	store_obj_unref(t->obj);
@@ -707,6 +922,61 @@ release_validated(struct client *c)
 	t->obj = NULL;
 }
 
+/* The stale stored response answers a backend failure (RFC 5861 §4). */
+static int
+serve_stale(struct client *c, int failed)
+{
+	struct cache_tx *t = &c->cache;
+	int64_t now = now_wall();
+	int status;
+
+	t->not_modified = 0;
+	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
+	    (long long)cache_current_age(&t->obj->meta, now));
+	if (vane.cfg->cache_status)
+		snprintf(t->extra + strlen(t->extra), sizeof(t->extra) -
+		    strlen(t->extra), "Cache-Status: vane; fwd=%s; "
+		    "fwd-status=%d; detail=stale-if-error\r\n",
+		    fwd_names[t->fwd], failed);
+	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
+		return (-1);
+	c->status = status;
+	c->w->st.cache_stale++;
+	return (0);
+}
+
+int
+cache_stale_on_error(struct client *c, int status)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (t->obj == NULL || !t->sie || status < 500 || c->resp_started)
+		return (0);
+	c->bytes_out = 0;
+	if (serve_stale(c, status) == -1)
+		return (1);	/* closed */
+	release_validated(c);
+	client_answered(c, c->status);
+	return (1);
+}
+
+/* Hit-for-miss: for cache.hit_for_miss, requests for the key do not wait
+ * behind each other's fetch. */
+static void
+mark_uncacheable(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	struct store_obj *m;
+	int64_t now = now_wall();
+
+	if (vane.cfg->cache_hit_for_miss < 1000 || t->keylen == 0)
+		return;
+	m = store_obj_new_hfm(t->key, t->keylen, now +
+	    (int64_t)(vane.cfg->cache_hit_for_miss / 1000));
+	if (m != NULL)
+		(void)store_insert(c->w->sc, &m, now, done_cb, NULL);
+}
+
 int
 cache_response_head(struct client *c, const char *buf)
 {
@@ -735,8 +1005,15 @@ cache_response_head(struct client *c, const char *buf)
 			/* Out of memory: pass the 304 on as it is. */
 			return (CACHE_HEAD_PASS);
 		}
-		release_validated(c);
 	}
+	if (t->obj != NULL && t->sie && (r->status == 500 ||
+	    (r->status >= 502 && r->status <= 504))) {
+		rc = serve_stale(c, r->status);
+		release_validated(c);
+		return (rc == 0 ? CACHE_HEAD_STALE : CACHE_HEAD_CLOSED);
+	}
+	if (t->obj != NULL)
+		release_validated(c);
 	skip = skip_array(t);
 	for (i = 0; i < r->nfields; i++)
 		if (cache_strip_field(buf, &r->fields[i], &copts) ||
@@ -784,6 +1061,10 @@ done:
 	if (parsed)
 		worker_fields_put(c->w, rq.fields);
 	set_status(t, t->store);
+	if (!t->store && t->lookup && c->method == HM_GET)
+		mark_uncacheable(c);
+	if (!t->store)
+		coalesce_end(c);	/* waiters go to the backend now */
 	return (CACHE_HEAD_PASS);
 }
 
@@ -814,14 +1095,17 @@ cache_response_done(struct client *c, int complete)
 	size_t len, off;
 	unsigned i;
 
-	if (!t->store)
+	if (!t->store) {
+		coalesce_end(c);
 		return;
+	}
 	t->store = 0;
 	c->resp_body.tee = NULL;
 	now = now_wall();
 	ttl = keep_for(&t->meta, now);
 	if (!complete || c->resp_body.tee_over || ttl <= 0) {
 		c->w->st.cache_not_stored++;
+		coalesce_end(c);
 		return;
 	}
 	len = evbuffer_get_length(t->body);
@@ -846,16 +1130,19 @@ cache_response_done(struct client *c, int complete)
 	in.drop_after = now + ttl;
 	if (in.head == NULL || (obj = store_obj_new(&in)) == NULL) {
 		c->w->st.cache_not_stored++;
+		coalesce_end(c);
 		return;
 	}
 	if (len > 0 && evbuffer_copyout(t->body, obj->body, len) !=
 	    (ev_ssize_t)len) {
 		store_obj_unref(obj);
 		c->w->st.cache_not_stored++;
+		coalesce_end(c);
 		return;
 	}
 	(void)store_insert(c->w->sc, &obj, now, done_cb, NULL);
 	c->w->st.cache_stored++;
+	coalesce_end(c);
 }
 
 void
@@ -881,9 +1168,13 @@ cache_tx_reset(struct client *c)
 		worker_fields_put(c->w, t->smsg.fields);
 		t->smsg.fields = NULL;
 	}
+	coalesce_end(c);
+	if (t->waiting != CW_NONE)
+		coalesce_leave(c);
+	t->no_coalesce = 0;
 	t->fwd = CFWD_NONE;
 	t->lookup = t->keep_req = t->store = t->not_modified = 0;
-	t->validating = 0;
+	t->validating = t->sie = t->stale = 0;
 	t->detail = NULL;
 	t->extra[0] = '\0';
 	if (t->obj != NULL) {

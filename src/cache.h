@@ -27,8 +27,10 @@
 #include "cache_policy.h"
 #include "http_parse.h"
 
+struct busy;
 struct client;
 struct evbuffer;
+struct worker;
 struct store_obj;
 
 /* Why the backend was asked (RFC 9211 fwd=). */
@@ -47,6 +49,8 @@ enum cache_fwd {
 #define CACHE_ANSWER_FORWARD	0	/* ask the backend */
 #define CACHE_ANSWER_HIT	1	/* cache_serve() */
 #define CACHE_ANSWER_504	2	/* only-if-cached and nothing usable */
+#define CACHE_ANSWER_WAIT	3	/* another request is fetching it: the
+					 * client waits (cache_wake_run) */
 
 /* One client transaction's cache state (struct client.cache). */
 struct cache_tx {
@@ -56,6 +60,15 @@ struct cache_tx {
 	unsigned		 store:1;	/* teeing the response to store it */
 	unsigned		 not_modified:1;	/* hit answered with 304 */
 	unsigned		 validating:1;	/* conditional sent for obj */
+	unsigned		 fetcher:1;	/* others wait for this fetch */
+	unsigned		 sie:1;		/* obj may answer a backend failure
+						 * (stale-if-error, RFC 5861) */
+	unsigned		 stale:1;	/* the hit is stale (max-stale) */
+	unsigned		 no_coalesce:1;	/* hit-for-miss: never wait */
+	int			 waiting;	/* CW_*: parked behind a fetcher
+						 * (not a bit field: another
+						 * worker writes it) */
+	struct busy		*busy;		/* the fetch it leads or waits for */
 	const char		*detail;	/* why not stored, or NULL */
 	struct store_obj	*obj;		/* the hit being served */
 	struct http_msg		 smsg;		/* its head, parsed */
@@ -108,12 +121,25 @@ int	cache_response_head(struct client *c, const char *buf);
 					 * cache.c wrote it to the client; the
 					 * backend's answer has no body */
 #define CACHE_HEAD_CLOSED	2	/* c was closed (out of memory) */
+#define CACHE_HEAD_STALE	3	/* a 5xx: the stale stored response went
+					 * to the client instead; drop the
+					 * backend's answer */
 void	cache_response_tee(struct client *c);
+/*
+ * vane is about to answer status >= 500 for a backend failure: 1 when a
+ * stale stored response allowed by stale-if-error went to the client
+ * instead (the transaction is finished), else 0.
+ */
+int	cache_stale_on_error(struct client *c, int status);
 /* Append the Cache-Status line of a response vane writes itself (an
  * error) to extra[0..len), when the request went through the cache. */
 void	cache_error_status(struct client *c, char *extra, size_t len);
 /* The response body ended; complete: it arrived whole as framed. */
 void	cache_response_done(struct client *c, int complete);
+/* Requests woken because the fetch they waited for ended: on their
+ * worker's thread, from its notify pipe. */
+void	cache_wake_run(struct worker *w);
+
 /* Forget the transaction (response done, error or close). */
 void	cache_tx_reset(struct client *c);
 /* The connection is freed. */

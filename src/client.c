@@ -300,6 +300,8 @@ client_error(struct client *c, int status, const char *reason)
 	/* Unread request bytes leave the framing in doubt: close. */
 	if (c->state != CS_FORWARD || !c->req_done)
 		c->keepalive = 0;
+	if (cache_stale_on_error(c, status))
+		return;
 	if (status >= 500)
 		log_info("client %s: \"%s\": %d: %s", c->ip, c->logline,
 		    status, reason);
@@ -543,7 +545,7 @@ client_request(struct client *c, const char *buf)
 		return;
 	}
 	answer = cache_lookup(c, buf);
-	if (answer == CACHE_ANSWER_FORWARD) {
+	if (answer == CACHE_ANSWER_FORWARD || answer == CACHE_ANSWER_WAIT) {
 		if (client_build_uhead(c, buf) == -1) {
 			client_close(c, "out of memory building the backend "
 			    "request");
@@ -568,6 +570,8 @@ client_request(struct client *c, const char *buf)
 		client_error(c, 504, "only-if-cached: nothing usable stored");
 		return;
 	}
+	if (answer == CACHE_ANSWER_WAIT)
+		return;		/* cache_wake_run() goes on */
 	if (!c->req_done)
 		client_phase(c, vane.cfg->timeouts_client_body);
 	upstream_start(c);

@@ -81,6 +81,7 @@ struct client {
 	unsigned		 holds_slot:1;	/* counted in srv->inflight */
 	unsigned		 queued:1;	/* waiting in w->queue for a slot */
 	TAILQ_ENTRY(client)	 qentry;
+	TAILQ_ENTRY(client)	 centry;	/* coalescing: busy waiters or w->wake */
 	uint64_t		 queue_deadline;	/* ms */
 	uint64_t		 qticket;	/* place in the line over all workers */
 	int			 retries;	/* other servers tried after failures */

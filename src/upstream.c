@@ -447,6 +447,14 @@ upstream_emit_head(struct client *c, const char *buf)
 		c->resp_head_done = 1;
 		relay_init(&c->resp_body, RELAY_NONE, 0, 0);
 		return (0);
+	case CACHE_HEAD_STALE:
+		/* The stale stored response went out instead of this 5xx,
+		 * whose body is left unread: the connection is not reused. */
+		c->up_reusable = c->up_reusable && f == HF_NONE;
+		c->resp_started = 1;
+		c->resp_head_done = 1;
+		relay_init(&c->resp_body, RELAY_NONE, 0, 0);
+		return (0);
 	case CACHE_HEAD_CLOSED:
 		return (-2);
 	}

@@ -12,6 +12,7 @@
 #include <event2/listener.h>
 
 #include "backend.h"
+#include "cache.h"
 #include "client.h"
 #include "config.h"
 #include "listener.h"
@@ -248,7 +249,10 @@ notify_cb(evutil_socket_t fd, short what, void *arg)
 	for (i = 0; i < n; i++) {
 		if (cmd[i] == 'S')
 			worker_begin_stop(w);
-		else if (cmd[i] == 'Q') {
+		else if (cmd[i] == 'W') {
+			atomic_store(&w->wake_pending, 0);
+			cache_wake_run(w);
+		} else if (cmd[i] == 'Q') {
 			atomic_store(&w->kicked, 0);
 			upstream_queue_run(w);
 		}
@@ -290,6 +294,8 @@ worker_setup(struct worker *w, int id)
 	w->id = id;
 	TAILQ_INIT(&w->clients);
 	TAILQ_INIT(&w->queue);
+	TAILQ_INIT(&w->wake);
+	pthread_mutex_init(&w->wake_lock, NULL);
 	atomic_store(&w->qhead, UINT64_MAX);
 	if ((ecfg = event_config_new()) == NULL)
 		return (-1);
@@ -447,6 +453,8 @@ workers_free(void)
 			event_free(w->accept_timer);
 		if (w->queue_ev != NULL)
 			event_free(w->queue_ev);
+		if (w->base != NULL)
+			pthread_mutex_destroy(&w->wake_lock);
 		if (w->notify_ev != NULL)
 			event_free(w->notify_ev);
 		close(w->notify_fd[0]);

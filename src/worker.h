@@ -52,6 +52,12 @@ struct worker {
 	uint64_t		 accept_warned;	/* ms of the last warning */
 	struct stats		 st;
 
+	/* Requests whose coalesced fetch ended (cache.c), filled by any
+	 * worker under wake_lock; a 'W' in the notify pipe says so. */
+	pthread_mutex_t		 wake_lock;
+	struct client_list	 wake;
+	atomic_int		 wake_pending;
+
 	/* Requests waiting for a backend slot (max_conns), oldest first. */
 	struct client_list	 queue;
 	atomic_int		 nqueued;
