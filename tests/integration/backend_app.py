@@ -196,7 +196,8 @@ async def cache_endpoint(request: Request, name: str):
     exp_in=N (Expires N seconds from now, may be negative); status=N;
     size=N (pad the JSON body to N bytes); stream=1 (chunked, no
     Content-Length); cond=1 (answer 304 to a matching If-None-Match, else
-    conditionals are ignored). The request field X-Want-Status overrides
+    conditionals are ignored); delay_ms=N (answer after N ms, counted on
+    arrival). The request field X-Want-Status overrides
     status (so an unsafe request can fail on the GET's URL).
 
     The body is JSON with the per-name call number `n` (every method
@@ -207,6 +208,8 @@ async def cache_endpoint(request: Request, name: str):
     calls[request.method] = calls.get(request.method, 0) + 1
     n = sum(calls.values())
     q = request.query_params
+    if "delay_ms" in q:
+        await asyncio.sleep(int(q["delay_ms"]) / 1000.0)
     headers = {}
     for param, field in _CACHE_FIELDS:
         if param in q:
