@@ -1031,3 +1031,53 @@ def test_concurrent_uncacheable_misses_not_serialized(
     out, took = concurrent_gets(v.url + p, 20)
     assert calls(backend, name) == 40
     assert took < 1.7, "hit-for-miss: 20 misses took %.1f s" % took
+
+
+# --------------------------------------------------------------------------
+# stale-if-error (RFC 5861; landed on main after the first slice)
+
+def test_stale_if_error_answers_a_5xx(cv, backend, name):
+    p = path(name, cc="max-age=1, stale-if-error=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    # Same URL (same key): the backend fails this time.
+    r2 = get(cv, p, headers={"X-Want-Status": "503"})
+    assert r2.status_code == 200
+    assert r2.content == r1.content
+    assert calls(backend, name) == 2
+    cache_status(r2)            # present; its fwd= is not specified yet
+
+
+def test_stale_if_error_not_with_must_revalidate(cv, backend, name):
+    """must-revalidate forbids serving stale in every form (RFC 9111
+    §4.2.4), stale-if-error included: the 503 goes through."""
+    p = path(name, cc="max-age=1, must-revalidate, stale-if-error=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    r2 = get(cv, p, headers={"X-Want-Status": "503"})
+    assert r2.status_code == 503
+    assert r2.json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+@pytest.mark.parametrize("sie", [True, False], ids=["sie", "no-sie"])
+def test_stale_if_error_when_backend_down(vane_factory, raw_backend, sie):
+    body = b"kept for errors"
+    cc = b"max-age=1, stale-if-error=60" if sie else b"max-age=1"
+    srv = raw_backend(respond_with(ok_response(
+        body, b"Cache-Control: " + cc + b"\r\n")))
+    v = vane_factory([srv.address])
+    r1 = requests.get(v.url + "/sie", timeout=TIMEOUT)
+    assert_stored_miss(r1)
+    srv.stop()
+    time.sleep(1.2)
+    r2 = requests.get(v.url + "/sie", timeout=TIMEOUT)
+    if sie:
+        assert r2.status_code == 200
+        assert r2.content == body
+    else:
+        assert r2.status_code in (502, 503, 504), r2.status_code
+        assert r2.content != body
+    assert len(srv.requests) == 1
