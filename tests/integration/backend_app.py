@@ -182,7 +182,8 @@ async def status(code: int):
 _CACHE_FIELDS = (("cc", "Cache-Control"), ("expires", "Expires"),
                  ("lm", "Last-Modified"), ("etag", "ETag"), ("vary", "Vary"),
                  ("cookie", "Set-Cookie"), ("vcc", "Vane-Cache-Control"),
-                 ("cdncc", "CDN-Cache-Control"), ("tag", "Cache-Tag"))
+                 ("cdncc", "CDN-Cache-Control"), ("tag", "Cache-Tag"),
+                 ("loc", "Location"), ("cloc", "Content-Location"))
 
 
 @app.api_route("/cache/{name}", methods=["GET", "HEAD", "POST", "PUT",
@@ -190,9 +191,10 @@ _CACHE_FIELDS = (("cc", "Cache-Control"), ("expires", "Expires"),
 async def cache_endpoint(request: Request, name: str):
     """A response whose caching fields the test chooses, for the cache tests.
 
-    Query parameters: cc, expires, lm, etag, vary, cookie, vcc, cdncc, tag
-    (the raw values of Cache-Control, Expires, Last-Modified, ETag, Vary,
-    Set-Cookie, Vane-Cache-Control, CDN-Cache-Control, Cache-Tag);
+    Query parameters: cc, expires, lm, etag, vary, cookie, vcc, cdncc, tag,
+    loc, cloc (the raw values of Cache-Control, Expires, Last-Modified,
+    ETag, Vary, Set-Cookie, Vane-Cache-Control, CDN-Cache-Control,
+    Cache-Tag, Location, Content-Location);
     exp_in=N (Expires N seconds from now, may be negative); status=N;
     size=N (pad the JSON body to N bytes); stream=1 (chunked, no
     Content-Length); cond=1 (answer 304 to a matching If-None-Match, else
