@@ -11,6 +11,7 @@ Each test uses its own /cache/<name> URLs (unique names), so the module can
 share one uvicorn backend; each test starts its own vane, so its store
 starts empty.
 """
+import email.utils
 import re
 import threading
 import time
@@ -732,6 +733,73 @@ def test_unsafe_method_invalidates(cv, backend, name, method):
     assert_hit(r3)
     assert r3.content == r2.content
     assert calls(backend, name) == 2
+
+
+@pytest.mark.parametrize("field", ["loc", "cloc"])
+def test_unsafe_method_invalidates_same_origin_location(
+        cv, backend, name, field):
+    """§4.4: Location and Content-Location of a 2xx to an unsafe method are
+    invalidated too, when same-origin (relative, or this host and port);
+    another origin's URL is left alone."""
+    a, b, other = (path(name + s, cc="max-age=60") for s in
+                   ("-a", "-b", "-o"))
+    for p in (a, b, other):
+        assert_stored_miss(get(cv, p))
+    absolute_b = "http://127.0.0.1:%d%s" % (cv.port, b)
+    for target, where in ((other, "http://elsewhere.example" + other),
+                          (b, absolute_b), (a, a)):
+        u = get(cv, path(name + "-post", **{field: where}), method="POST",
+                data=b"{}")
+        assert u.status_code == 200
+        r = get(cv, target)
+        if target == other:
+            assert_hit(r)
+        else:
+            assert "hit" not in cache_status(r), (field, where)
+    assert calls(backend, name + "-a") == 2
+    assert calls(backend, name + "-b") == 2
+    assert calls(backend, name + "-o") == 1
+
+
+def test_heuristic_freshness_from_last_modified(vane_factory, backend, name):
+    """No explicit expiry, Last-Modified 10 days ago: 10 % of that (capped
+    by cache.heuristic_max) makes a 200 fresh; not a 500 (not
+    heuristically cacheable), nor anything with heuristic_max = 0."""
+    lm = email.utils.formatdate(time.time() - 10 * 86400, usegmt=True)
+    v = vane_factory([backend.address])
+    ok = path(name, lm=lm)
+    assert_stored_miss(get(v, ok))
+    assert_hit(get(v, ok))
+    assert calls(backend, name) == 1
+    bad = path(name + "-500", lm=lm, status=500)
+    assert_not_stored(get(v, bad), "status")
+    get(v, bad)
+    assert calls(backend, name + "-500") == 2
+    v0 = vane_factory([backend.address],
+                      extra='cache = { heuristic_max = "0"; };')
+    off = path(name + "-off", lm=lm)
+    get(v0, off)
+    r = get(v0, off)
+    assert "hit" not in cache_status(r)
+    assert calls(backend, name + "-off") == 2
+
+
+def test_response_no_cache_validated_every_time(cv, backend, name):
+    """no-cache in the response: stored, but each use is validated; the
+    backend's 304 lets vane send the stored body."""
+    p = path(name, cc="no-cache", etag='"nc"', cond=1)
+    r1 = get(cv, p)
+    assert r1.status_code == 200
+    assert cache_status(r1).get("stored") is True
+    for i in (2, 3):
+        r = get(cv, p)
+        assert r.status_code == 200
+        assert r.content == r1.content
+        ps = cache_status(r)
+        # RFC 9211: forwarded (not a hit), and the backend said 304.
+        assert "hit" not in ps and "fwd" in ps, ps
+        assert ps.get("fwd-status") == "304", ps
+        assert calls(backend, name) == i
 
 
 def test_failed_post_does_not_invalidate(cv, backend, name):
