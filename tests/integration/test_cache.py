@@ -565,6 +565,61 @@ def test_host_case_is_one_key_other_host_another(cv, backend, name):
     assert calls(backend, name) == 2
 
 
+def test_key_default_port_and_absolute_form(cv, backend, name):
+    """The key is scheme, host (default port dropped) and target: Host
+    example.com:80 and an absolute-form target name the same entry."""
+    p = path(name, cc="max-age=60")
+    host = "example.com"
+    with cv.conn() as c:
+        c.send(raw_request("GET", p, host=host))
+        r1 = c.read_response()
+        assert_stored_miss(r1)
+        c.send(raw_request("GET", p, host=host + ":80"))
+        r2 = c.read_response()
+        assert_hit(r2)
+        c.send(raw_request("GET", "http://example.com" + p, host=host))
+        r3 = c.read_response()
+        assert_hit(r3)
+    assert r2.body == r1.body and r3.body == r1.body
+    assert calls(backend, name) == 1
+
+
+def test_key_options(vane_factory, backend, name):
+    v = vane_factory([backend.address], extra=(
+        'cache = { key = { ignore_params = "utm_source, fbclid"; '
+        'fields = "X-Tenant"; }; };'))
+    p = path(name, cc="max-age=60")
+    r1 = get(v, p + "&utm_source=a", headers={"X-Tenant": "t1"})
+    assert_stored_miss(r1)
+    r2 = get(v, p + "&utm_source=b&fbclid=x", headers={"X-Tenant": "t1"})
+    assert_hit(r2)
+    assert r2.content == r1.content
+    r3 = get(v, p, headers={"X-Tenant": "t2"})
+    assert "hit" not in cache_status(r3)
+    assert calls(backend, name) == 2
+
+
+def test_hop_by_hop_fields_not_replayed(vane_factory, raw_backend):
+    """A stored answer that came with Connection: close does not close the
+    client's connection on every hit (hop-by-hop fields are not stored)."""
+    body = b"hop"
+    srv = raw_backend(respond_with(ok_response(
+        body, b"Cache-Control: max-age=60\r\nConnection: close\r\n"
+        b"Keep-Alive: timeout=5\r\n")))
+    v = vane_factory([srv.address])
+    assert_stored_miss(requests.get(v.url + "/hop", timeout=TIMEOUT))
+    host = "127.0.0.1:%d" % v.port
+    with v.conn() as c:
+        for _ in range(3):
+            c.send(raw_request("GET", "/hop", host=host))
+            r = c.read_response()
+            assert r.status == 200 and r.body == body, r
+            assert_hit(r)
+            assert r.header("keep-alive") is None, r.headers
+            assert "close" not in (r.header("connection") or "").lower()
+    assert len(srv.requests) == 1
+
+
 def test_hit_served_while_backend_down(vane_factory, raw_backend):
     body = b"stored while the backend was up"
     srv = raw_backend(respond_with(ok_response(
