@@ -21,7 +21,7 @@ import uuid
 import pytest
 import requests
 
-from conftest import ok_response, read_request, respond_with
+from conftest import free_port, ok_response, read_request, respond_with
 from httpraw import request as raw_request
 
 TIMEOUT = 10
@@ -1034,6 +1034,60 @@ def test_cdn_cache_control_ignored_when_off(vane_factory, backend, name):
 
 # --------------------------------------------------------------------------
 # configuration
+
+def admin_vane(vane_factory, backend, extra=""):
+    aport = free_port()
+    v = vane_factory([backend.address], extra=(
+        'admin = { address = "127.0.0.1:%d"; };\n' % aport + extra))
+    v.admin_stats = "http://127.0.0.1:%d/stats" % aport
+    return v
+
+
+def cache_stats_reach(v, want):
+    """The cache section of /stats once it shows `want` (bounded wait)."""
+    deadline = time.monotonic() + 3
+    while True:
+        c = requests.get(v.admin_stats, timeout=TIMEOUT).json()["cache"]
+        got = {k: c.get(k) for k in want}
+        if got == want or time.monotonic() > deadline:
+            return got, c
+        time.sleep(0.1)
+
+
+def test_stats_counters(vane_factory, backend, name):
+    """The cache section of /stats on the admin listener counts what the
+    requests did: hits (304s to conditionals included), misses (504s to
+    only-if-cached included), stored."""
+    v = admin_vane(vane_factory, backend)
+    p = path(name, cc="max-age=60", etag='"c"')
+    assert_stored_miss(get(v, p))                               # miss
+    assert_hit(get(v, p))                                       # hit
+    assert get(v, p, headers={"If-None-Match": '"c"'}).status_code == 304
+    assert_not_stored(get(v, path(name + "-ns", cc="no-store")),  # miss
+                      "no-store")
+    assert get(v, path(name + "-none"), headers={              # miss
+        "Cache-Control": "only-if-cached"}).status_code == 504
+    want = {"hits": 2, "misses": 3, "stored": 1, "not_stored": 0,
+            "objects": 1}
+    got, c = cache_stats_reach(v, want)
+    assert got == want, c
+
+
+@pytest.mark.parametrize("stream", [0, 1], ids=["length", "chunked"])
+def test_stats_not_stored_counts_over_max_object_size(
+        vane_factory, backend, name, stream):
+    """stats.def: not_stored counts "responses meant for the cache that
+    were not stored (cut, over max_object_size, or already expired)": an
+    answer over max_object_size counts whether its size shows in
+    Content-Length or only while it streams."""
+    v = admin_vane(vane_factory, backend,
+                   'cache = { max_object_size = "1K"; };')
+    r = get(v, path(name, cc="max-age=60", size=4000, stream=stream))
+    assert len(r.content) == 4000
+    want = {"misses": 1, "stored": 0, "not_stored": 1, "objects": 0}
+    got, c = cache_stats_reach(v, want)
+    assert got == want, c
+
 
 def test_store_off_no_cache_status_nothing_stored(vane_factory, backend, name):
     v = vane_factory([backend.address], extra='cache = { store = "off"; };')
