@@ -696,6 +696,82 @@ def test_request_min_fresh_and_max_stale(cv, backend, name):
     assert calls(backend, name + "-s") == 1
 
 
+def test_304_updates_stored_fields_and_freshness(vane_factory, raw_backend):
+    """§3.2, §4.3.4: the backend's 304 to a revalidation replaces the stored
+    fields it carries (here a new Cache-Control and X-Version) and the
+    entry is fresh again by the new max-age: later requests are hits with
+    the new fields and the first body."""
+    body = b"version one body"
+
+    def answer(raw):
+        if b"if-none-match:" in raw.lower():
+            return (b"HTTP/1.1 304 Not Modified\r\nETag: \"e1\"\r\n"
+                    b"Cache-Control: max-age=60\r\nX-Version: 2\r\n\r\n")
+        return ok_response(body, b"ETag: \"e1\"\r\nCache-Control: max-age=1"
+                           b"\r\nX-Version: 1\r\n")
+    srv = raw_backend(respond_with(answer))
+    v = vane_factory([srv.address])
+    r1 = requests.get(v.url + "/v", timeout=TIMEOUT)
+    assert_stored_miss(r1)
+    assert r1.headers.get("x-version") == "1"
+    time.sleep(1.2)
+    r2 = requests.get(v.url + "/v", timeout=TIMEOUT)
+    assert r2.status_code == 200 and r2.content == body
+    assert r2.headers.get("x-version") == "2"
+    assert len(srv.requests) == 2
+    assert b"if-none-match: \"e1\"" in srv.requests[1].lower()
+    for _ in range(2):
+        r = requests.get(v.url + "/v", timeout=TIMEOUT)
+        assert_hit(r)
+        assert r.content == body
+        assert r.headers.get("x-version") == "2"
+        assert r.headers.get("cache-control") == "max-age=60"
+        assert r.headers.get("content-length") == str(len(body))
+    assert len(srv.requests) == 2
+
+
+def test_client_conditional_on_stale_entry(cv, backend, name):
+    p = path(name, cc="max-age=1", etag='"s1"', cond=1)
+    assert_stored_miss(get(cv, p))
+    time.sleep(1.2)
+    r = get(cv, p, headers={"If-None-Match": '"s1"'})
+    assert r.status_code == 304 and r.content == b""
+    assert r.headers.get("etag") == '"s1"'
+    assert calls(backend, name) == 2
+
+
+def test_client_conditional_on_cold_url_stores_no_empty_body(
+        cv, backend, name):
+    """A conditional request that misses is forwarded; whatever comes back
+    (the backend's 304 here), a later plain GET gets the whole body."""
+    p = path(name, cc="max-age=60", etag='"c1"', cond=1)
+    r1 = get(cv, p, headers={"If-None-Match": '"c1"'})
+    assert r1.status_code in (200, 304)
+    r2 = get(cv, p)
+    assert r2.status_code == 200
+    doc = r2.json()
+    assert doc["name"] == name
+    r3 = get(cv, p)
+    assert r3.status_code == 200 and r3.content == r2.content
+    assert_hit(r3)
+
+
+def test_range_request_on_stored_response(cv, backend, name):
+    """Range on a hit: a 206 with the right bytes, or the whole 200 (a
+    cache may ignore Range); never a broken answer, never the backend."""
+    p = path(name, cc="max-age=60", size=5000)
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    r = get(cv, p, headers={"Range": "bytes=100-199"})
+    assert r.status_code in (200, 206), r.status_code
+    if r.status_code == 206:
+        assert r.headers.get("content-range") == "bytes 100-199/5000"
+        assert r.content == r1.content[100:200]
+    else:
+        assert r.content == r1.content
+    assert calls(backend, name) == 1
+
+
 # --------------------------------------------------------------------------
 # client conditionals, request directives
 
