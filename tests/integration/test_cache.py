@@ -1334,3 +1334,59 @@ def test_stale_if_error_when_backend_down(vane_factory, raw_backend, sie):
         assert r2.status_code in (502, 503, 504), r2.status_code
         assert r2.content != body
     assert len(srv.requests) == 1
+
+
+def test_coalesced_waiters_get_their_own_variant(vane_factory, backend, name):
+    """Concurrent cold misses with different Accept-Language on a Vary URL:
+    a waiter never gets another language's variant."""
+    v = vane_factory([backend.address], workers=2)
+    p = path(name, cc="max-age=60", vary="Accept-Language", delay_ms=400)
+    barrier = threading.Barrier(20, timeout=TIMEOUT)
+    out = []
+    lock = threading.Lock()
+
+    def one(lang):
+        try:
+            barrier.wait()
+            r = requests.get(v.url + p, headers={"Accept-Language": lang},
+                             timeout=TIMEOUT)
+            res = (lang, r.status_code, r.json()["lang"])
+        except Exception as e:  # noqa: BLE001 - reported below
+            res = (lang, repr(e), None)
+        with lock:
+            out.append(res)
+    threads = [threading.Thread(target=one, args=(("en", "fr")[i % 2],))
+               for i in range(20)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=TIMEOUT + 5)
+    assert not any(t.is_alive() for t in threads)
+    assert sorted(out) == sorted([(lang, 200, lang) for lang, _, _ in out]), \
+        out
+    assert len(out) == 20
+    assert 2 <= calls(backend, name) <= 20
+    for lang in ("en", "fr"):
+        r = get(v, p, headers={"Accept-Language": lang})
+        assert r.json()["lang"] == lang
+
+
+def test_fetcher_gone_waiter_still_answered(cv, backend, name):
+    """The client whose miss is being fetched closes; a client waiting for
+    the same URL still gets a whole answer, in bounded time."""
+    p = path(name, cc="max-age=60", delay_ms=800)
+    host = "127.0.0.1:%d" % cv.port
+    a = cv.conn()
+    a.send(raw_request("GET", p, host=host))
+    time.sleep(0.2)
+    b = cv.conn(timeout=5)
+    b.send(raw_request("GET", p, host=host))
+    time.sleep(0.2)
+    a.close()
+    try:
+        r = b.read_response()
+    finally:
+        b.close()
+    assert r.status == 200 and r.complete, r
+    assert b'"name": "%s"' % name.encode() in r.body
+    assert 1 <= calls(backend, name) <= 2
