@@ -828,6 +828,18 @@ def test_request_no_cache_goes_to_backend(cv, backend, name, hdr):
     assert calls(backend, name) == 2
 
 
+def test_pragma_ignored_with_cache_control(cv, backend, name):
+    """RFC 9111 §5.4: Pragma: no-cache counts only without Cache-Control."""
+    p = path(name, cc="max-age=60")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    r2 = get(cv, p, headers={"Pragma": "no-cache",
+                             "Cache-Control": "max-stale=5"})
+    assert_hit(r2)
+    assert r2.content == r1.content
+    assert calls(backend, name) == 1
+
+
 def test_only_if_cached(cv, backend, name):
     p = path(name, cc="max-age=60")
     r = get(cv, p, headers={"Cache-Control": "only-if-cached"})
@@ -1163,6 +1175,18 @@ def test_stats_not_stored_counts_over_max_object_size(
     want = {"misses": 1, "stored": 0, "not_stored": 1, "objects": 0}
     got, c = cache_stats_reach(v, want)
     assert got == want, c
+
+
+def test_cache_status_off_still_caches(vane_factory, backend, name):
+    v = vane_factory([backend.address], extra="cache = { status = false; };")
+    p = path(name, cc="max-age=60")
+    r1 = get(v, p)
+    r2 = get(v, p)
+    for r in (r1, r2):
+        assert "cache-status" not in r.headers, dict(r.headers)
+    assert r2.content == r1.content
+    assert r2.headers.get("age") is not None
+    assert calls(backend, name) == 1
 
 
 def test_store_off_no_cache_status_nothing_stored(vane_factory, backend, name):
