@@ -46,7 +46,8 @@ for port in 8001 8002; do
 done
 
 echo "vane is running: try  curl -i http://127.0.0.1:8080/items"
-echo "                 and  curl http://127.0.0.1:8081/stats"
+echo "     twice, cached:   curl -i http://127.0.0.1:8080/time   (see Age, Cache-Status)"
+echo "     the counters:    curl http://127.0.0.1:8081/stats"
 # Not exec: the trap above must still stop the backends when vane exits.
 src/vane -c examples/vane.conf &
 VANE=$!
