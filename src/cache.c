@@ -1041,6 +1041,7 @@ cache_response_head(struct client *c, const char *buf)
 	if (r->framing == HF_LENGTH &&
 	    r->content_length > vane.cfg->cache_max_object_size) {
 		t->detail = "too-large";
+		c->w->st.cache_not_stored++;
 		goto done;
 	}
 	if (t->vary == NULL && (t->vary = malloc(CACHE_VARY_MAX)) == NULL)

@@ -447,13 +447,15 @@ def test_not_storable_response_reaches_backend_every_time(
     assert calls(backend, name) == 2
 
 
-def test_hit_for_miss_detail_uncacheable(cv, backend, name):
-    """A URL just found not storable is remembered (hit-for-miss): the next
-    request goes straight to the backend with detail=uncacheable."""
+def test_hit_for_miss_keeps_the_real_reason(cv, backend, name):
+    """A URL just found not storable is remembered (hit-for-miss: later
+    requests do not wait behind each other, see the coalescing tests), but
+    each answer's detail= still says why this response was not stored:
+    that is what an operator debugging the backend needs to read."""
     p = path(name, cc="no-store")
     assert_not_stored(get(cv, p), "no-store")
     r2 = get(cv, p)
-    assert_not_stored(r2, "uncacheable")
+    assert_not_stored(r2, "no-store")
     assert calls(backend, name) == 2
 
 
