@@ -84,7 +84,7 @@ ir() {
 	kill -TERM "$pid"
 	wait "$pid" || true
 	pid=""
-	callgrind_annotate "$WORK/cg.out" 2>/dev/null |
+	cp "$WORK/cg.out" /tmp/cg/last.out 2>/dev/null; callgrind_annotate "$WORK/cg.out" 2>/dev/null |
 		awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 }
 

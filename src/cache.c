@@ -45,6 +45,7 @@ keep_for(const struct cache_meta *cm, int64_t now)
 static struct cache_opts	copts;
 static struct cache_key_opts	kopts;
 static char			**tag_fields;
+static size_t			*tag_lens;
 static size_t			 ntag_fields;
 
 static void	release_validated(struct client *);
@@ -99,6 +100,7 @@ int
 cache_init(void)
 {
 	const struct config *cfg = vane.cfg;
+	size_t i;
 
 	cache_opts_default(&copts);
 	copts.vane_cc_name = cfg->cache_control_field;
@@ -109,6 +111,9 @@ cache_init(void)
 	kopts.add_headers = (const char *const *)split_names(
 	    cfg->cache_key_fields, &kopts.nadd);
 	tag_fields = split_names(cfg->cache_tag_fields, &ntag_fields);
+	tag_lens = xcalloc(ntag_fields + 1, sizeof(*tag_lens));
+	for (i = 0; i < ntag_fields; i++)
+		tag_lens[i] = strlen(tag_fields[i]);
 	return (0);
 }
 
@@ -118,6 +123,8 @@ cache_shutdown(void)
 	free_names((char **)kopts.drop_params);
 	free_names((char **)kopts.add_headers);
 	free_names(tag_fields);
+	free(tag_lens);
+	tag_lens = NULL;
 	memset(&kopts, 0, sizeof(kopts));
 	tag_fields = NULL;
 	ntag_fields = 0;
@@ -144,7 +151,8 @@ is_tag_field(const char *buf, const struct http_field *f)
 	size_t i;
 
 	for (i = 0; i < ntag_fields; i++)
-		if (http_span_eq(buf, f->name, tag_fields[i]))
+		if (f->name.len == tag_lens[i] &&
+		    http_span_eq(buf, f->name, tag_fields[i]))
 			return (1);
 	return (0);
 }
@@ -176,22 +184,35 @@ skip_array(struct cache_tx *t)
 	return (t->skip);
 }
 
+/* Append s to the NUL-terminated t->extra if it fits. */
+static void
+extra_add(struct cache_tx *t, const char *s)
+{
+	size_t len = strlen(t->extra), n = strlen(s);
+
+	if (len + n < sizeof(t->extra))
+		memcpy(t->extra + len, s, n + 1);
+}
+
 /* Cache-Status (RFC 9211) into t->extra, after any Age line already there. */
 static void
 set_status(struct cache_tx *t, int stored)
 {
-	size_t len = strlen(t->extra);
-
 	if (!vane.cfg->cache_status)
 		return;
-	if (t->fwd == CFWD_HIT)
-		snprintf(t->extra + len, sizeof(t->extra) - len,
-		    "Cache-Status: vane; hit\r\n");
-	else
-		snprintf(t->extra + len, sizeof(t->extra) - len,
-		    "Cache-Status: vane; fwd=%s%s%s%s\r\n", fwd_names[t->fwd],
-		    stored ? "; stored" : "", t->detail != NULL ?
-		    "; detail=" : "", t->detail != NULL ? t->detail : "");
+	if (t->fwd == CFWD_HIT) {
+		extra_add(t, "Cache-Status: vane; hit\r\n");
+		return;
+	}
+	extra_add(t, "Cache-Status: vane; fwd=");
+	extra_add(t, fwd_names[t->fwd]);
+	if (stored)
+		extra_add(t, "; stored");
+	if (t->detail != NULL) {
+		extra_add(t, "; detail=");
+		extra_add(t, t->detail);
+	}
+	extra_add(t, "\r\n");
 }
 
 static void
@@ -208,14 +229,37 @@ keep_request(struct cache_tx *t, const char *buf, size_t len)
 	t->keep_req = 1;
 }
 
-/* Parse the kept request head into m (fields from the worker). */
+void
+cache_keep_parsed(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (!t->keep_req || t->rfields != NULL || c->fields == NULL)
+		return;
+	/* The copy in reqhead starts where the parsed buffer did, so the
+	 * offsets of the parse hold for it. */
+	t->rmsg = c->req;
+	t->rfields = c->fields;
+	c->fields = NULL;
+}
+
+/* The kept request head, parsed, in m (fields from the worker, or the
+ * ones cache_keep_parsed() took over: then give them back with
+ * put_kept()). */
 static int
 parse_kept(struct client *c, struct http_msg *m)
 {
 	struct cache_tx *t = &c->cache;
 	struct http_field *f;
 
-	if (!t->keep_req || (f = worker_fields_get(c->w)) == NULL)
+	if (!t->keep_req)
+		return (-1);
+	if (t->rfields != NULL) {
+		*m = t->rmsg;
+		t->rfields = NULL;
+		return (0);
+	}
+	if ((f = worker_fields_get(c->w)) == NULL)
 		return (-1);
 	http_msg_init(m, f, (uint32_t)vane.cfg->limits_header_count);
 	if (http_parse_request(m, t->reqhead, t->reqlen,
@@ -555,7 +599,9 @@ resume(struct client *c)
 		cache_serve(c);
 		return;
 	}
-	worker_fields_put(c->w, c->fields);
+	cache_keep_parsed(c);
+	if (c->fields != NULL)
+		worker_fields_put(c->w, c->fields);
 	c->fields = NULL;
 	cache_amend_request(c, c->uhead);
 	upstream_start(c);
@@ -1062,7 +1108,10 @@ done:
 	if (parsed)
 		worker_fields_put(c->w, rq.fields);
 	set_status(t, t->store);
-	if (!t->store && t->lookup && c->method == HM_GET)
+	/* A marker still present (the lookup saw it) is left to expire:
+	 * renewing it on every answer would cost a store write per request
+	 * on uncacheable traffic. */
+	if (!t->store && t->lookup && c->method == HM_GET && !t->no_coalesce)
 		mark_uncacheable(c);
 	if (!t->store)
 		coalesce_end(c);	/* waiters go to the backend now */
@@ -1168,6 +1217,10 @@ cache_tx_reset(struct client *c)
 	if (t->smsg.fields != NULL) {
 		worker_fields_put(c->w, t->smsg.fields);
 		t->smsg.fields = NULL;
+	}
+	if (t->rfields != NULL) {
+		worker_fields_put(c->w, t->rfields);
+		t->rfields = NULL;
 	}
 	coalesce_end(c);
 	if (t->waiting != CW_NONE)

@@ -78,6 +78,8 @@ struct cache_tx {
 	size_t			 keylen, keycap;
 	char			*reqhead;	/* copy of the request head */
 	size_t			 reqlen, reqcap;
+	struct http_msg		 rmsg;		/* its parse, offsets into reqhead */
+	struct http_field	*rfields;	/* rmsg's fields, or NULL */
 	struct evbuffer		*shead;		/* head to store, without Content-Length */
 	struct evbuffer		*body;		/* the tee */
 	char			*vary;		/* secondary key */
@@ -104,6 +106,9 @@ const struct cache_key_opts	*cache_key_options(void);
  * to forward it (the transaction remembers what it needs for the answer).
  */
 int	cache_lookup(struct client *c, const char *buf);
+/* The request head is about to be consumed: keep its parse (c->req and
+ * c->fields, which the cache takes over) for the answer, when needed. */
+void	cache_keep_parsed(struct client *c);
 /* Send the hit cache_lookup() chose, and finish the transaction. */
 void	cache_serve(struct client *c);
 /* A forwarded request's head is in uhead: add the conditional for the

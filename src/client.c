@@ -561,6 +561,8 @@ client_request(struct client *c, const char *buf)
 	    !c->req_done;
 	c->can_retry = http_method_idempotent(m->method) && c->req_done;
 	evbuffer_drain(c->io.in, m->head_len);
+	if (answer == CACHE_ANSWER_FORWARD || answer == CACHE_ANSWER_WAIT)
+		cache_keep_parsed(c);
 	fields_release(c);
 	if (answer == CACHE_ANSWER_HIT) {
 		cache_serve(c);
