@@ -9,7 +9,8 @@
 # them [1], sends 1000 and then (in a second run) 3000 keep-alive GETs of
 # the 512 B no-store object over one connection, and prints
 # (Ir(3000) - Ir(1000)) / 2000: start-up and shutdown cancel out.
-# Processes are stopped by PID; every wait is bounded.
+# CALLGRIND_OUT=FILE keeps the profile of the last run for
+# callgrind_annotate. Processes are stopped by PID; every wait is bounded.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SHARED=${SHARED_BENCH:-$HERE/../../shared/bench}
@@ -84,7 +85,8 @@ ir() {
 	kill -TERM "$pid"
 	wait "$pid" || true
 	pid=""
-	cp "$WORK/cg.out" /tmp/cg/last.out 2>/dev/null; callgrind_annotate "$WORK/cg.out" 2>/dev/null |
+	if [ -n "${CALLGRIND_OUT:-}" ]; then cp "$WORK/cg.out" "$CALLGRIND_OUT"; fi
+	callgrind_annotate "$WORK/cg.out" 2>/dev/null |
 		awk '/PROGRAM TOTALS/ { gsub(",", "", $1); print $1 }'
 }
 

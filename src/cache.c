@@ -194,10 +194,19 @@ extra_add(struct cache_tx *t, const char *s)
 		memcpy(t->extra + len, s, n + 1);
 }
 
+/* t->extra starts again with the Age line of a response from the store. */
+static void
+set_age(struct cache_tx *t, int64_t age)
+{
+	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n", (long long)age);
+}
+
 /* Cache-Status (RFC 9211) into t->extra, after any Age line already there. */
 static void
 set_status(struct cache_tx *t, int stored)
 {
+	char num[24];
+
 	if (!vane.cfg->cache_status)
 		return;
 	if (t->fwd == CFWD_HIT) {
@@ -206,6 +215,10 @@ set_status(struct cache_tx *t, int stored)
 	}
 	extra_add(t, "Cache-Status: vane; fwd=");
 	extra_add(t, fwd_names[t->fwd]);
+	if (t->fwd_status != 0) {
+		snprintf(num, sizeof(num), "; fwd-status=%d", t->fwd_status);
+		extra_add(t, num);
+	}
 	if (stored)
 		extra_add(t, "; stored");
 	if (t->detail != NULL) {
@@ -213,6 +226,29 @@ set_status(struct cache_tx *t, int stored)
 		extra_add(t, t->detail);
 	}
 	extra_add(t, "\r\n");
+}
+
+/* "HTTP/1.1 NNN reason" and its CRLF into h. */
+static void
+add_status_line(struct evbuffer *h, int status, const char *reason,
+    size_t len)
+{
+	char line[16];
+
+	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", status % 1000);
+	evbuffer_add(h, line, strlen(line));
+	evbuffer_add(h, reason, len);
+	evbuffer_add(h, "\r\n", 2);
+}
+
+/* Field f of buf as a field line into h. */
+static void
+add_field(struct evbuffer *h, const char *buf, const struct http_field *f)
+{
+	evbuffer_add(h, buf + f->name.off, f->name.len);
+	evbuffer_add(h, ": ", 2);
+	evbuffer_add(h, buf + f->value.off, f->value.len);
+	evbuffer_add(h, "\r\n", 2);
 }
 
 static void
@@ -270,6 +306,21 @@ parse_kept(struct client *c, struct http_msg *m)
 	return (0);
 }
 
+/* 1 if the field name s of buf is one of names[0..n). */
+static int
+name_in(const char *buf, struct http_span s, const char *const *names,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (http_span_eq(buf, s, names[i]))
+			return (1);
+	return (0);
+}
+
+#define NELEM(a)	(sizeof(a) / sizeof((a)[0]))
+
 /* Does the client's request carry preconditions of its own? */
 static int
 has_conditionals(const char *buf, const struct http_msg *m)
@@ -279,12 +330,10 @@ has_conditionals(const char *buf, const struct http_msg *m)
 		"if-unmodified-since", "if-range",
 	};
 	uint32_t i;
-	size_t j;
 
 	for (i = 0; i < m->nfields; i++)
-		for (j = 0; j < sizeof(names) / sizeof(names[0]); j++)
-			if (http_span_eq(buf, m->fields[i].name, names[j]))
-				return (1);
+		if (name_in(buf, m->fields[i].name, names, NELEM(names)))
+			return (1);
 	return (0);
 }
 
@@ -470,22 +519,12 @@ struct busy {
 static pthread_mutex_t	 busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct busy	*busy_table[BUSY_BUCKETS];
 
-static uint64_t
-key_hash(const char *k, size_t n)
-{
-	uint64_t h = 14695981039346656037ULL;	/* FNV-1a */
-
-	while (n-- > 0)
-		h = (h ^ (unsigned char)*k++) * 1099511628211ULL;
-	return (h);
-}
-
 /* 1: c fetches t->key for others; 0: c waits; -1: neither (no memory). */
 static int
 coalesce_join(struct client *c)
 {
 	struct cache_tx *t = &c->cache;
-	uint64_t h = key_hash(t->key, t->keylen);
+	uint64_t h = store_hash(t->key, t->keylen, 0);
 	struct busy *b, **bp = &busy_table[h % BUSY_BUCKETS];
 
 	pthread_mutex_lock(&busy_lock);
@@ -635,12 +674,8 @@ in_304(const char *buf, const struct http_field *f)
 		"cache-control", "content-location", "date", "etag",
 		"expires", "vary",
 	};
-	size_t i;
 
-	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-		if (http_span_eq(buf, f->name, names[i]))
-			return (1);
-	return (0);
+	return (name_in(buf, f->name, names, NELEM(names)));
 }
 
 /*
@@ -705,8 +740,7 @@ cache_serve(struct client *c)
 	struct cache_tx *t = &c->cache;
 	int status;
 
-	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
-	    (long long)t->age);
+	set_age(t, t->age);
 	set_status(t, 0);
 	c->bytes_out = 0;
 	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
@@ -775,15 +809,11 @@ revalidated(struct client *c, const char *buf)
 	int64_t now = now_wall(), ttl;
 	uint32_t i, j;
 	int replaced, status;
-	char line[32];
 
 	if (h == NULL && (h = t->shead = evbuffer_new()) == NULL)
 		return (-1);
 	evbuffer_drain(h, evbuffer_get_length(h));
-	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", sm->status % 1000);
-	evbuffer_add(h, line, strlen(line));
-	evbuffer_add(h, oh + sm->reason.off, sm->reason.len);
-	evbuffer_add(h, "\r\n", 2);
+	add_status_line(h, sm->status, oh + sm->reason.off, sm->reason.len);
 	for (i = 0; i < sm->nfields; i++) {
 		for (j = 0, replaced = 0; j < r->nfields && !replaced; j++)
 			replaced = cache_304_field_updates(buf, &r->fields[j]) &&
@@ -791,25 +821,14 @@ revalidated(struct client *c, const char *buf)
 			    strncasecmp(buf + r->fields[j].name.off,
 			    oh + sm->fields[i].name.off,
 			    r->fields[j].name.len) == 0;
-		if (replaced)
-			continue;
-		evbuffer_add(h, oh + sm->fields[i].name.off,
-		    sm->fields[i].name.len);
-		evbuffer_add(h, ": ", 2);
-		evbuffer_add(h, oh + sm->fields[i].value.off,
-		    sm->fields[i].value.len);
-		evbuffer_add(h, "\r\n", 2);
+		if (!replaced)
+			add_field(h, oh, &sm->fields[i]);
 	}
 	for (j = 0; j < r->nfields; j++) {
 		if (!cache_304_field_updates(buf, &r->fields[j]) ||
 		    is_tag_field(buf, &r->fields[j]))
 			continue;
-		evbuffer_add(h, buf + r->fields[j].name.off,
-		    r->fields[j].name.len);
-		evbuffer_add(h, ": ", 2);
-		evbuffer_add(h, buf + r->fields[j].value.off,
-		    r->fields[j].value.len);
-		evbuffer_add(h, "\r\n", 2);
+		add_field(h, buf, &r->fields[j]);
 	}
 	evbuffer_add(h, "\r\n", 2);
 	if ((nf = worker_fields_get(c->w)) == NULL)
@@ -847,12 +866,9 @@ revalidated(struct client *c, const char *buf)
 	(void)http_parse_response(&nm, (const char *)obj->head, obj->head_len,
 	    &c->w->resp_limits);
 	t->not_modified = 0;
-	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
-	    (long long)cache_current_age(&t->meta, now));
-	if (vane.cfg->cache_status)
-		snprintf(t->extra + strlen(t->extra), sizeof(t->extra) -
-		    strlen(t->extra), "Cache-Status: vane; fwd=%s; "
-		    "fwd-status=304; stored\r\n", fwd_names[t->fwd]);
+	set_age(t, cache_current_age(&t->meta, now));
+	t->fwd_status = 304;
+	set_status(t, 1);
 	status = write_obj(c, obj, &nm);
 	worker_fields_put(c->w, nf);
 	if (status == -1) {
@@ -911,27 +927,20 @@ build_stored_head(struct cache_tx *t, const char *buf,
     const struct http_msg *r, const struct cc_directives *d)
 {
 	const struct http_field *f;
-	char line[32];
 	uint32_t i;
 
 	if (t->shead == NULL && (t->shead = evbuffer_new()) == NULL)
 		return (-1);
 	evbuffer_drain(t->shead, evbuffer_get_length(t->shead));
-	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", r->status % 1000);
-	evbuffer_add(t->shead, line, strlen(line));
-	if (r->reason.len > 0)
-		evbuffer_add(t->shead, buf + r->reason.off, r->reason.len);
-	evbuffer_add(t->shead, "\r\n", 2);
+	add_status_line(t->shead, r->status, buf + r->reason.off,
+	    r->reason.len);
 	for (i = 0; i < r->nfields; i++) {
 		f = &r->fields[i];
 		if (f->id == HH_CONTENT_LENGTH || f->id == HH_TRANSFER_ENCODING ||
 		    http_span_eq(buf, f->name, "age") || is_tag_field(buf, f) ||
 		    !cache_store_field(buf, f, d))
 			continue;
-		evbuffer_add(t->shead, buf + f->name.off, f->name.len);
-		evbuffer_add(t->shead, ": ", 2);
-		evbuffer_add(t->shead, buf + f->value.off, f->value.len);
-		evbuffer_add(t->shead, "\r\n", 2);
+		add_field(t->shead, buf, f);
 	}
 	return (0);
 }
@@ -977,13 +986,10 @@ serve_stale(struct client *c, int failed)
 	int status;
 
 	t->not_modified = 0;
-	snprintf(t->extra, sizeof(t->extra), "Age: %lld\r\n",
-	    (long long)cache_current_age(&t->obj->meta, now));
-	if (vane.cfg->cache_status)
-		snprintf(t->extra + strlen(t->extra), sizeof(t->extra) -
-		    strlen(t->extra), "Cache-Status: vane; fwd=%s; "
-		    "fwd-status=%d; detail=stale-if-error\r\n",
-		    fwd_names[t->fwd], failed);
+	set_age(t, cache_current_age(&t->obj->meta, now));
+	t->fwd_status = failed;
+	t->detail = "stale-if-error";
+	set_status(t, 0);
 	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
 		return (-1);
 	c->status = status;
@@ -1229,6 +1235,7 @@ cache_tx_reset(struct client *c)
 	t->fwd = CFWD_NONE;
 	t->lookup = t->keep_req = t->store = t->not_modified = 0;
 	t->validating = t->sie = t->stale = 0;
+	t->fwd_status = 0;
 	t->detail = NULL;
 	t->extra[0] = '\0';
 	if (t->obj != NULL) {

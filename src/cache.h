@@ -70,6 +70,8 @@ struct cache_tx {
 						 * worker writes it) */
 	struct busy		*busy;		/* the fetch it leads or waits for */
 	const char		*detail;	/* why not stored, or NULL */
+	int			 fwd_status;	/* backend status a stored response
+						 * answered for (fwd-status=), 0 */
 	struct store_obj	*obj;		/* the hit being served */
 	struct http_msg		 smsg;		/* its head, parsed */
 	int64_t			 age;		/* of the hit */

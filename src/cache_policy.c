@@ -1228,8 +1228,9 @@ etag_parse(const char *s, size_t n, int *weak, const char **op, size_t *ol)
 	return (0);
 }
 
-int
-cache_etag_weak_eq(const char *a, size_t alen, const char *b, size_t blen)
+/* RFC 9110 §8.8.3.2: the opaque tags match; strong: neither is weak. */
+static int
+etag_eq(const char *a, size_t alen, const char *b, size_t blen, int strong)
 {
 	const char	*ao, *bo;
 	size_t		 al, bl;
@@ -1237,21 +1238,22 @@ cache_etag_weak_eq(const char *a, size_t alen, const char *b, size_t blen)
 
 	if (etag_parse(a, alen, &aw, &ao, &al) == -1 ||
 	    etag_parse(b, blen, &bw, &bo, &bl) == -1)
+		return (0);
+	if (strong && (aw || bw))
 		return (0);
 	return (al == bl && memcmp(ao, bo, al) == 0);
 }
 
 int
+cache_etag_weak_eq(const char *a, size_t alen, const char *b, size_t blen)
+{
+	return (etag_eq(a, alen, b, blen, 0));
+}
+
+int
 cache_etag_strong_eq(const char *a, size_t alen, const char *b, size_t blen)
 {
-	const char	*ao, *bo;
-	size_t		 al, bl;
-	int		 aw, bw;
-
-	if (etag_parse(a, alen, &aw, &ao, &al) == -1 ||
-	    etag_parse(b, blen, &bw, &bo, &bl) == -1)
-		return (0);
-	return (!aw && !bw && al == bl && memcmp(ao, bo, al) == 0);
+	return (etag_eq(a, alen, b, blen, 1));
 }
 
 static int

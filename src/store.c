@@ -25,10 +25,10 @@ store_obj_live(void)
  * bloom bit and the word would filter nothing.
  */
 uint64_t
-store_tag_hash(const void *p, size_t len)
+store_hash(const void *p, size_t len, uint64_t seed)
 {
 	const uint8_t *s = p;
-	uint64_t h = 0xcbf29ce484222325ULL;
+	uint64_t h = 0xcbf29ce484222325ULL ^ seed;
 	size_t i;
 
 	for (i = 0; i < len; i++) {
@@ -41,6 +41,12 @@ store_tag_hash(const void *p, size_t len)
 	h *= 0xc4ceb9fe1a85ec53ULL;
 	h ^= h >> 33;
 	return (h);
+}
+
+uint64_t
+store_tag_hash(const void *p, size_t len)
+{
+	return (store_hash(p, len, 0));
 }
 
 static uint64_t

@@ -158,6 +158,9 @@ void			 store_obj_unref(struct store_obj *obj);
 /* The hash tag links carry: the same in every process (Redis sets may
  * use it too). */
 uint64_t		 store_tag_hash(const void *tag, size_t len);
+/* FNV-1a with a final mix, so that every bit of the result depends on
+ * every byte; seed varies it per table. Keys, tags, coalescing. */
+uint64_t		 store_hash(const void *p, size_t len, uint64_t seed);
 /* 1 if obj carries tag. */
 int			 store_obj_has_tag(const struct store_obj *obj,
 			    const void *tag, size_t len);

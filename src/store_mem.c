@@ -76,20 +76,7 @@ static const struct store_ops store_mem_ops;
 static uint64_t
 key_hash(const struct store_mem *sm, const void *key, size_t len)
 {
-	const uint8_t *s = key;
-	uint64_t h = 0xcbf29ce484222325ULL ^ sm->seed;
-	size_t i;
-
-	for (i = 0; i < len; i++) {
-		h ^= s[i];
-		h *= 0x100000001b3ULL;
-	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdULL;
-	h ^= h >> 33;
-	h *= 0xc4ceb9fe1a85ec53ULL;
-	h ^= h >> 33;
-	return (h);
+	return (store_hash(key, len, sm->seed));
 }
 
 static struct shard *

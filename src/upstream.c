@@ -440,17 +440,14 @@ upstream_emit_head(struct client *c, const char *buf)
 	if (c->w->stopping)
 		c->keepalive = 0;
 	switch (cache_response_head(c, buf)) {
-	case CACHE_HEAD_REPLACED:
-		/* A 304 refreshed the stored response, which cache.c sent;
-		 * the 304 itself has no body to relay. */
-		c->resp_started = 1;
-		c->resp_head_done = 1;
-		relay_init(&c->resp_body, RELAY_NONE, 0, 0);
-		return (0);
 	case CACHE_HEAD_STALE:
 		/* The stale stored response went out instead of this 5xx,
 		 * whose body is left unread: the connection is not reused. */
 		c->up_reusable = c->up_reusable && f == HF_NONE;
+		/* FALLTHROUGH */
+	case CACHE_HEAD_REPLACED:
+		/* cache.c sent the stored response (after a 304, which has no
+		 * body to relay, or instead of the 5xx). */
 		c->resp_started = 1;
 		c->resp_head_done = 1;
 		relay_init(&c->resp_body, RELAY_NONE, 0, 0);
