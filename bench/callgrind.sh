@@ -3,11 +3,12 @@
 # figure that does not move with the load of this shared machine.
 #
 #   bench/callgrind.sh [NSERVERS] [VANE_BIN]
+#   CG_PATH=/small.json bench/callgrind.sh     the hit path (512 B, max-age)
 #
 # Starts ../../shared/bench's static origin on four loopback ports, runs
 # vane under valgrind --tool=callgrind in front of the first NSERVERS of
 # them [1], sends 1000 and then (in a second run) 3000 keep-alive GETs of
-# the 512 B no-store object over one connection, and prints
+# CG_PATH [the 512 B no-store object] over one connection, and prints
 # (Ir(3000) - Ir(1000)) / 2000: start-up and shutdown cancel out.
 # CALLGRIND_OUT=FILE keeps the profile of the last run for
 # callgrind_annotate. Processes are stopped by PID; every wait is bounded.
@@ -19,6 +20,7 @@ VANE=$(realpath "${2:-${VANE_BIN:-$HERE/../src/vane}}")
 BASE=${LB_PORT_BASE:-19300}
 PORTS="$((BASE + 1)) $((BASE + 2)) $((BASE + 3)) $((BASE + 4))"
 LISTEN=$((BASE + 80))
+CG_PATH=${CG_PATH:-/nostore.json}
 WORK=$(mktemp -d /tmp/vane-callgrind.XXXXXX)
 pid=""
 
@@ -48,10 +50,10 @@ CONF
 
 # drive N: N sequential keep-alive GETs, each response read whole.
 drive() {
-	/usr/bin/python3 - "$LISTEN" "$1" <<'PY'
+	/usr/bin/python3 - "$LISTEN" "$1" "$CG_PATH" <<'PY'
 import socket, sys
-port, n = int(sys.argv[1]), int(sys.argv[2])
-req = b"GET /nostore.json HTTP/1.1\r\nHost: bench\r\n\r\n"
+port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
+req = b"GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % path.encode()
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
 buf = b""
 for _ in range(n):
@@ -78,7 +80,7 @@ ir() {
 		"$VANE" -c "$WORK/vane.conf" 2>"$WORK/vg.log" &
 	pid=$!
 	for ((i = 0; i < 100; i++)); do
-		curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$LISTEN/nostore.json" && break
+		curl -fs -o /dev/null --max-time 1 "http://127.0.0.1:$LISTEN$CG_PATH" && break
 		sleep 0.2
 	done
 	drive "$n"
@@ -92,4 +94,4 @@ ir() {
 
 a=$(ir 1000)
 b=$(ir 3000)
-echo "$NS server(s): $(( (b - a) / 2000 )) instructions per request ($VANE)"
+echo "$NS server(s), $CG_PATH: $(( (b - a) / 2000 )) instructions per request ($VANE)"
