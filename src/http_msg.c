@@ -385,7 +385,7 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 	for (i = 0; i < resp->nfields; i++) {
 		f = &resp->fields[i];
 		/* A chunked body carries no Content-Length (RFC 9112 §6.2). */
-		if (f->hop || f->id == HH_VIA ||
+		if (f->hop || (f->id == HH_VIA && !o->keep_via) ||
 		    (o->chunk && f->id == HH_CONTENT_LENGTH) ||
 		    (o->skip != NULL && o->skip[i]))
 			continue;
@@ -396,7 +396,8 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 	}
 	if (o->chunk || (resp->framing == HF_CHUNKED && !o->strip_te))
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
-	put_via(&w, buf, resp, resp->version, o->via);
+	if (!o->keep_via)
+		put_via(&w, buf, resp, resp->version, o->via);
 	/* RFC 9110 §6.6.1: a recipient with a clock adds a missing Date. */
 	if (o->date != NULL && !has_values(resp, HH_DATE)) {
 		PUT_LIT(&w, "Date: ");

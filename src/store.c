@@ -139,6 +139,7 @@ store_obj_new(const struct store_obj_init *in)
 	obj->key_len = in->key_len;
 	obj->head = put(&p, in->head, in->head_len);
 	obj->head_len = in->head_len;
+	obj->wire_len = in->wire_len <= in->head_len ? in->wire_len : 0;
 	obj->vary = put(&p, in->vary, in->vary_len);
 	obj->vary_len = in->vary_len;
 	if (in->body_from != NULL) {

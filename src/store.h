@@ -106,6 +106,11 @@ struct store_obj {
 	int64_t			 drop_after;	/* unusable from this time on */
 	const uint8_t		*key;		/* primary key */
 	const uint8_t		*head;		/* status line + fields + CRLF */
+	size_t			 wire_len;	/* head[0..wire_len) is the head a
+						 * hit sends, before its own fields
+						 * and the final CRLF; the fields
+						 * after it are kept, never sent.
+						 * 0: no such layout (parse it) */
 	uint8_t			*body;
 	const uint8_t		*vary;		/* secondary key; empty: no Vary */
 	const struct store_str	*tags;
@@ -124,6 +129,7 @@ struct store_obj_init {
 	size_t			 key_len;	/* > 0 */
 	const void		*head;
 	size_t			 head_len;
+	size_t			 wire_len;	/* <= head_len; see store_obj */
 	const void		*body;		/* NULL: filled by the caller */
 	size_t			 body_len;
 	struct store_obj	*body_from;	/* or share this one's body */

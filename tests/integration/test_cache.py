@@ -303,6 +303,52 @@ def test_large_hit_is_byte_identical(cv, backend, name):
     assert calls(backend, name) == 1
 
 
+def test_stored_head_as_sent_no_date_via_and_vane_field(
+        vane_factory, raw_backend):
+    """A hit sends the head laid out at store time: the Date vane added to a
+    response without one (RFC 9110 §6.6.1) is the same on every hit, our
+    Via entry appears once (after the backend's), the vane-only
+    Cache-Control field is obeyed but never sent; and so after a 304
+    refreshed the stored head (its Via replaces the stored one, RFC 9111
+    §3.2, and gets our entry)."""
+    seen = []
+
+    def answer(raw):
+        seen.append(raw)
+        if b"if-none-match" in raw.lower():
+            return (b"HTTP/1.1 304 Not Modified\r\nETag: \"v1\"\r\n"
+                    b"Via: 1.1 other\r\nVane-Cache-Control: max-age=60\r\n"
+                    b"X-New: 1\r\n\r\n")
+        return (b"HTTP/1.1 200 OK\r\nCache-Control: max-age=600\r\n"
+                b"Vane-Cache-Control: max-age=1\r\nETag: \"v1\"\r\n"
+                b"Via: 1.0 origin\r\nContent-Length: 2\r\n\r\nok")
+    srv = raw_backend(respond_with(answer))
+    v = vane_factory([srv.address])
+    r1 = get(v, "/laid-out")
+    assert_stored_miss(r1)
+    r2 = get(v, "/laid-out")
+    assert_hit(r2)
+    for r in (r1, r2):
+        assert r.headers["via"] == "1.0 origin, 1.1 vane", r.headers
+        assert "vane-cache-control" not in r.headers
+        assert r.content == b"ok"
+    assert r2.headers["date"] == get(v, "/laid-out").headers["date"]
+    assert len(seen) == 1
+    time.sleep(1.5)     # stale for vane (max-age=1), fresh for others
+    r3 = get(v, "/laid-out")
+    assert len(seen) == 2, "the vane-only field was not obeyed"
+    ps = cache_status(r3)
+    assert ps.get("fwd") == "stale" and ps.get("fwd-status") == "304", ps
+    r4 = get(v, "/laid-out")
+    assert_hit(r4)
+    for r in (r3, r4):
+        assert r.headers["via"] == "1.1 other, 1.1 vane", r.headers
+        assert r.headers["x-new"] == "1"
+        assert "vane-cache-control" not in r.headers
+        assert r.content == b"ok"
+        assert r.raw.headers.getlist("Date") == [r.headers["date"]]
+
+
 def test_head_response_is_not_stored_for_get(cv, backend, name):
     p = path(name, cc="max-age=60")
     h = requests.head(cv.url + p, timeout=TIMEOUT)
