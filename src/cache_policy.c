@@ -170,27 +170,28 @@ enum { DK_FLAG, DK_NUM, DK_LIST, DK_STALE };	/* argument kinds */
 
 struct ddef {
 	const char	*name;
+	size_t		 len;	/* strlen(name): most names miss on it */
 	uint32_t	 flag;
 	int		 kind;	/* DK_LIST: flag or field-name list */
 };
 
 static const struct ddef ddefs[] = {
-	{ "max-age", CC_MAX_AGE, DK_NUM },
-	{ "s-maxage", CC_S_MAXAGE, DK_NUM },
-	{ "no-cache", CC_NO_CACHE, DK_LIST },
-	{ "no-store", CC_NO_STORE, DK_FLAG },
-	{ "private", CC_PRIVATE, DK_LIST },
-	{ "public", CC_PUBLIC, DK_FLAG },
-	{ "must-revalidate", CC_MUST_REVALIDATE, DK_FLAG },
-	{ "proxy-revalidate", CC_PROXY_REVALIDATE, DK_FLAG },
-	{ "must-understand", CC_MUST_UNDERSTAND, DK_FLAG },
-	{ "no-transform", CC_NO_TRANSFORM, DK_FLAG },
-	{ "immutable", CC_IMMUTABLE, DK_FLAG },
-	{ "stale-while-revalidate", CC_SWR, DK_NUM },
-	{ "stale-if-error", CC_SIE, DK_NUM },
-	{ "only-if-cached", CC_ONLY_IF_CACHED, DK_FLAG },
-	{ "max-stale", CC_MAX_STALE, DK_STALE },
-	{ "min-fresh", CC_MIN_FRESH, DK_NUM },
+	{ "max-age", 7, CC_MAX_AGE, DK_NUM },
+	{ "s-maxage", 8, CC_S_MAXAGE, DK_NUM },
+	{ "no-cache", 8, CC_NO_CACHE, DK_LIST },
+	{ "no-store", 8, CC_NO_STORE, DK_FLAG },
+	{ "private", 7, CC_PRIVATE, DK_LIST },
+	{ "public", 6, CC_PUBLIC, DK_FLAG },
+	{ "must-revalidate", 15, CC_MUST_REVALIDATE, DK_FLAG },
+	{ "proxy-revalidate", 16, CC_PROXY_REVALIDATE, DK_FLAG },
+	{ "must-understand", 15, CC_MUST_UNDERSTAND, DK_FLAG },
+	{ "no-transform", 12, CC_NO_TRANSFORM, DK_FLAG },
+	{ "immutable", 9, CC_IMMUTABLE, DK_FLAG },
+	{ "stale-while-revalidate", 22, CC_SWR, DK_NUM },
+	{ "stale-if-error", 14, CC_SIE, DK_NUM },
+	{ "only-if-cached", 14, CC_ONLY_IF_CACHED, DK_FLAG },
+	{ "max-stale", 9, CC_MAX_STALE, DK_STALE },
+	{ "min-fresh", 9, CC_MIN_FRESH, DK_NUM },
 };
 
 static int64_t *
@@ -244,7 +245,8 @@ cc_apply(struct cc_directives *d, const char *name, size_t nlen,
 	size_t			 i;
 
 	for (i = 0; i < sizeof(ddefs) / sizeof(ddefs[0]); i++)
-		if (ieq(name, nlen, ddefs[i].name)) {
+		if (ddefs[i].len == nlen && ieqn(name, nlen, ddefs[i].name,
+		    ddefs[i].len)) {
 			dd = &ddefs[i];
 			break;
 		}
@@ -646,6 +648,7 @@ cache_strip_field(const char *buf, const struct http_field *f,
     const struct cache_opts *o)
 {
 	return (o != NULL && o->vane_cc_name != NULL &&
+	    f->name.len == strlen(o->vane_cc_name) &&
 	    http_span_eq(buf, f->name, o->vane_cc_name));
 }
 
