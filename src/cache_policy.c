@@ -717,7 +717,7 @@ month(const char *s)
 	int	 i;
 
 	for (i = 0; i < 12; i++)
-		if (memcmp(s, months[i], 3) == 0)
+		if (ieqn(s, 3, months[i], 3))
 			return (i + 1);
 	return (0);
 }
@@ -746,13 +746,16 @@ wkday_is(const char *s, size_t n, int longform)
 	int	 i;
 
 	for (i = 0; i < 7; i++)
-		if (longform ? (strlen(wkday_l[i]) == n &&
-		    memcmp(s, wkday_l[i], n) == 0) :
-		    (n == 3 && memcmp(s, wkday[i], 3) == 0))
+		if (longform ? ieq(s, n, wkday_l[i]) : ieq(s, n, wkday[i]))
 			return (1);
 	return (0);
 }
 
+/*
+ * Day names, month names and "GMT" compare without case: "Although all
+ * date formats are specified to be case-sensitive, a cache recipient
+ * SHOULD match the field value case-insensitively" (RFC 9111 §4.2).
+ */
 int64_t
 cache_parse_http_date(const char *s, size_t len, int64_t now)
 {
@@ -763,7 +766,7 @@ cache_parse_http_date(const char *s, size_t len, int64_t now)
 	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
 	if (len == 29 && s[3] == ',' && wkday_is(s, 3, 0)) {
 		if (s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-		    s[16] != ' ' || memcmp(s + 25, " GMT", 4) != 0 ||
+		    s[16] != ' ' || !ieqn(s + 25, 4, " GMT", 4) ||
 		    num(s + 5, 2, &d) == -1 || (mo = month(s + 8)) == 0 ||
 		    num(s + 12, 4, &y) == -1 || hms(s + 17, &h, &mi, &se) == -1)
 			return (-1);
@@ -791,7 +794,7 @@ cache_parse_http_date(const char *s, size_t len, int64_t now)
 		return (-1);
 	c++;
 	if (c[0] != ' ' || c[3] != '-' || c[7] != '-' || c[10] != ' ' ||
-	    memcmp(c + 19, " GMT", 4) != 0 || num(c + 1, 2, &d) == -1 ||
+	    !ieqn(c + 19, 4, " GMT", 4) || num(c + 1, 2, &d) == -1 ||
 	    (mo = month(c + 4)) == 0 || num(c + 8, 2, &y) == -1 ||
 	    hms(c + 11, &h, &mi, &se) == -1)
 		return (-1);

@@ -196,7 +196,8 @@ int	cache_strip_field(const char *buf, const struct http_field *f,
  * asctime) to seconds since the epoch; -1 if invalid. RFC 850 two-digit
  * years more than 50 years ahead of `now` are taken in the past century
  * (RFC 9110 §5.6.7); now <= 0 stands for the year 2000. Years before
- * 1970 are invalid.
+ * 1970 are invalid. Names ("Thu", "Aug", "GMT") match in any case, as
+ * RFC 9111 §4.2 asks of a cache recipient.
  */
 int64_t	cache_parse_http_date(const char *s, size_t len, int64_t now);
 
