@@ -1045,8 +1045,9 @@ cache_response_head(struct client *c, const char *buf)
 	if (vane.store == NULL || t->fwd == CFWD_NONE)
 		return (CACHE_HEAD_PASS);
 	if (t->validating) {
+		/* vane built the conditional: a 304 answers its validators. */
 		t->validating = 0;
-		if (r->status == 304 && cache_304_selects(
+		if (r->status == 304 && cache_304_selects_own(
 		    (const char *)t->obj->head, &t->smsg, buf, r)) {
 			rc = revalidated(c, buf);
 			release_validated(c);

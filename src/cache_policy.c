@@ -1335,6 +1335,17 @@ cache_304_selects(const char *storedbuf, const struct http_msg *stored,
 	return (!s_etag && !s_lm);
 }
 
+int
+cache_304_selects_own(const char *storedbuf, const struct http_msg *stored,
+    const char *buf304, const struct http_msg *m304)
+{
+	if (cache_304_selects(storedbuf, stored, buf304, m304))
+		return (1);
+	/* No validator at all: it can only answer the ones vane sent. */
+	return (field_find(buf304, m304, "ETag", 0) == -1 &&
+	    field_find(buf304, m304, "Last-Modified", 0) == -1);
+}
+
 /*
  * RFC 9111 §4.3.5: a 200 to a HEAD updates the stored GET response when
  * every validator it carries matches and its Content-Length, if any,

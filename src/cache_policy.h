@@ -21,7 +21,8 @@
  *             the client's own conditional gets a 304 instead.
  *   validate: cache_conditional() writes the If-None-Match or
  *             If-Modified-Since line to add to the forwarded request.
- *             On 304: cache_304_selects() checks it matches the object;
+ *             On 304: cache_304_selects() checks it matches the object
+ *             (cache_304_selects_own() when vane built the conditional);
  *             the new head is the stored fields, each replaced by the
  *             304's fields of the same name when cache_304_field_updates()
  *             says so (RFC 9111 §3.2); then cache_meta_fill() again with
@@ -358,6 +359,21 @@ int	cache_conditional(char *out, size_t cap, const char *storedbuf,
  */
 int	cache_304_selects(const char *storedbuf, const struct http_msg *stored,
 	    const char *buf304, const struct http_msg *m304);
+
+/*
+ * cache_304_selects() for a 304 answering a conditional that vane itself
+ * built from this one stored response's validators (the client's request
+ * had none): a 304 that carries no validator at all selects it too. Its
+ * condition can only be the one vane sent, and "a 304 (Not Modified)
+ * response status code indicates that the stored response can be updated
+ * and reused" (RFC 9111 §4.3.3); origins often leave ETag out of a 304
+ * although RFC 9110 §15.4.5 asks for it. Not selecting it would leave
+ * vane a 304 for a client that asked nothing conditional. A 304 whose
+ * validators name another representation still selects nothing.
+ */
+int	cache_304_selects_own(const char *storedbuf,
+	    const struct http_msg *stored, const char *buf304,
+	    const struct http_msg *m304);
 
 /*
  * RFC 9111 §4.3.5, freshening with HEAD: after a 200 to a HEAD request

@@ -655,6 +655,29 @@ def test_stale_entry_revalidated_with_304(cv, backend, name):
     assert calls(backend, name) == 2        # the conditional request
 
 
+def test_304_without_validator_refreshes_entry(cv, backend, name):
+    """RFC 9111 §4.3.3: a 304 to the conditional vane built from the stored
+    ETag means the stored response can be reused, even when the backend
+    leaves the ETag out of the 304 (RFC 9110 §15.4.5 asks for it, origins
+    forget). The client, whose request was not conditional, gets the
+    stored 200 and body, never the bare 304, and so does the next one
+    (a hit, or with max-age=1 possibly one more such revalidation)."""
+    p = path(name, cc="max-age=1", etag='"b1"', cond="bare")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    r2 = get(cv, p)
+    assert r2.status_code == 200, (r2.status_code, dict(r2.headers))
+    assert r2.content == r1.content
+    ps = cache_status(r2)
+    assert ps.get("fwd") == "stale" and ps.get("fwd-status") == "304", ps
+    assert r2.headers.get("etag") == '"b1"'
+    assert calls(backend, name) == 2        # the conditional request
+    r3 = get(cv, p)
+    assert r3.status_code == 200 and r3.content == r1.content
+    assert calls(backend, name) in (2, 3)
+
+
 def test_age_from_backend_counts(vane_factory, raw_backend):
     """§4.2.3: a stored response's Age includes the Age it arrived with;
     one that arrives older than its max-age is stale at once."""

@@ -1125,6 +1125,35 @@ START_TEST(select_table)
 }
 END_TEST
 
+/* A 304 to the conditional vane built from the stored validators. */
+static const struct sel_case sel_own_cases[] = {
+	{ "9111_4_3_3_own_no_validator_selects_stored_etag",
+	    R200("ETag: \"v1\"\r\n"), R304(DATE0), 1 },
+	{ "9111_4_3_3_own_no_validator_selects_stored_last_modified",
+	    R200("Last-Modified: " D_M10 "\r\n"), R304(DATE0), 1 },
+	{ "9111_4_3_3_own_no_validator_selects_unvalidated", R200(MA60),
+	    R304(DATE0), 1 },
+	{ "9111_4_3_4_own_same_strong_etag_selects",
+	    R200("ETag: \"v1\"\r\n"), R304("ETag: \"v1\"\r\n"), 1 },
+	{ "9111_4_3_4_own_other_strong_etag_selects_nothing",
+	    R200("ETag: \"v1\"\r\n"), R304("ETag: \"v2\"\r\n"), 0 },
+	{ "9111_4_3_4_own_other_last_modified_selects_nothing",
+	    R200("Last-Modified: " D_M10 "\r\n"),
+	    R304("Last-Modified: " D_M100 "\r\n"), 0 },
+	{ "9111_4_3_4_own_invalid_etag_selects_nothing",
+	    R200("ETag: \"v1\"\r\n"), R304("ETag: v1\r\n"), 0 },
+};
+
+START_TEST(select_own_table)
+{
+	const struct sel_case	*c = &sel_own_cases[_i];
+	struct pm		*s = resp(c->stored), *n = resp(c->m304);
+
+	ck_assert_msg(cache_304_selects_own(s->buf, &s->m, n->buf, &n->m) ==
+	    c->want, "%s", c->name);
+}
+END_TEST
+
 struct head_case {
 	const char	*name;
 	const char	*stored;
@@ -1769,6 +1798,7 @@ cache_policy_suite(void)
 	LOOP(tc, ttl_table, ttl_cases);
 	LOOP(tc, cond_table, cond_cases);
 	LOOP(tc, select_table, sel_cases);
+	LOOP(tc, select_own_table, sel_own_cases);
 	LOOP(tc, head_table, head_cases);
 	LOOP(tc, field_table, fld_cases);
 	tcase_add_test(tc, strip_renamed_9213_2_2_configured_name);
