@@ -1426,6 +1426,76 @@ cache_not_modified(const char *reqbuf, const struct http_msg *req,
 	return (lm != -1 && lm <= ims);
 }
 
+/* Decimal digits s[0..n), n >= 1, without overflow; -1 otherwise. */
+static int
+u64_digits(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t	 v = 0;
+	size_t		 i;
+
+	if (n == 0)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (!is_digit(s[i]) || v > (UINT64_MAX - 9) / 10)
+			return (-1);
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return (0);
+}
+
+int
+cache_range(const char *reqbuf, const struct http_msg *req, int status,
+    uint64_t len, uint64_t *first, uint64_t *last)
+{
+	const char	*v, *dash;
+	size_t		 vl;
+	uint64_t	 a, b;
+	int		 i;
+
+	/* §14.2: Range is defined for GET only; vane slices stored 200s. */
+	if (req->method != HM_GET || status != 200 || len == 0)
+		return (0);
+	if ((i = field_find(reqbuf, req, "Range", 0)) == -1 ||
+	    field_find(reqbuf, req, "Range", (uint32_t)i + 1) != -1 ||
+	    field_find(reqbuf, req, "If-Range", 0) != -1)
+		return (0);
+	v = fval(reqbuf, req, i, &vl);
+	/* §14.1: range units compare without case. */
+	if (vl < 6 || !ieqn(v, 6, "bytes=", 6))
+		return (0);
+	v += 6;
+	vl -= 6;
+	while (vl > 0 && is_ows(v[0])) {
+		v++;
+		vl--;
+	}
+	while (vl > 0 && is_ows(v[vl - 1]))
+		vl--;
+	if ((dash = memchr(v, '-', vl)) == NULL ||
+	    memchr(v, ',', vl) != NULL)
+		return (0);	/* not one range-spec: send it all */
+	if (dash == v) {	/* suffix-range: the last b bytes */
+		if (u64_digits(v + 1, vl - 1, &b) == -1 || b == 0)
+			return (0);
+		*first = b >= len ? 0 : len - b;
+		*last = len - 1;
+		return (1);
+	}
+	if (u64_digits(v, (size_t)(dash - v), &a) == -1)
+		return (0);
+	if ((size_t)(dash - v) + 1 == vl)
+		b = len - 1;	/* "first-": to the end */
+	else if (u64_digits(dash + 1, vl - (size_t)(dash - v) - 1, &b) == -1 ||
+	    b < a)
+		return (0);
+	if (a >= len)
+		return (0);	/* unsatisfiable: the whole 200 instead */
+	*first = a;
+	*last = b >= len ? len - 1 : b;
+	return (1);
+}
+
 /*
  * Vary (§4.1).
  */

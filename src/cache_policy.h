@@ -18,7 +18,8 @@
  *             STALE_REVALIDATE / VALIDATE / GATEWAY_TIMEOUT, plus d.age
  *             (send "Age: d.age" on every answer from the cache).
  *             On a hit, cache_not_modified(req, stored head) says whether
- *             the client's own conditional gets a 304 instead.
+ *             the client's own conditional gets a 304 instead, and
+ *             cache_range() whether a Range gets a 206 of the stored body.
  *   validate: cache_conditional() writes the If-None-Match or
  *             If-Modified-Since line to add to the forwarded request.
  *             On 304: cache_304_selects() checks it matches the object
@@ -49,6 +50,9 @@
  *    shared cache must not hand one user's cookie to another, and storing
  *    the response without it would change what the origin meant.
  *  - 206 is not stored (no range assembly, RFC 9111 §3.3/§3.4): "status".
+ *    A hit on a stored 200 answers a single byte range with a 206 cut from
+ *    the stored body (RFC 9110 §14.2, §15.3.7); other Range requests get
+ *    the whole 200.
  *  - A storable response that can never be reused (freshness lifetime 0,
  *    no validator, no stale-if-error) is not stored: "no-freshness".
  *  - Invalid max-age / s-maxage values (max-age="abc", max-age=-1) make the
@@ -404,6 +408,19 @@ int	cache_304_field_updates(const char *buf, const struct http_field *f);
  */
 int	cache_not_modified(const char *reqbuf, const struct http_msg *req,
 	    const char *storedbuf, const struct http_msg *stored);
+
+/*
+ * The one byte range a GET asks of a stored complete 200 response of len
+ * body bytes (RFC 9110 §14.2): 1 with the range in [*first, *last] for a
+ * single satisfiable "bytes=" range-spec (first-last, first-, -suffix;
+ * a last beyond the end is cut to it). 0 when the whole 200 is sent
+ * instead, which §14.2 allows for any Range ("A server MAY ignore the
+ * Range header field"): no or several Range fields, another unit, several
+ * ranges, an invalid or unsatisfiable one, another method or status, and
+ * with If-Range (its answer is then the full 200 either way, §13.1.5).
+ */
+int	cache_range(const char *reqbuf, const struct http_msg *req,
+	    int status, uint64_t len, uint64_t *first, uint64_t *last);
 
 /* Weak/strong entity-tag comparison (RFC 9110 §8.8.3.2), raw tags. */
 int	cache_etag_weak_eq(const char *a, size_t alen, const char *b,
