@@ -797,6 +797,41 @@ def test_range_request_on_stored_response(cv, backend, name):
     assert calls(backend, name) == 1
 
 
+def test_range_served_from_stored_response(cv, backend, name):
+    """RFC 9110 §14.2, §15.3.7: a hit answers a single byte range with a
+    206 cut from the stored body (Content-Range, its own Content-Length,
+    the stored fields); several ranges, an unsatisfiable one and If-Range
+    get the whole stored 200; none of it reaches the backend."""
+    p = path(name, cc="max-age=60", size=5000)
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    body = r1.content
+    assert len(body) == 5000
+    for rng, first, last in (("bytes=0-1", 0, 1), ("bytes=4990-", 4990, 4999),
+                             ("bytes=-10", 4990, 4999),
+                             ("bytes=100-99999", 100, 4999)):
+        r = get(cv, p, headers={"Range": rng})
+        assert r.status_code == 206, (rng, r.status_code)
+        assert_hit(r)
+        assert r.headers.get("content-range") == \
+            "bytes %d-%d/5000" % (first, last), (rng, dict(r.headers))
+        assert r.headers.get("content-length") == str(last - first + 1)
+        assert r.content == body[first:last + 1], rng
+        assert r.headers.get("content-type") == \
+            r1.headers.get("content-type")
+    for hdrs in ({"Range": "bytes=0-1, 5-6"}, {"Range": "bytes=6000-"},
+                 {"Range": "bytes=0-1", "If-Range": '"x"'}):
+        r = get(cv, p, headers=hdrs)
+        assert r.status_code == 200, (hdrs, r.status_code)
+        assert "content-range" not in r.headers
+        assert r.content == body, hdrs
+        assert_hit(r)
+    r = get(cv, p, headers={"Range": "bytes=0-1"}, method="HEAD")
+    assert r.status_code == 200
+    assert r.headers.get("content-length") == "5000"
+    assert calls(backend, name) == 1
+
+
 # --------------------------------------------------------------------------
 # client conditionals, request directives
 
