@@ -418,6 +418,9 @@ lookup_cb(void *arg, struct store_hit *hit)
 		t->age = d.age;
 		t->not_modified = cache_not_modified(lc->buf, m,
 		    (const char *)chosen->head, &t->smsg);
+		t->range = !t->not_modified && cache_range(lc->buf, m,
+		    t->smsg.status, chosen->body_len, &t->range_first,
+		    &t->range_last);
 		lc->answer = CACHE_ANSWER_HIT;
 		return;		/* t->smsg keeps its fields until served */
 	case CACHE_SERVE_GATEWAY_TIMEOUT:
@@ -742,8 +745,8 @@ write_wire(struct client *c, struct store_obj *obj)
 /*
  * Write the stored response obj (head parsed in sm) to the client: its
  * head with t->extra (Age, Cache-Status) and, for a GET, its body by
- * reference; a 304 instead when t->not_modified. Returns the status
- * sent, or -1 when c was closed.
+ * reference; a 304 instead when t->not_modified, a 206 of one byte range
+ * when t->range. Returns the status sent, or -1 when c was closed.
  */
 static int
 write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
@@ -752,6 +755,8 @@ write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
 	const char *head = (const char *)obj->head;
 	struct evbuffer_iovec v;
 	struct http_out o;
+	char extra[sizeof(t->extra) + 80];
+	uint64_t off = 0, len = obj->body_len;
 	uint8_t *skip;
 	uint32_t i;
 	ssize_t n;
@@ -787,6 +792,21 @@ write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
 		sm->status = 304;
 		sm->reason.len = 0;
 		status = 304;
+	} else if (t->range) {
+		/* RFC 9110 §15.3.7: the stored 200's fields, Content-Range
+		 * and the length of the one range sent. */
+		off = t->range_first;
+		len = t->range_last - t->range_first + 1;
+		snprintf(extra, sizeof(extra),
+		    "%sContent-Range: bytes %llu-%llu/%llu\r\n", t->extra,
+		    (unsigned long long)t->range_first,
+		    (unsigned long long)t->range_last,
+		    (unsigned long long)obj->body_len);
+		o.extra = extra;
+		sm->content_length = len;
+		sm->status = 206;
+		sm->reason.len = 0;
+		status = 206;
 	}
 	if (evbuffer_reserve_space(c->io.out,
 	    (ev_ssize_t)http_msg_response_size(sm, &o), &v, 1) < 1 ||
@@ -798,12 +818,13 @@ write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
 	evbuffer_commit_space(c->io.out, &v, 1);
 body:
 	c->bytes_out += (uint64_t)n;
-	if (!t->not_modified && c->method == HM_GET && obj->body_len > 0) {
-		if (store_obj_add_body_to(c->io.out, obj) == -1) {
+	if (!t->not_modified && c->method == HM_GET && len > 0) {
+		if (store_obj_add_body_range_to(c->io.out, obj, off, len) ==
+		    -1) {
 			client_close(c, "out of memory sending a cached body");
 			return (-1);
 		}
-		c->bytes_out += obj->body_len;
+		c->bytes_out += len;
 	}
 	return (status);
 }
@@ -1197,8 +1218,9 @@ cache_response_head(struct client *c, const char *buf)
 	if (vane.store == NULL || t->fwd == CFWD_NONE)
 		return (CACHE_HEAD_PASS);
 	if (t->validating) {
+		/* vane built the conditional: a 304 answers its validators. */
 		t->validating = 0;
-		if (r->status == 304 && cache_304_selects(
+		if (r->status == 304 && cache_304_selects_own(
 		    (const char *)t->obj->head, &t->smsg, buf, r)) {
 			rc = revalidated(c, buf);
 			release_validated(c);
@@ -1394,7 +1416,7 @@ cache_tx_reset(struct client *c)
 		coalesce_leave(c);
 	t->no_coalesce = 0;
 	t->fwd = CFWD_NONE;
-	t->lookup = t->keep_req = t->store = t->not_modified = 0;
+	t->lookup = t->keep_req = t->store = t->not_modified = t->range = 0;
 	t->validating = t->sie = t->stale = 0;
 	t->fwd_status = 0;
 	t->detail = NULL;

@@ -59,6 +59,8 @@ struct cache_tx {
 	unsigned		 keep_req:1;	/* reqhead holds the request head */
 	unsigned		 store:1;	/* teeing the response to store it */
 	unsigned		 not_modified:1;	/* hit answered with 304 */
+	unsigned		 range:1;	/* hit answered with a 206 of
+						 * range_first..range_last */
 	unsigned		 validating:1;	/* conditional sent for obj */
 	unsigned		 fetcher:1;	/* others wait for this fetch */
 	unsigned		 sie:1;		/* obj may answer a backend failure
@@ -75,6 +77,7 @@ struct cache_tx {
 	struct store_obj	*obj;		/* the hit being served */
 	struct http_msg		 smsg;		/* its head, parsed */
 	int64_t			 age;		/* of the hit */
+	uint64_t		 range_first, range_last;
 	int64_t			 req_time;	/* s, request sent */
 	char			*key;		/* primary key */
 	size_t			 keylen, keycap;

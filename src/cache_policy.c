@@ -720,7 +720,7 @@ month(const char *s)
 	int	 i;
 
 	for (i = 0; i < 12; i++)
-		if (memcmp(s, months[i], 3) == 0)
+		if (ieqn(s, 3, months[i], 3))
 			return (i + 1);
 	return (0);
 }
@@ -749,13 +749,16 @@ wkday_is(const char *s, size_t n, int longform)
 	int	 i;
 
 	for (i = 0; i < 7; i++)
-		if (longform ? (strlen(wkday_l[i]) == n &&
-		    memcmp(s, wkday_l[i], n) == 0) :
-		    (n == 3 && memcmp(s, wkday[i], 3) == 0))
+		if (longform ? ieq(s, n, wkday_l[i]) : ieq(s, n, wkday[i]))
 			return (1);
 	return (0);
 }
 
+/*
+ * Day names, month names and "GMT" compare without case: "Although all
+ * date formats are specified to be case-sensitive, a cache recipient
+ * SHOULD match the field value case-insensitively" (RFC 9111 §4.2).
+ */
 int64_t
 cache_parse_http_date(const char *s, size_t len, int64_t now)
 {
@@ -766,7 +769,7 @@ cache_parse_http_date(const char *s, size_t len, int64_t now)
 	/* IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT" */
 	if (len == 29 && s[3] == ',' && wkday_is(s, 3, 0)) {
 		if (s[4] != ' ' || s[7] != ' ' || s[11] != ' ' ||
-		    s[16] != ' ' || memcmp(s + 25, " GMT", 4) != 0 ||
+		    s[16] != ' ' || !ieqn(s + 25, 4, " GMT", 4) ||
 		    num(s + 5, 2, &d) == -1 || (mo = month(s + 8)) == 0 ||
 		    num(s + 12, 4, &y) == -1 || hms(s + 17, &h, &mi, &se) == -1)
 			return (-1);
@@ -794,7 +797,7 @@ cache_parse_http_date(const char *s, size_t len, int64_t now)
 		return (-1);
 	c++;
 	if (c[0] != ' ' || c[3] != '-' || c[7] != '-' || c[10] != ' ' ||
-	    memcmp(c + 19, " GMT", 4) != 0 || num(c + 1, 2, &d) == -1 ||
+	    !ieqn(c + 19, 4, " GMT", 4) || num(c + 1, 2, &d) == -1 ||
 	    (mo = month(c + 4)) == 0 || num(c + 8, 2, &y) == -1 ||
 	    hms(c + 11, &h, &mi, &se) == -1)
 		return (-1);
@@ -1335,6 +1338,17 @@ cache_304_selects(const char *storedbuf, const struct http_msg *stored,
 	return (!s_etag && !s_lm);
 }
 
+int
+cache_304_selects_own(const char *storedbuf, const struct http_msg *stored,
+    const char *buf304, const struct http_msg *m304)
+{
+	if (cache_304_selects(storedbuf, stored, buf304, m304))
+		return (1);
+	/* No validator at all: it can only answer the ones vane sent. */
+	return (field_find(buf304, m304, "ETag", 0) == -1 &&
+	    field_find(buf304, m304, "Last-Modified", 0) == -1);
+}
+
 /*
  * RFC 9111 §4.3.5: a 200 to a HEAD updates the stored GET response when
  * every validator it carries matches and its Content-Length, if any,
@@ -1413,6 +1427,76 @@ cache_not_modified(const char *reqbuf, const struct http_msg *req,
 	if (lm == -1)
 		lm = date_field(storedbuf, stored, "Date", 0, NULL);
 	return (lm != -1 && lm <= ims);
+}
+
+/* Decimal digits s[0..n), n >= 1, without overflow; -1 otherwise. */
+static int
+u64_digits(const char *s, size_t n, uint64_t *out)
+{
+	uint64_t	 v = 0;
+	size_t		 i;
+
+	if (n == 0)
+		return (-1);
+	for (i = 0; i < n; i++) {
+		if (!is_digit(s[i]) || v > (UINT64_MAX - 9) / 10)
+			return (-1);
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	*out = v;
+	return (0);
+}
+
+int
+cache_range(const char *reqbuf, const struct http_msg *req, int status,
+    uint64_t len, uint64_t *first, uint64_t *last)
+{
+	const char	*v, *dash;
+	size_t		 vl;
+	uint64_t	 a, b;
+	int		 i;
+
+	/* §14.2: Range is defined for GET only; vane slices stored 200s. */
+	if (req->method != HM_GET || status != 200 || len == 0)
+		return (0);
+	if ((i = field_find(reqbuf, req, "Range", 0)) == -1 ||
+	    field_find(reqbuf, req, "Range", (uint32_t)i + 1) != -1 ||
+	    field_find(reqbuf, req, "If-Range", 0) != -1)
+		return (0);
+	v = fval(reqbuf, req, i, &vl);
+	/* §14.1: range units compare without case. */
+	if (vl < 6 || !ieqn(v, 6, "bytes=", 6))
+		return (0);
+	v += 6;
+	vl -= 6;
+	while (vl > 0 && is_ows(v[0])) {
+		v++;
+		vl--;
+	}
+	while (vl > 0 && is_ows(v[vl - 1]))
+		vl--;
+	if ((dash = memchr(v, '-', vl)) == NULL ||
+	    memchr(v, ',', vl) != NULL)
+		return (0);	/* not one range-spec: send it all */
+	if (dash == v) {	/* suffix-range: the last b bytes */
+		if (u64_digits(v + 1, vl - 1, &b) == -1 || b == 0)
+			return (0);
+		*first = b >= len ? 0 : len - b;
+		*last = len - 1;
+		return (1);
+	}
+	if (u64_digits(v, (size_t)(dash - v), &a) == -1)
+		return (0);
+	if ((size_t)(dash - v) + 1 == vl)
+		b = len - 1;	/* "first-": to the end */
+	else if (u64_digits(dash + 1, vl - (size_t)(dash - v) - 1, &b) == -1 ||
+	    b < a)
+		return (0);
+	if (a >= len)
+		return (0);	/* unsatisfiable: the whole 200 instead */
+	*first = a;
+	*last = b >= len ? len - 1 : b;
+	return (1);
 }
 
 /*

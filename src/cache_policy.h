@@ -18,10 +18,12 @@
  *             STALE_REVALIDATE / VALIDATE / GATEWAY_TIMEOUT, plus d.age
  *             (send "Age: d.age" on every answer from the cache).
  *             On a hit, cache_not_modified(req, stored head) says whether
- *             the client's own conditional gets a 304 instead.
+ *             the client's own conditional gets a 304 instead, and
+ *             cache_range() whether a Range gets a 206 of the stored body.
  *   validate: cache_conditional() writes the If-None-Match or
  *             If-Modified-Since line to add to the forwarded request.
- *             On 304: cache_304_selects() checks it matches the object;
+ *             On 304: cache_304_selects() checks it matches the object
+ *             (cache_304_selects_own() when vane built the conditional);
  *             the new head is the stored fields, each replaced by the
  *             304's fields of the same name when cache_304_field_updates()
  *             says so (RFC 9111 §3.2); then cache_meta_fill() again with
@@ -48,6 +50,9 @@
  *    shared cache must not hand one user's cookie to another, and storing
  *    the response without it would change what the origin meant.
  *  - 206 is not stored (no range assembly, RFC 9111 §3.3/§3.4): "status".
+ *    A hit on a stored 200 answers a single byte range with a 206 cut from
+ *    the stored body (RFC 9110 §14.2, §15.3.7); other Range requests get
+ *    the whole 200.
  *  - A storable response that can never be reused (freshness lifetime 0,
  *    no validator, no stale-if-error) is not stored: "no-freshness".
  *  - Invalid max-age / s-maxage values (max-age="abc", max-age=-1) make the
@@ -196,7 +201,8 @@ int	cache_strip_field(const char *buf, const struct http_field *f,
  * asctime) to seconds since the epoch; -1 if invalid. RFC 850 two-digit
  * years more than 50 years ahead of `now` are taken in the past century
  * (RFC 9110 §5.6.7); now <= 0 stands for the year 2000. Years before
- * 1970 are invalid.
+ * 1970 are invalid. Names ("Thu", "Aug", "GMT") match in any case, as
+ * RFC 9111 §4.2 asks of a cache recipient.
  */
 int64_t	cache_parse_http_date(const char *s, size_t len, int64_t now);
 
@@ -359,6 +365,21 @@ int	cache_304_selects(const char *storedbuf, const struct http_msg *stored,
 	    const char *buf304, const struct http_msg *m304);
 
 /*
+ * cache_304_selects() for a 304 answering a conditional that vane itself
+ * built from this one stored response's validators (the client's request
+ * had none): a 304 that carries no validator at all selects it too. Its
+ * condition can only be the one vane sent, and "a 304 (Not Modified)
+ * response status code indicates that the stored response can be updated
+ * and reused" (RFC 9111 §4.3.3); origins often leave ETag out of a 304
+ * although RFC 9110 §15.4.5 asks for it. Not selecting it would leave
+ * vane a 304 for a client that asked nothing conditional. A 304 whose
+ * validators name another representation still selects nothing.
+ */
+int	cache_304_selects_own(const char *storedbuf,
+	    const struct http_msg *stored, const char *buf304,
+	    const struct http_msg *m304);
+
+/*
  * RFC 9111 §4.3.5, freshening with HEAD: after a 200 to a HEAD request
  * vane forwarded, 1 if the stored GET response (whose body is stored_len
  * bytes) is updated with the HEAD response's fields (as for a 304, with
@@ -387,6 +408,19 @@ int	cache_304_field_updates(const char *buf, const struct http_field *f);
  */
 int	cache_not_modified(const char *reqbuf, const struct http_msg *req,
 	    const char *storedbuf, const struct http_msg *stored);
+
+/*
+ * The one byte range a GET asks of a stored complete 200 response of len
+ * body bytes (RFC 9110 §14.2): 1 with the range in [*first, *last] for a
+ * single satisfiable "bytes=" range-spec (first-last, first-, -suffix;
+ * a last beyond the end is cut to it). 0 when the whole 200 is sent
+ * instead, which §14.2 allows for any Range ("A server MAY ignore the
+ * Range header field"): no or several Range fields, another unit, several
+ * ranges, an invalid or unsatisfiable one, another method or status, and
+ * with If-Range (its answer is then the full 200 either way, §13.1.5).
+ */
+int	cache_range(const char *reqbuf, const struct http_msg *req,
+	    int status, uint64_t len, uint64_t *first, uint64_t *last);
 
 /* Weak/strong entity-tag comparison (RFC 9110 §8.8.3.2), raw tags. */
 int	cache_etag_weak_eq(const char *a, size_t alen, const char *b,

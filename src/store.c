@@ -221,12 +221,21 @@ body_done(const void *data, size_t len, void *arg)
 int
 store_obj_add_body_to(struct evbuffer *out, struct store_obj *obj)
 {
+	return (store_obj_add_body_range_to(out, obj, 0, obj->body_len));
+}
+
+int
+store_obj_add_body_range_to(struct evbuffer *out, struct store_obj *obj,
+    uint64_t off, uint64_t len)
+{
 	CHECK_STORE_OBJ(obj);
-	if (obj->body_len == 0)
+	if (off > obj->body_len || len > obj->body_len - off)
+		return (-1);
+	if (len == 0)
 		return (0);
 	store_obj_ref(obj);
-	if (evbuffer_add_reference(out, obj->body, obj->body_len, body_done,
-	    obj) == -1) {
+	if (evbuffer_add_reference(out, obj->body + off, (size_t)len,
+	    body_done, obj) == -1) {
 		store_obj_unref(obj);
 		return (-1);
 	}

@@ -177,6 +177,10 @@ int			 store_obj_has_tag(const struct store_obj *obj,
  */
 int			 store_obj_add_body_to(struct evbuffer *out,
 			    struct store_obj *obj);
+/* The same for body bytes [off, off + len) (a byte range of a hit);
+ * -1 when they are not all in the body. */
+int			 store_obj_add_body_range_to(struct evbuffer *out,
+			    struct store_obj *obj, uint64_t off, uint64_t len);
 /* Objects allocated and not yet freed, process-wide, stored or not
  * (tests; /stats may show it beside the store's own count). */
 long			 store_obj_live(void);

@@ -198,7 +198,9 @@ async def cache_endpoint(request: Request, name: str):
     exp_in=N (Expires N seconds from now, may be negative); status=N;
     size=N (pad the JSON body to N bytes); stream=1 (chunked, no
     Content-Length); cond=1 (answer 304 to a matching If-None-Match, else
-    conditionals are ignored); delay_ms=N (answer after N ms, counted on
+    conditionals are ignored; cond=bare: the same 304 without any of the
+    fields above, no ETag, as some origins send it); delay_ms=N (answer
+    after N ms, counted on
     arrival). The request field X-Want-Status overrides
     status (so an unsafe request can fail on the GET's URL).
 
@@ -220,11 +222,12 @@ async def cache_endpoint(request: Request, name: str):
         headers["Expires"] = email.utils.formatdate(
             time.time() + int(q["exp_in"]), usegmt=True)
     code = int(request.headers.get("x-want-status") or q.get("status", 200))
-    if q.get("cond") == "1" and "etag" in q:
+    if q.get("cond") in ("1", "bare") and "etag" in q:
         inm = request.headers.get("if-none-match")
         if inm is not None and q["etag"] in [t.strip()
                                              for t in inm.split(",")]:
-            return Response(status_code=304, headers=headers)
+            return Response(status_code=304, headers=(
+                headers if q["cond"] == "1" else {}))
     doc = {"backend": NAME, "name": name, "n": n, "method": request.method,
            "lang": request.headers.get("accept-language"),
            "time": time.time()}

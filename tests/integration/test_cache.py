@@ -701,6 +701,29 @@ def test_stale_entry_revalidated_with_304(cv, backend, name):
     assert calls(backend, name) == 2        # the conditional request
 
 
+def test_304_without_validator_refreshes_entry(cv, backend, name):
+    """RFC 9111 §4.3.3: a 304 to the conditional vane built from the stored
+    ETag means the stored response can be reused, even when the backend
+    leaves the ETag out of the 304 (RFC 9110 §15.4.5 asks for it, origins
+    forget). The client, whose request was not conditional, gets the
+    stored 200 and body, never the bare 304, and so does the next one
+    (a hit, or with max-age=1 possibly one more such revalidation)."""
+    p = path(name, cc="max-age=1", etag='"b1"', cond="bare")
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    r2 = get(cv, p)
+    assert r2.status_code == 200, (r2.status_code, dict(r2.headers))
+    assert r2.content == r1.content
+    ps = cache_status(r2)
+    assert ps.get("fwd") == "stale" and ps.get("fwd-status") == "304", ps
+    assert r2.headers.get("etag") == '"b1"'
+    assert calls(backend, name) == 2        # the conditional request
+    r3 = get(cv, p)
+    assert r3.status_code == 200 and r3.content == r1.content
+    assert calls(backend, name) in (2, 3)
+
+
 def test_age_from_backend_counts(vane_factory, raw_backend):
     """§4.2.3: a stored response's Age includes the Age it arrived with;
     one that arrives older than its max-age is stale at once."""
@@ -817,6 +840,41 @@ def test_range_request_on_stored_response(cv, backend, name):
         assert r.content == r1.content[100:200]
     else:
         assert r.content == r1.content
+    assert calls(backend, name) == 1
+
+
+def test_range_served_from_stored_response(cv, backend, name):
+    """RFC 9110 §14.2, §15.3.7: a hit answers a single byte range with a
+    206 cut from the stored body (Content-Range, its own Content-Length,
+    the stored fields); several ranges, an unsatisfiable one and If-Range
+    get the whole stored 200; none of it reaches the backend."""
+    p = path(name, cc="max-age=60", size=5000)
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    body = r1.content
+    assert len(body) == 5000
+    for rng, first, last in (("bytes=0-1", 0, 1), ("bytes=4990-", 4990, 4999),
+                             ("bytes=-10", 4990, 4999),
+                             ("bytes=100-99999", 100, 4999)):
+        r = get(cv, p, headers={"Range": rng})
+        assert r.status_code == 206, (rng, r.status_code)
+        assert_hit(r)
+        assert r.headers.get("content-range") == \
+            "bytes %d-%d/5000" % (first, last), (rng, dict(r.headers))
+        assert r.headers.get("content-length") == str(last - first + 1)
+        assert r.content == body[first:last + 1], rng
+        assert r.headers.get("content-type") == \
+            r1.headers.get("content-type")
+    for hdrs in ({"Range": "bytes=0-1, 5-6"}, {"Range": "bytes=6000-"},
+                 {"Range": "bytes=0-1", "If-Range": '"x"'}):
+        r = get(cv, p, headers=hdrs)
+        assert r.status_code == 200, (hdrs, r.status_code)
+        assert "content-range" not in r.headers
+        assert r.content == body, hdrs
+        assert_hit(r)
+    r = get(cv, p, headers={"Range": "bytes=0-1"}, method="HEAD")
+    assert r.status_code == 200
+    assert r.headers.get("content-length") == "5000"
     assert calls(backend, name) == 1
 
 

@@ -429,8 +429,20 @@ static const struct date_case date_cases[] = {
 	    -1 },
 	{ "9110_5_6_7_non_leap_feb_29", "Sun, 29 Feb 2023 08:49:37 GMT", -1 },
 	{ "9110_5_6_7_invalid_hour", "Sun, 06 Nov 1994 25:49:37 GMT", -1 },
-	{ "9110_5_6_7_month_case_sensitive", "Sun, 06 nov 1994 08:49:37 GMT",
-	    -1 },
+	{ "9111_4_2_month_any_case", "Sun, 06 nov 1994 08:49:37 GMT",
+	    784111777 },
+	{ "9111_4_2_month_upper_case", "Sun, 06 NOV 1994 08:49:37 GMT",
+	    784111777 },
+	{ "9111_4_2_weekday_upper_case", "SUN, 06 Nov 1994 08:49:37 GMT",
+	    784111777 },
+	{ "9111_4_2_gmt_any_case", "Sun, 06 Nov 1994 08:49:37 gMT",
+	    784111777 },
+	{ "9111_4_2_rfc850_weekday_any_case",
+	    "SUNDAY, 06-nov-94 08:49:37 gmt", 784111777 },
+	{ "9111_4_2_asctime_any_case", "sun NOV  6 08:49:37 1994",
+	    784111777 },
+	{ "9111_4_2_case_does_not_excuse_other_zones",
+	    "Sun, 06 Nov 1994 08:49:37 utc", -1 },
 	{ "9110_5_6_7_invalid_weekday", "Foo, 06 Nov 1994 08:49:37 GMT", -1 },
 	{ "9110_5_6_7_single_digit_day_imf", "Sun, 6 Nov 1994 08:49:37 GMT",
 	    -1 },
@@ -1113,6 +1125,35 @@ START_TEST(select_table)
 }
 END_TEST
 
+/* A 304 to the conditional vane built from the stored validators. */
+static const struct sel_case sel_own_cases[] = {
+	{ "9111_4_3_3_own_no_validator_selects_stored_etag",
+	    R200("ETag: \"v1\"\r\n"), R304(DATE0), 1 },
+	{ "9111_4_3_3_own_no_validator_selects_stored_last_modified",
+	    R200("Last-Modified: " D_M10 "\r\n"), R304(DATE0), 1 },
+	{ "9111_4_3_3_own_no_validator_selects_unvalidated", R200(MA60),
+	    R304(DATE0), 1 },
+	{ "9111_4_3_4_own_same_strong_etag_selects",
+	    R200("ETag: \"v1\"\r\n"), R304("ETag: \"v1\"\r\n"), 1 },
+	{ "9111_4_3_4_own_other_strong_etag_selects_nothing",
+	    R200("ETag: \"v1\"\r\n"), R304("ETag: \"v2\"\r\n"), 0 },
+	{ "9111_4_3_4_own_other_last_modified_selects_nothing",
+	    R200("Last-Modified: " D_M10 "\r\n"),
+	    R304("Last-Modified: " D_M100 "\r\n"), 0 },
+	{ "9111_4_3_4_own_invalid_etag_selects_nothing",
+	    R200("ETag: \"v1\"\r\n"), R304("ETag: v1\r\n"), 0 },
+};
+
+START_TEST(select_own_table)
+{
+	const struct sel_case	*c = &sel_own_cases[_i];
+	struct pm		*s = resp(c->stored), *n = resp(c->m304);
+
+	ck_assert_msg(cache_304_selects_own(s->buf, &s->m, n->buf, &n->m) ==
+	    c->want, "%s", c->name);
+}
+END_TEST
+
 struct head_case {
 	const char	*name;
 	const char	*stored;
@@ -1313,6 +1354,77 @@ START_TEST(not_modified_table)
 
 	ck_assert_msg(cache_not_modified(q->buf, &q->m, s->buf, &s->m) ==
 	    c->want, "%s", c->name);
+}
+END_TEST
+
+struct range_case {
+	const char	*name;
+	const char	*rq;
+	int		 status;
+	uint64_t	 len;
+	int		 want;
+	uint64_t	 first, last;
+};
+
+/* RFC 9110 §14: a hit's Range against a stored body of len bytes. */
+static const struct range_case range_cases[] = {
+	{ "9110_14_1_2_first_last", GET("Range: bytes=0-1\r\n"), 200, 11,
+	    1, 0, 1 },
+	{ "9110_14_1_2_absent_last_to_the_end", GET("Range: bytes=1-\r\n"),
+	    200, 11, 1, 1, 10 },
+	{ "9110_14_1_2_suffix", GET("Range: bytes=-1\r\n"), 200, 11, 1, 10,
+	    10 },
+	{ "9110_14_1_2_suffix_longer_than_body_is_all",
+	    GET("Range: bytes=-50\r\n"), 200, 11, 1, 0, 10 },
+	{ "9110_14_1_2_last_beyond_end_is_cut", GET("Range: bytes=5-99\r\n"),
+	    200, 11, 1, 5, 10 },
+	{ "9110_14_1_unit_any_case_and_ows", GET("Range: Bytes= 2-3 \r\n"),
+	    200, 11, 1, 2, 3 },
+	{ "9110_14_1_2_whole_body", GET("Range: bytes=0-10\r\n"), 200, 11,
+	    1, 0, 10 },
+	{ "9110_14_2_no_range", GET(""), 200, 11, 0, 0, 0 },
+	{ "9110_14_2_unsatisfiable_sent_whole", GET("Range: bytes=11-\r\n"),
+	    200, 11, 0, 0, 0 },
+	{ "9110_14_2_zero_suffix_ignored", GET("Range: bytes=-0\r\n"), 200,
+	    11, 0, 0, 0 },
+	{ "9110_14_2_last_before_first_invalid",
+	    GET("Range: bytes=5-2\r\n"), 200, 11, 0, 0, 0 },
+	{ "9110_14_2_several_ranges_sent_whole",
+	    GET("Range: bytes=0-1, 4-5\r\n"), 200, 11, 0, 0, 0 },
+	{ "9110_14_2_other_unit_ignored", GET("Range: items=0-1\r\n"), 200,
+	    11, 0, 0, 0 },
+	{ "9110_14_2_garbage_ignored", GET("Range: bytes=a-b\r\n"), 200, 11,
+	    0, 0, 0 },
+	{ "9110_14_2_overflow_ignored",
+	    GET("Range: bytes=0-99999999999999999999999\r\n"), 200, 11, 0, 0,
+	    0 },
+	{ "9110_14_2_two_range_fields_ignored",
+	    GET("Range: bytes=0-1\r\nRange: bytes=2-3\r\n"), 200, 11, 0, 0,
+	    0 },
+	{ "9110_13_1_5_if_range_gets_whole_200",
+	    GET("Range: bytes=0-1\r\nIf-Range: \"a\"\r\n"), 200, 11, 0, 0,
+	    0 },
+	{ "9110_14_2_stored_404_not_sliced", GET("Range: bytes=0-1\r\n"),
+	    404, 11, 0, 0, 0 },
+	{ "9110_14_2_empty_body_not_sliced", GET("Range: bytes=0-1\r\n"),
+	    200, 0, 0, 0, 0 },
+	{ "9110_14_2_head_not_sliced", "HEAD /r HTTP/1.1\r\nHost: "
+	    "example.com\r\nRange: bytes=0-1\r\n\r\n", 200, 11, 0, 0, 0 },
+};
+
+START_TEST(range_table)
+{
+	const struct range_case	*c = &range_cases[_i];
+	struct pm		*q = req(c->rq);
+	uint64_t		 first = 77, last = 77;
+	int			 got;
+
+	got = cache_range(q->buf, &q->m, c->status, c->len, &first, &last);
+	ck_assert_msg(got == c->want, "%s: %d", c->name, got);
+	if (got == 1)
+		ck_assert_msg(first == c->first && last == c->last,
+		    "%s: %llu-%llu", c->name, (unsigned long long)first,
+		    (unsigned long long)last);
 }
 END_TEST
 
@@ -1757,10 +1869,12 @@ cache_policy_suite(void)
 	LOOP(tc, ttl_table, ttl_cases);
 	LOOP(tc, cond_table, cond_cases);
 	LOOP(tc, select_table, sel_cases);
+	LOOP(tc, select_own_table, sel_own_cases);
 	LOOP(tc, head_table, head_cases);
 	LOOP(tc, field_table, fld_cases);
 	tcase_add_test(tc, strip_renamed_9213_2_2_configured_name);
 	LOOP(tc, not_modified_table, nm_cases);
+	LOOP(tc, range_table, range_cases);
 	LOOP(tc, etag_table, et_cases);
 	LOOP(tc, vary_key_table, vk_cases);
 	LOOP(tc, vary_match_table, vm_cases);
