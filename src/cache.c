@@ -350,6 +350,22 @@ has_conditionals(const char *buf, const struct http_msg *m)
 	return (0);
 }
 
+/* A hit for this request can be sent as laid out: no preconditions to
+ * evaluate and no Range to answer, so the stored head needs no parse. */
+static int
+plain_hit(const char *buf, const struct http_msg *m)
+{
+	static const char *const names[] = { "range" };
+	uint32_t i;
+
+	if (has_conditionals(buf, m))
+		return (0);
+	for (i = 0; i < m->nfields; i++)
+		if (name_in(buf, m->fields[i].name, names, NELEM(names)))
+			return (0);
+	return (1);
+}
+
 static void
 lookup_cb(void *arg, struct store_hit *hit)
 {
@@ -388,7 +404,7 @@ lookup_cb(void *arg, struct store_hit *hit)
 	}
 	cache_decide(&d, &chosen->meta, lc->buf, m, now);
 	if ((d.what == CACHE_SERVE_FRESH || d.what == CACHE_SERVE_STALE) &&
-	    chosen->wire_len > 0 && !has_conditionals(lc->buf, m)) {
+	    chosen->wire_len > 0 && plain_hit(lc->buf, m)) {
 		/* The common hit: sent as laid out, nothing to parse. */
 		t->fwd = CFWD_HIT;
 		t->stale = d.what == CACHE_SERVE_STALE;
@@ -762,7 +778,7 @@ write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
 	ssize_t n;
 	int status;
 
-	if (!t->not_modified && obj->wire_len > 0) {
+	if (!t->not_modified && !t->range && obj->wire_len > 0) {
 		if ((n = write_wire(c, obj)) < 0) {
 			client_close(c, "out of memory writing a cached "
 			    "response");
