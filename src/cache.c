@@ -1406,10 +1406,16 @@ cache_error_status(struct client *c, char *extra, size_t len)
 	struct cache_tx *t = &c->cache;
 	size_t used = strlen(extra);
 
-	if (t->fwd == CFWD_NONE || t->fwd == CFWD_HIT)
+	if (t->fwd == CFWD_HIT || vane.store == NULL)
 		return;
 	t->extra[0] = '\0';
-	set_status(t, 0);
+	if (t->fwd == CFWD_NONE) {
+		/* Refused before the cache saw it: neither hit nor fwd
+		 * (RFC 9211 §2), so that every response says it. */
+		if (vane.cfg->cache_status)
+			extra_add(t, "Cache-Status: vane; detail=rejected\r\n");
+	} else
+		set_status(t, 0);
 	if (used + strlen(t->extra) < len)
 		memcpy(extra + used, t->extra, strlen(t->extra) + 1);
 }

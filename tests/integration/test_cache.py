@@ -1295,6 +1295,22 @@ def test_cache_status_off_still_caches(vane_factory, backend, name):
     assert calls(backend, name) == 1
 
 
+def test_request_refused_before_the_cache_has_cache_status(
+        vane_factory, backend):
+    """A request vane refuses before any lookup (two Host fields: 400)
+    still says how the cache handled it: neither hit nor fwd (RFC 9211
+    §2); with cache.status off it says nothing."""
+    bad = b"GET /x HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n"
+    for extra, want in (("", True), ("cache = { status = false; };", False)):
+        v = vane_factory([backend.address], extra=extra)
+        with v.conn() as c:
+            c.send(bad)
+            r = c.read_response()
+        assert r.status == 400, r.raw_head
+        got = r.header_all("cache-status")
+        assert got == (["vane; detail=rejected"] if want else []), r.raw_head
+
+
 def test_store_off_no_cache_status_nothing_stored(vane_factory, backend, name):
     v = vane_factory([backend.address], extra='cache = { store = "off"; };')
     p = path(name, cc="max-age=60")
