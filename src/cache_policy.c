@@ -1303,7 +1303,8 @@ cache_refresh_request(char *out, size_t cap, const char *reqbuf,
 	if (put(out, cap, &pos, "GET ", 4) == -1 ||
 	    put(out, cap, &pos, reqbuf + req->target.off,
 	    req->target.len) == -1 ||
-	    put(out, cap, &pos, " HTTP/1.1\r\n", 11) == -1)
+	    put(out, cap, &pos, req->version >= 11 ? " HTTP/1.1\r\n" :
+	    " HTTP/1.0\r\n", 11) == -1)
 		return (-1);
 	for (i = 0; i < req->nfields; i++) {
 		f = &req->fields[i];

@@ -347,8 +347,9 @@ int	cache_conditional(char *out, size_t cap, const char *storedbuf,
 /*
  * The request head a cache sends on its own to refresh a stored response
  * in the background (stale-while-revalidate, RFC 5861 §3), made from the
- * request that found it stale: "GET target HTTP/1.1" (a HEAD asks for the
- * whole response, which is what gets stored) and that request's fields
+ * request that found it stale: "GET target" and its version (a HEAD asks
+ * for the whole response, which is what gets stored; an HTTP/1.0 request
+ * may have no Host, which 1.1 requires) and that request's fields
  * but for the ones that make it the client's own question rather than the
  * cache's: its preconditions (If-*: the cache adds its own validator with
  * cache_conditional(), §4.3.1; a 304 to the client's would update

@@ -1080,10 +1080,13 @@ static const struct refresh_case refresh_cases[] = {
 	    RQ("Range: bytes=0-1\r\nExpect: 100-continue\r\nX-A: 1\r\n"),
 	    RQ("X-A: 1\r\n") },
 	{ "9112_5_refresh_normalises_field_lines",
-	    "GET http://example.com/r HTTP/1.0\r\nHost:example.com\r\n"
+	    "GET /r HTTP/1.1\r\nHost:example.com\r\n"
 	    "X-B:   two words  \r\n\r\n",
-	    "GET http://example.com/r HTTP/1.1\r\nHost: example.com\r\n"
+	    "GET /r HTTP/1.1\r\nHost: example.com\r\n"
 	    "X-B: two words\r\n\r\n" },
+	{ "9112_3_2_refresh_keeps_http_1_0_without_host",
+	    "HEAD http://example.com/r HTTP/1.0\r\nIf-None-Match: \"c\"\r\n\r\n",
+	    "GET http://example.com/r HTTP/1.0\r\n\r\n" },
 };
 
 START_TEST(refresh_table)
