@@ -1679,3 +1679,34 @@ def test_swr_stop_abandons_the_refresh_in_flight(vane_factory, raw_backend):
     t0 = time.monotonic()
     assert v.stop() == 0
     assert time.monotonic() - t0 < 5
+
+
+def test_swr_refresh_does_not_queue_for_a_busy_server(
+        vane_factory, backend, name):
+    """The only server is at max_conns: the refresh is dropped rather than
+    queued (it would go before requests that come after it); the stale
+    hit is answered anyway, and a later one refreshes once a slot is
+    free."""
+    v = swr_vane(vane_factory, [backend.address],
+                 server_opts={backend.address: {"max_conns": 1}})
+    p = path(name, cc=SWR)
+    r1 = get(v, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    slow = threading.Thread(target=lambda: get(v, "/slow/1500"))
+    slow.start()
+    try:
+        until("the slow request to hold the slot",
+              lambda: backend.stats()["inflight"] >= 1)
+        r = get(v, p)
+        assert r.content == r1.content
+        assert_swr_hit(r)
+    finally:
+        slow.join(timeout=TIMEOUT)
+    b = vane_stats(v)["backend"]
+    assert b["queued"] == 0, b
+    assert calls(backend, name) == 1
+    r = get(v, p)
+    assert_swr_hit(r)
+    until("the refresh", lambda: calls(backend, name) == 2)
+    assert vane_stats(v)["cache"]["bg_refreshes"] == 2
