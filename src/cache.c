@@ -52,6 +52,8 @@ static void	release_validated(struct client *);
 static int	coalesce_join(struct client *);
 static void	coalesce_end(struct client *);
 static void	coalesce_leave(struct client *);
+static void	refresh_start(struct client *, const char *);
+static void	refresh_end(struct refresh *);
 
 /* What cache_lookup's callback found. */
 struct lookup_ctx {
@@ -223,7 +225,15 @@ set_status(struct cache_tx *t, int stored)
 	if (!vane.cfg->cache_status)
 		return;
 	if (t->fwd == CFWD_HIT) {
-		extra_add(t, "Cache-Status: vane; hit\r\n");
+		/* A stale hit under stale-while-revalidate is still a hit:
+		 * this request did not go forward (RFC 9211 §2.1); detail
+		 * (§2.8) says why stale was fine. */
+		extra_add(t, "Cache-Status: vane; hit");
+		if (t->detail != NULL) {
+			extra_add(t, "; detail=");
+			extra_add(t, t->detail);
+		}
+		extra_add(t, "\r\n");
 		return;
 	}
 	extra_add(t, "Cache-Status: vane; fwd=");
@@ -403,6 +413,10 @@ lookup_cb(void *arg, struct store_hit *hit)
 		return;
 	}
 	cache_decide(&d, &chosen->meta, lc->buf, m, now);
+	/* The background refresh itself validates what a stale hit left it
+	 * (RFC 5861 §3) rather than being served it. */
+	if (c->bg && d.what == CACHE_SERVE_STALE_REVALIDATE)
+		d.what = CACHE_SERVE_VALIDATE;
 	if ((d.what == CACHE_SERVE_FRESH || d.what == CACHE_SERVE_STALE) &&
 	    chosen->wire_len > 0 && plain_hit(lc->buf, m)) {
 		/* The common hit: sent as laid out, nothing to parse. */
@@ -428,8 +442,14 @@ lookup_cb(void *arg, struct store_hit *hit)
 	switch (d.what) {
 	case CACHE_SERVE_FRESH:
 	case CACHE_SERVE_STALE:
+	case CACHE_SERVE_STALE_REVALIDATE:
 		t->fwd = CFWD_HIT;
-		t->stale = d.what == CACHE_SERVE_STALE;
+		t->stale = d.what != CACHE_SERVE_FRESH;
+		if (d.what == CACHE_SERVE_STALE_REVALIDATE) {
+			/* Served now; cache_lookup starts the refresh. */
+			t->swr = 1;
+			t->detail = "stale-while-revalidate";
+		}
 		t->obj = store_obj_ref(chosen);
 		t->age = d.age;
 		t->not_modified = cache_not_modified(lc->buf, m,
@@ -451,7 +471,9 @@ lookup_cb(void *arg, struct store_hit *hit)
 		 * response that changed replaces the stored one. */
 		t->fwd = cache_is_fresh(&chosen->meta, now) ? CFWD_REQUEST :
 		    CFWD_STALE;
-		t->sie = d.stale_if_error != 0;
+		/* A background request has no client to give a stale
+		 * response to. */
+		t->sie = d.stale_if_error != 0 && !c->bg;
 		if (!has_conditionals(lc->buf, m) && cache_conditional(t->cond,
 		    sizeof(t->cond), (const char *)chosen->head,
 		    &t->smsg) > 0)
@@ -508,6 +530,10 @@ cache_lookup(struct client *c, const char *buf)
 	lc.buf = buf;
 	lc.answer = CACHE_ANSWER_FORWARD;
 	t->fwd = CFWD_URI_MISS;
+	/* No one waits for a background request's fetch, and it waits for
+	 * no one's (it would be a second fetch of the URL anyway). */
+	if (c->bg)
+		t->no_coalesce = 1;
 	if ((req = store_lookup(c->w->sc, &q, lookup_cb, &lc)) != NULL) {
 		/* This slice expects lookups that complete at once (the
 		 * memory store); a pending one is given up as a miss. */
@@ -515,8 +541,10 @@ cache_lookup(struct client *c, const char *buf)
 	}
 	if (lc.answer == CACHE_ANSWER_FORWARD)
 		keep_request(t, buf, m->head_len);
-	if (lc.answer != CACHE_ANSWER_HIT)
+	if (lc.answer != CACHE_ANSWER_HIT && !c->bg)
 		c->w->st.cache_misses++;
+	if (t->swr)
+		refresh_start(c, buf);
 	if (lc.answer == CACHE_ANSWER_FORWARD && m->method == HM_GET &&
 	    !t->no_coalesce && !t->validating && t->keep_req &&
 	    (t->fwd == CFWD_URI_MISS || t->fwd == CFWD_VARY_MISS) &&
@@ -708,6 +736,132 @@ cache_wake_run(struct worker *w)
 	}
 }
 
+/*
+ * Background refresh (stale-while-revalidate, RFC 5861 §3). A hit on a
+ * stale entry within its window is answered from the store at once
+ * (cache_serve), and a background client (client_background) asks the
+ * backend for a new copy through the usual path: the cache's own
+ * request (cache_refresh_request), conditional when the entry has a
+ * validator (lookup_cb treats it as VALIDATE). A 304 updates the stored
+ * head (revalidated), a storable answer replaces the entry, anything
+ * else leaves it for stale-if-error or the next refresh.
+ *
+ * One refresh per stored variant at a time, over all workers: a record
+ * in refresh_table (primary key and secondary key) while one runs; a
+ * stale hit that finds the record starts none. A table of its own rather
+ * than
+ * - a flag in the stored object: the Redis store gives every lookup its
+ *   own copy of the object, so no other lookup would see the flag;
+ * - the coalescing busy table: misses wait there for the fetch in
+ *   flight, and no request may wait for a background refresh (a miss on
+ *   another variant of the URL would); its entries are per URL too, and
+ *   a refresh is per variant.
+ * The record is the background client's (t->refresh) and ends with its
+ * transaction (cache_tx_reset), however that ends: answer, error,
+ * timeout or worker stop.
+ */
+struct refresh {
+	struct refresh		*next;
+	uint64_t		 hash;
+	size_t			 keylen, varylen;
+	char			 key[];		/* key, then secondary key */
+};
+
+static pthread_mutex_t	 refresh_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct refresh	*refresh_table[BUSY_BUCKETS];
+
+/* The record for a new refresh of (key, vary), or NULL when one runs
+ * already (or out of memory). */
+static struct refresh *
+refresh_join(const char *key, size_t keylen, const void *vary,
+    size_t varylen)
+{
+	uint64_t h = store_hash(key, keylen, 0);
+	struct refresh *r, **rp;
+
+	/* No Vary: the secondary key is empty, maybe NULL (mem* with a
+	 * NULL pointer is undefined even for 0 bytes). */
+	if (varylen > 0)
+		h = store_hash(vary, varylen, h);
+	rp = &refresh_table[h % BUSY_BUCKETS];
+	pthread_mutex_lock(&refresh_lock);
+	for (r = *rp; r != NULL; r = r->next)
+		if (r->hash == h && r->keylen == keylen &&
+		    r->varylen == varylen &&
+		    memcmp(r->key, key, keylen) == 0 &&
+		    (varylen == 0 || memcmp(r->key + keylen, vary,
+		    varylen) == 0))
+			break;
+	if (r != NULL || (r = malloc(sizeof(*r) + keylen + varylen)) == NULL) {
+		pthread_mutex_unlock(&refresh_lock);
+		return (NULL);
+	}
+	r->hash = h;
+	r->keylen = keylen;
+	r->varylen = varylen;
+	memcpy(r->key, key, keylen);
+	if (varylen > 0)
+		memcpy(r->key + keylen, vary, varylen);
+	r->next = *rp;
+	*rp = r;
+	pthread_mutex_unlock(&refresh_lock);
+	return (r);
+}
+
+static void
+refresh_end(struct refresh *r)
+{
+	struct refresh **rp;
+
+	pthread_mutex_lock(&refresh_lock);
+	for (rp = &refresh_table[r->hash % BUSY_BUCKETS]; *rp != r;
+	    rp = &(*rp)->next)
+		;
+	*rp = r->next;
+	pthread_mutex_unlock(&refresh_lock);
+	free(r);
+}
+
+/* c got a stale hit under stale-while-revalidate (t->obj, request in
+ * buf): refresh the entry in the background unless a refresh runs. */
+static void
+refresh_start(struct client *c, const char *buf)
+{
+	struct cache_tx *t = &c->cache;
+	struct http_msg *m = &c->req;
+	struct cc_directives rcc;
+	struct refresh *r;
+	struct client *bg = NULL;
+	char *head;
+	size_t cap;
+	int n;
+
+	/* A refresh started now would hold up the stop. */
+	if (c->w->stopping)
+		return;
+	/* only-if-cached: the client asked that the origin not be
+	 * contacted for it (RFC 9111 §5.2.1.7). */
+	cache_request_cc(&rcc, buf, m);
+	if (rcc.flags & CC_ONLY_IF_CACHED)
+		return;
+	if ((r = refresh_join(t->key, t->keylen, t->obj->vary,
+	    t->obj->vary_len)) == NULL)
+		return;
+	cap = (size_t)m->head_len + m->nfields + 16;
+	if ((head = malloc(cap)) != NULL &&
+	    (n = cache_refresh_request(head, cap, buf, m)) > 0)
+		bg = client_background(c->w, c->ip, head, (size_t)n);
+	free(head);
+	if (bg == NULL) {
+		refresh_end(r);
+		return;
+	}
+	bg->cache.refresh = r;
+	c->w->st.cache_bg_refreshes++;
+	log_debug("client %s: \"%s\": stale-while-revalidate: refreshing "
+	    "in the background", c->ip, c->logline);
+}
+
 /* RFC 9110 §15.4.5: what a 304 carries of the stored response. */
 static int
 in_304(const char *buf, const struct http_field *f)
@@ -856,9 +1010,13 @@ cache_serve(struct client *c)
 	c->bytes_out = 0;
 	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
 		return;
-	c->w->st.cache_hits++;
-	if (t->stale)
-		c->w->st.cache_stale++;
+	/* A background request that finds the entry fresh already (another
+	 * request refreshed it) has nothing to do and served no one. */
+	if (!c->bg) {
+		c->w->st.cache_hits++;
+		if (t->stale)
+			c->w->st.cache_stale++;
+	}
 	if (t->smsg.fields != NULL)
 		worker_fields_put(c->w, t->smsg.fields);
 	t->smsg.fields = NULL;
@@ -1054,6 +1212,11 @@ revalidated(struct client *c, const char *buf)
 	free(lay);
 	if (obj == NULL)
 		return (-1);
+	if (c->bg) {
+		/* A background refresh: no client to send it to. */
+		c->status = 304;
+		goto insert;
+	}
 	/* Laid out: sent without a parse. */
 	t->not_modified = 0;
 	set_age(t, cache_current_age(&t->meta, now));
@@ -1065,6 +1228,7 @@ revalidated(struct client *c, const char *buf)
 		return (-2);
 	}
 	c->status = status;
+insert:
 	(void)store_insert(c->w->sc, &obj, now, done_cb, NULL);
 	c->w->st.cache_revalidated++;
 	return (0);
@@ -1436,7 +1600,11 @@ cache_tx_reset(struct client *c)
 	coalesce_end(c);
 	if (t->waiting != CW_NONE)
 		coalesce_leave(c);
-	t->no_coalesce = 0;
+	if (t->refresh != NULL) {
+		refresh_end(t->refresh);
+		t->refresh = NULL;
+	}
+	t->no_coalesce = t->swr = 0;
 	t->fwd = CFWD_NONE;
 	t->lookup = t->keep_req = t->store = t->not_modified = t->range = 0;
 	t->validating = t->sie = t->stale = 0;

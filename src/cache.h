@@ -12,11 +12,13 @@
  *   Unsafe methods invalidate the target (and same-origin Location,
  *   Content-Location) when the answer is a 2xx or 3xx (§4.4).
  *
- * First slice: stale entries are forwarded unconditionally (the answer
- * replaces them), no coalescing of concurrent misses, no
- * stale-while-revalidate or stale-if-error yet, and lookups are expected
- * to complete at once (the memory store); see the closing notes of
- * issue 5 for what comes next.
+ * Stale entries with a validator are revalidated (a 304 updates them);
+ * concurrent misses for a URL wait for one fetch (coalescing);
+ * stale-if-error answers a failed backend with the stale entry (RFC 5861
+ * §4); stale-while-revalidate answers from the stale entry at once and
+ * refreshes it once in the background (RFC 5861 §3: a background client,
+ * see client_background). Lookups are expected to complete at once (the
+ * memory store).
  */
 #ifndef VANE_CACHE_H
 #define VANE_CACHE_H
@@ -29,6 +31,7 @@
 
 struct busy;
 struct client;
+struct refresh;
 struct evbuffer;
 struct worker;
 struct store_obj;
@@ -67,10 +70,14 @@ struct cache_tx {
 						 * (stale-if-error, RFC 5861) */
 	unsigned		 stale:1;	/* the hit is stale (max-stale) */
 	unsigned		 no_coalesce:1;	/* hit-for-miss: never wait */
+	unsigned		 swr:1;		/* the stale hit is served under
+						 * stale-while-revalidate */
 	int			 waiting;	/* CW_*: parked behind a fetcher
 						 * (not a bit field: another
 						 * worker writes it) */
 	struct busy		*busy;		/* the fetch it leads or waits for */
+	struct refresh		*refresh;	/* a background client: the
+						 * refresh it runs (cache.c) */
 	const char		*detail;	/* why not stored, or NULL */
 	int			 fwd_status;	/* backend status a stored response
 						 * answered for (fwd-status=), 0 */

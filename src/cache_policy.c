@@ -1294,6 +1294,44 @@ cache_conditional(char *out, size_t cap, const char *storedbuf,
 	return ((int)pos);
 }
 
+int
+cache_refresh_request(char *out, size_t cap, const char *reqbuf,
+    const struct http_msg *req)
+{
+	static const char *const drop[] = {
+		"if-none-match", "if-modified-since", "if-match",
+		"if-unmodified-since", "if-range", "range", "expect",
+	};
+	const struct http_field	*f;
+	size_t			 pos = 0, k;
+	uint32_t		 i;
+
+	if (put(out, cap, &pos, "GET ", 4) == -1 ||
+	    put(out, cap, &pos, reqbuf + req->target.off,
+	    req->target.len) == -1 ||
+	    put(out, cap, &pos, req->version >= 11 ? " HTTP/1.1\r\n" :
+	    " HTTP/1.0\r\n", 11) == -1)
+		return (-1);
+	for (i = 0; i < req->nfields; i++) {
+		f = &req->fields[i];
+		for (k = 0; k < sizeof(drop) / sizeof(drop[0]); k++)
+			if (ieq(reqbuf + f->name.off, f->name.len, drop[k]))
+				break;
+		if (k < sizeof(drop) / sizeof(drop[0]))
+			continue;
+		if (put(out, cap, &pos, reqbuf + f->name.off,
+		    f->name.len) == -1 ||
+		    put(out, cap, &pos, ": ", 2) == -1 ||
+		    put(out, cap, &pos, reqbuf + f->value.off,
+		    f->value.len) == -1 ||
+		    put(out, cap, &pos, "\r\n", 2) == -1)
+			return (-1);
+	}
+	if (put(out, cap, &pos, "\r\n", 2) == -1 || pos > INT32_MAX)
+		return (-1);
+	return ((int)pos);
+}
+
 /* The first ETag of m, parsed; 0 if there is none or it is invalid. */
 static int
 etag_of(const char *buf, const struct http_msg *m, const char **tag,

@@ -351,6 +351,24 @@ int	cache_conditional(char *out, size_t cap, const char *storedbuf,
 	    const struct http_msg *stored);
 
 /*
+ * The request head a cache sends on its own to refresh a stored response
+ * in the background (stale-while-revalidate, RFC 5861 §3), made from the
+ * request that found it stale: "GET target" and its version (a HEAD asks
+ * for the whole response, which is what gets stored; an HTTP/1.0 request
+ * may have no Host, which 1.1 requires) and that request's fields
+ * but for the ones that make it the client's own question rather than the
+ * cache's: its preconditions (If-*: the cache adds its own validator with
+ * cache_conditional(), §4.3.1; a 304 to the client's would update
+ * nothing), Range (the whole representation is refreshed, §3.3) and
+ * Expect (no body follows). Writes the complete head, final CRLF
+ * included, to out[0..cap); req->head_len + req->nfields + 16 bytes
+ * always suffice (a field line gets the one SP after its colon).
+ * Returns its length, or -1 if it does not fit.
+ */
+int	cache_refresh_request(char *out, size_t cap, const char *reqbuf,
+	    const struct http_msg *req);
+
+/*
  * 1 if a 304 (buf304, m304) selects the stored response for update
  * (§4.3.4), 0 if it must not update it. Call it for each stored variant
  * that matched the request (key and Vary). A strong ETag in the 304

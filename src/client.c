@@ -120,6 +120,43 @@ fail:
 	log_warn("out of memory accepting a connection");
 }
 
+struct client *
+client_background(struct worker *w, const char *ip, const char *head,
+    size_t len)
+{
+	struct client *c;
+
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return (NULL);
+	c->magic = CLIENT_MAGIC;
+	c->w = w;
+	c->bg = 1;
+	snprintf(c->ip, sizeof(c->ip), "%s", ip);
+	if ((c->uhead = evbuffer_new()) == NULL ||
+	    ltimer_init(&c->timer, w->base, client_on_timer, c) == -1 ||
+	    io_init_buffers(&c->io) == -1 ||
+	    evbuffer_add(c->io.in, head, len) == -1)
+		goto fail;
+	/* All of it is there: a head that does not parse whole is an error,
+	 * not a wait for more. */
+	c->io.eof = 1;
+	c->state = CS_IDLE;
+	TAILQ_INSERT_TAIL(&w->clients, c, entry);
+	w->nclients++;
+	/* Read it from the loop (client_on_timer), not from the callback
+	 * that asked for it: that one answers its own client first, and
+	 * nothing of this request runs inside it. */
+	ltimer_set(&c->timer, now_mono_ms());
+	return (c);
+fail:
+	io_close(&c->io);
+	ltimer_free(&c->timer);
+	if (c->uhead != NULL)
+		evbuffer_free(c->uhead);
+	free(c);
+	return (NULL);
+}
+
 static void
 client_free_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -157,8 +194,10 @@ client_close(struct client *c, const char *reason)
 	ltimer_free(&c->timer);
 	TAILQ_REMOVE(&w->clients, c, entry);
 	w->nclients--;
-	w->st.connections_active--;
-	atomic_fetch_sub(&vane.nconns, 1);
+	if (!c->bg) {
+		w->st.connections_active--;
+		atomic_fetch_sub(&vane.nconns, 1);
+	}
 	/* Freed once the current callback has returned. */
 	if (event_base_once(w->base, -1, EV_TIMEOUT, client_free_cb, c,
 	    NULL) == -1)
@@ -169,6 +208,11 @@ client_close(struct client *c, const char *reason)
 void
 client_shutdown(struct client *c)
 {
+	if (c->bg) {
+		/* Nobody waits for it: abandoned, the stale response stays. */
+		client_close(c, "shutting down: background request abandoned");
+		return;
+	}
 	if (c->state == CS_IDLE && evbuffer_get_length(c->io.in) == 0)
 		client_close(c, "shutting down");
 	else
@@ -188,7 +232,12 @@ client_flush(struct client *c)
 	upstream_flush(c);
 	if (c->closed)
 		return (-1);
-	if (io_pending(&c->io) > 0) {
+	if (c->bg) {
+		/* Nobody reads a background request's answer: what would go
+		 * to a client is dropped here (the cache's tee has its own
+		 * copy), which also lifts the backpressure on the backend. */
+		evbuffer_drain(c->io.out, io_pending(&c->io));
+	} else if (io_pending(&c->io) > 0) {
 		if (io_flush(&c->io) == -1) {
 			if (c->state == CS_FORWARD)
 				c->w->st.responses_aborted++;
@@ -205,7 +254,8 @@ client_flush(struct client *c)
 			io_resume(&c->io);
 	}
 	/* Reading stops at in_high; as the input drains, go on. */
-	io_kick(&c->io);
+	if (!c->bg)
+		io_kick(&c->io);
 	if (c->uc != NULL)
 		io_kick(&c->uc->io);
 	return (0);
@@ -233,6 +283,13 @@ client_log(struct client *c)
 	uint64_t end;
 	int n;
 
+	if (c->bg) {
+		/* Not a response to a client: neither counted as one nor in
+		 * the access log, whose lines are client requests. */
+		log_debug("background \"%s\" for %s: %d from %s", c->logline,
+		    c->ip, c->status, c->srv != NULL ? c->srv->name : "-");
+		return;
+	}
 	count_status(c->w, c->status);
 	if (!log_access_enabled())
 		return;
@@ -289,6 +346,13 @@ client_error(struct client *c, int status, const char *reason)
 
 	if (c->closed)
 		return;
+	if (c->bg) {
+		/* Nothing to answer; upstream.c logged a backend failure. */
+		log_debug("background \"%s\" for %s: %d: %s", c->logline,
+		    c->ip, status, reason);
+		client_close(c, reason);
+		return;
+	}
 	if (c->resp_started) {
 		c->w->st.responses_aborted++;
 		log_info("client %s: \"%s\": response aborted: %s", c->ip,
@@ -348,6 +412,10 @@ client_response_done(struct client *c)
 static void
 client_finish(struct client *c)
 {
+	if (c->bg) {
+		client_close(c, "background request done");
+		return;
+	}
 	fields_release(c);
 	cache_tx_reset(c);
 	evbuffer_drain(c->uhead, evbuffer_get_length(c->uhead));
@@ -516,11 +584,12 @@ client_request(struct client *c, const char *buf)
 	int mode, answer;
 
 	c->nreq++;
-	w->st.requests++;
+	if (!c->bg)
+		w->st.requests++;
 	c->method = m->method;
 	c->version = m->version;
 	c->t_start = now_mono_ms();
-	c->keepalive = keepalive_wanted(m) && !w->stopping;
+	c->keepalive = keepalive_wanted(m) && !w->stopping && !c->bg;
 	client_logline(c, buf);
 	c->state = CS_FORWARD;
 	c->phase_deadline = 0;
@@ -739,6 +808,15 @@ client_on_timer(void *arg)
 	struct client *c = arg;
 	uint64_t now = now_mono_ms();
 
+	if (c->bg) {
+		/* Its timer only starts it (client_background): the backend
+		 * side has its own timeouts, and it never queues. */
+		if (c->state == CS_IDLE) {
+			client_read_head(c);
+			(void)client_flush(c);
+		}
+		return;
+	}
 	if (io_pending(&c->io) > 0 &&
 	    now >= c->io.last_write + vane.cfg->timeouts_client_send) {
 		if (c->state == CS_FORWARD)

@@ -13,6 +13,14 @@
  * Every failure ends in client_close(c, reason): the one teardown, which
  * logs the reason. The struct is freed after the current callback
  * returns, so code that called client_close may still look at c->closed.
+ *
+ * A background client (c->bg, client_background) is a request vane sends
+ * on its own, a stale-while-revalidate refresh: no connection (io.fd -1),
+ * the same path through the cache and upstream.c, its answer dropped
+ * instead of sent, and it closes itself when the answer is in, on any
+ * error or timeout, and when the worker stops. It is in w->clients (a
+ * graceful stop sees it) but is not a connection: not in nconns,
+ * connections_active, requests or the access log.
  */
 #ifndef VANE_CLIENT_H
 #define VANE_CLIENT_H
@@ -56,6 +64,7 @@ struct client {
 	char			 ip[INET6_ADDRSTRLEN];
 	unsigned		 closed:1;
 	unsigned		 keepalive:1;	/* connection persists after this response */
+	unsigned		 bg:1;		/* a background request: no connection */
 	uint32_t		 nreq;		/* requests on this connection */
 
 	/* The request in progress. */
@@ -101,6 +110,14 @@ struct client {
 
 /* A new connection accepted by a worker's listener. */
 void	client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen);
+/*
+ * A background request on worker w: the request head head[0..len), as if
+ * ip had sent it, read from the event loop once the current callback is
+ * over. Returns the client (its cache transaction may be set up before
+ * then), or NULL when out of memory.
+ */
+struct client	*client_background(struct worker *w, const char *ip,
+		    const char *head, size_t len);
 /* The one teardown. */
 void	client_close(struct client *c, const char *reason);
 /* Graceful stop: close if idle, else close after the current response. */

@@ -141,6 +141,20 @@ io_connect(struct io *io, struct event_base *base, const struct sockaddr *sa,
 	return (0);
 }
 
+int
+io_init_buffers(struct io *io)
+{
+	memset(io, 0, sizeof(*io));
+	io->fd = -1;
+	io->in = evbuffer_new();
+	io->out = evbuffer_new();
+	if (io->in == NULL || io->out == NULL) {
+		io_release(io);
+		return (-1);
+	}
+	return (0);
+}
+
 void
 io_close(struct io *io)
 {

@@ -54,6 +54,11 @@ int	io_init(struct io *io, struct event_base *base, int fd,
 int	io_connect(struct io *io, struct event_base *base,
 	    const struct sockaddr *sa, socklen_t len,
 	    void (*on_io)(void *), void *arg);
+/* Buffers only, no socket (fd -1, no event): for a client vane makes
+ * itself (client_background), whose output nobody reads. 0 or -1. The
+ * io_* calls that need the event (io_resume, io_kick) must not be made
+ * on it. */
+int	io_init_buffers(struct io *io);
 /* Close the socket and free the buffers. */
 void	io_close(struct io *io);
 void	io_set_owner(struct io *io, void (*on_io)(void *), void *arg);

@@ -268,6 +268,13 @@ upstream_start(struct client *c)
 
 	if (upstream_try(c) == 0)
 		return;
+	if (c->bg) {
+		/* A background refresh does not queue: it would go before
+		 * the clients that come after it, which must never wait for
+		 * one. The stale response stays; a later hit tries again. */
+		client_error(c, 503, "every backend server is at max_conns");
+		return;
+	}
 	/* Every server that could take it is busy: wait, first in first
 	 * out, bounded in number and time. */
 	if (atomic_fetch_add_explicit(&vane.queued, 1, memory_order_relaxed) >=

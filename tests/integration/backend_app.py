@@ -200,8 +200,11 @@ async def cache_endpoint(request: Request, name: str):
     Content-Length); cond=1 (answer 304 to a matching If-None-Match, else
     conditionals are ignored; cond=bare: the same 304 without any of the
     fields above, no ETag, as some origins send it); delay_ms=N (answer
-    after N ms, counted on
-    arrival). The request field X-Want-Status overrides
+    after N ms, counted on arrival), delay_from=K (only calls from the K-th
+    on are delayed, so a test can store quickly and have a later fetch, e.g.
+    a background refresh, still sleeping); calln=1 (X-Call-N: the call
+    number, on every answer, 304s included). The request field
+    X-Want-Status overrides
     status (so an unsafe request can fail on the GET's URL).
 
     The body is JSON with the per-name call number `n` (every method
@@ -212,9 +215,11 @@ async def cache_endpoint(request: Request, name: str):
     calls[request.method] = calls.get(request.method, 0) + 1
     n = sum(calls.values())
     q = request.query_params
-    if "delay_ms" in q:
+    if "delay_ms" in q and n >= int(q.get("delay_from", 1)):
         await asyncio.sleep(int(q["delay_ms"]) / 1000.0)
     headers = {}
+    if q.get("calln") == "1":
+        headers["X-Call-N"] = str(n)
     for param, field in _CACHE_FIELDS:
         if param in q:
             headers[field] = q[param]

@@ -1536,3 +1536,297 @@ def test_fetcher_gone_waiter_still_answered(cv, backend, name):
     assert r.status == 200 and r.complete, r
     assert b'"name": "%s"' % name.encode() in r.body
     assert 1 <= calls(backend, name) <= 2
+
+
+# --------------------------------------------------------------------------
+# stale-while-revalidate (RFC 5861 §3): answered at once from the stale
+# entry, refreshed once in the background
+
+SWR = "max-age=1, stale-while-revalidate=30"
+
+
+def assert_swr_hit(r):
+    """A stale hit served under stale-while-revalidate: a hit (it did not
+    go forward, RFC 9211 §2.1) whose detail says why stale was fine."""
+    p = cache_status(r)
+    assert p.get("hit") is True and "fwd" not in p, p
+    assert p.get("detail") == "stale-while-revalidate", p
+
+
+def swr_vane(vane_factory, servers, workers=1, **kw):
+    aport = free_port()
+    v = vane_factory(servers, workers=workers, extra=(
+        'admin = { address = "127.0.0.1:%d"; };\n' % aport), **kw)
+    v.admin_stats = "http://127.0.0.1:%d/stats" % aport
+    return v
+
+
+def vane_stats(v):
+    return requests.get(v.admin_stats, timeout=TIMEOUT).json()
+
+
+def until(what, cond, bound=6.0):
+    """Poll cond() until true, at most `bound` seconds; fail naming what."""
+    deadline = time.monotonic() + bound
+    while not cond():
+        assert time.monotonic() < deadline, "timed out waiting: " + what
+        time.sleep(0.05)
+
+
+def backend_idle(backend, name, n):
+    """The backend served n GETs of /cache/<name> and handles nothing."""
+    st = backend.stats()
+    return (st["cache_calls"].get(name, {}).get("GET", 0) >= n and
+            st["inflight"] == 0)
+
+
+def test_swr_answers_at_once_then_serves_the_refreshed_body(
+        vane_factory, backend, name):
+    """After max-age, within stale-while-revalidate: the request gets the
+    stored (old) body as a hit, while the background refresh it started
+    is still sleeping in the backend; the refresh's 200 then replaces the
+    stored response, and the next request gets the new body."""
+    v = swr_vane(vane_factory, [backend.address])
+    p = path(name, cc=SWR, delay_ms=3000, delay_from=2)
+    r1 = get(v, p)
+    assert_stored_miss(r1)
+    assert r1.json()["n"] == 1
+    time.sleep(1.2)
+    r2 = get(v, p)
+    assert r2.status_code == 200
+    assert r2.content == r1.content
+    assert_swr_hit(r2)
+    assert age(r2) >= 1
+    # The refresh reached the backend and sleeps there: the answer did
+    # not wait for it.
+    until("the refresh reaching the backend", lambda: calls(backend, name) >= 2)
+    st = backend.stats()
+    assert st["cache_calls"][name]["GET"] == 2
+    assert st["inflight"] >= 1, "the refresh was over before the answer"
+    c = vane_stats(v)["cache"]
+    assert (c["hits"], c["stale"], c["bg_refreshes"]) == (1, 1, 1), c
+    # Once it is in, the new response is served.
+    until("the refresh to end", lambda: backend_idle(backend, name, 2))
+    until("the refreshed response stored",
+          lambda: vane_stats(v)["cache"]["stored"] == 2)
+    r3 = get(v, p)
+    assert r3.status_code == 200
+    assert r3.json()["n"] == 2
+    assert "hit" in cache_status(r3)
+
+
+def test_swr_concurrent_stale_hits_refresh_once(vane_factory, backend, name):
+    """10 clients at once on a stale entry, over 2 workers: all get the
+    stale body at once, and the backend sees one refresh."""
+    v = swr_vane(vane_factory, [backend.address], workers=2)
+    p = path(name, cc=SWR, delay_ms=2000, delay_from=2)
+    r1 = get(v, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    out, _ = concurrent_gets(v.url + p, 10)
+    assert len(out) == 10
+    assert {s for s, _, _ in out} == {200}
+    assert {b for _, b, _ in out} == {r1.content}
+    for _, _, ps in out:
+        assert ps.get("hit") is True and \
+            ps.get("detail") == "stale-while-revalidate", ps
+    until("the refresh to end", lambda: backend_idle(backend, name, 2))
+    assert calls(backend, name) == 2
+    got, c = cache_stats_reach(v, {"bg_refreshes": 1, "stale": 10,
+                                   "hits": 10})
+    assert got == {"bg_refreshes": 1, "stale": 10, "hits": 10}, c
+
+
+def test_swr_304_refresh_updates_the_stored_head(vane_factory, raw_backend):
+    """The refresh is vane's own conditional GET (even for a HEAD with the
+    client's own If-None-Match): the 304 updates the stored fields and
+    freshness (RFC 9111 §4.3.4) over the same body."""
+    body = b"swr body, version one"
+
+    def answer(raw):
+        if b"if-none-match:" in raw.lower():
+            return (b"HTTP/1.1 304 Not Modified\r\nETag: \"e1\"\r\n"
+                    b"Cache-Control: max-age=60\r\nX-Version: 2\r\n\r\n")
+        return ok_response(body, b"ETag: \"e1\"\r\nCache-Control: " +
+                           SWR.encode() + b"\r\nX-Version: 1\r\n")
+    srv = raw_backend(respond_with(answer))
+    v = swr_vane(vane_factory, [srv.address])
+    r1 = requests.get(v.url + "/v", timeout=TIMEOUT)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    h = requests.head(v.url + "/v", headers={"If-None-Match": '"other"'},
+                      timeout=TIMEOUT)
+    assert h.status_code == 200 and h.content == b""
+    assert_swr_hit(h)
+    assert h.headers.get("x-version") == "1"
+    until("the refresh", lambda: len(srv.requests) == 2)
+    refresh = srv.requests[1].lower()
+    assert refresh.startswith(b"get /v http/1.1\r\n"), refresh
+    assert b'if-none-match: "e1"\r\n' in refresh, refresh
+    assert b"other" not in refresh, refresh
+    until("the stored head updated",
+          lambda: vane_stats(v)["cache"]["revalidated"] == 1)
+    for _ in range(2):
+        r = requests.get(v.url + "/v", timeout=TIMEOUT)
+        assert_hit(r)
+        assert "detail" not in cache_status(r)      # fresh again
+        assert r.content == body
+        assert r.headers.get("x-version") == "2"
+        assert r.headers.get("cache-control") == "max-age=60"
+    assert len(srv.requests) == 2
+
+
+def test_swr_outside_the_window_revalidates_synchronously(
+        cv, backend, name):
+    """Stale beyond stale-while-revalidate: the request waits for the
+    backend as before (fwd=stale) and gets the new answer."""
+    p = path(name, cc="max-age=1, stale-while-revalidate=1", etag='"o1"')
+    r1 = get(cv, p)
+    assert_stored_miss(r1)
+    # Ages are whole seconds: past max-age + swr (2 s) for sure after 3.
+    time.sleep(3.2)
+    r2 = get(cv, p)
+    assert r2.status_code == 200
+    ps = cache_status(r2)
+    assert ps.get("fwd") == "stale" and "hit" not in ps, ps
+    assert r2.json()["n"] == 2
+    assert calls(backend, name) == 2
+
+
+def test_swr_backend_down_keeps_serving_stale(vane_factory, raw_backend):
+    """Each refresh fails (the backend is gone): the stale response is
+    still served at once within the window, and since a failed refresh
+    ends, the next stale hit tries again."""
+    body = b"kept while the backend is down"
+    srv = raw_backend(respond_with(ok_response(
+        body, b"Cache-Control: " + SWR.encode() + b"\r\n")))
+    v = swr_vane(vane_factory, [srv.address])
+    assert_stored_miss(requests.get(v.url + "/d", timeout=TIMEOUT))
+    srv.stop()
+    time.sleep(1.2)
+
+    def failed():
+        b = vane_stats(v)["backend"]
+        return b["errors"] + b["unavailable"]
+    for i in range(1, 4):
+        r = requests.get(v.url + "/d", timeout=TIMEOUT)
+        assert r.status_code == 200 and r.content == body
+        assert_swr_hit(r)
+        until("refresh %d to fail" % i, lambda: failed() >= i)
+    c = vane_stats(v)["cache"]
+    assert (c["stale"], c["bg_refreshes"]) == (3, 3), c
+    assert len(srv.requests) == 1
+
+
+def refresh_then(after):
+    """Handler: the first request gets a storable answer under
+    stale-while-revalidate; later ones (the refreshes) get `after`."""
+    def handler(c, srv):
+        buf = b""
+        while not srv.stopping.is_set():
+            raw, buf = read_request(c, buf)
+            if raw is None:
+                return
+            srv.record(raw)
+            if len(srv.requests) == 1:
+                c.sendall(ok_response(b"first", b"Cache-Control: " +
+                                      SWR.encode() + b"\r\n"))
+                continue
+            after(c, srv)
+            return
+    return handler
+
+
+def cut_mid_body(c, srv):
+    c.sendall(b"HTTP/1.1 200 OK\r\nCache-Control: max-age=60\r\n"
+              b"Content-Length: 100000\r\n\r\n" + b"x" * 30000)
+    time.sleep(0.1)
+
+
+def never(c, srv):
+    srv.stopping.wait(30)
+
+
+def test_swr_refresh_cut_mid_body_keeps_stale(vane_factory, raw_backend):
+    srv = raw_backend(refresh_then(cut_mid_body))
+    v = swr_vane(vane_factory, [srv.address])
+    assert_stored_miss(requests.get(v.url + "/m", timeout=TIMEOUT))
+    time.sleep(1.2)
+    r = requests.get(v.url + "/m", timeout=TIMEOUT)
+    assert r.content == b"first"
+    assert_swr_hit(r)
+    until("the cut refresh", lambda: vane_stats(v)["backend"]["errors"] >= 1)
+    r = requests.get(v.url + "/m", timeout=TIMEOUT)
+    assert r.content == b"first"
+    assert_swr_hit(r)
+    assert vane_stats(v)["cache"]["stored"] == 1
+
+
+def test_swr_refresh_times_out_and_the_next_hit_refreshes(
+        vane_factory, raw_backend):
+    """A backend that never answers: the refresh ends at
+    backend_response, the stale response is still served meanwhile and
+    after, and the next stale hit starts another refresh."""
+    srv = raw_backend(refresh_then(never))
+    v = swr_vane(vane_factory, [srv.address],
+                 timeouts={"backend_response": "1s"})
+    assert_stored_miss(requests.get(v.url + "/n", timeout=TIMEOUT))
+    time.sleep(1.2)
+    r = requests.get(v.url + "/n", timeout=TIMEOUT)
+    assert r.content == b"first"
+    assert_swr_hit(r)
+    until("the refresh to time out",
+          lambda: vane_stats(v)["backend"]["timeouts"] >= 1)
+    r = requests.get(v.url + "/n", timeout=TIMEOUT)
+    assert r.content == b"first"
+    assert_swr_hit(r)
+    until("the second refresh", lambda: len(srv.requests) == 3)
+    assert vane_stats(v)["cache"]["bg_refreshes"] == 2
+
+
+def test_swr_stop_abandons_the_refresh_in_flight(vane_factory, raw_backend):
+    """A graceful stop with a refresh waiting on the backend abandons it
+    at once: it is no client's request to finish (timeouts.shutdown is
+    20 s here, and stop() kills vane after 8: the teardown would fail)."""
+    srv = raw_backend(refresh_then(never))
+    v = swr_vane(vane_factory, [srv.address], timeouts={"shutdown": "20s"})
+    assert_stored_miss(requests.get(v.url + "/s", timeout=TIMEOUT))
+    time.sleep(1.2)
+    r = requests.get(v.url + "/s", timeout=TIMEOUT)
+    assert r.content == b"first"
+    assert_swr_hit(r)
+    until("the refresh", lambda: len(srv.requests) == 2)
+    t0 = time.monotonic()
+    assert v.stop() == 0
+    assert time.monotonic() - t0 < 5
+
+
+def test_swr_refresh_does_not_queue_for_a_busy_server(
+        vane_factory, backend, name):
+    """The only server is at max_conns: the refresh is dropped rather than
+    queued (it would go before requests that come after it); the stale
+    hit is answered anyway, and a later one refreshes once a slot is
+    free."""
+    v = swr_vane(vane_factory, [backend.address],
+                 server_opts={backend.address: {"max_conns": 1}})
+    p = path(name, cc=SWR)
+    r1 = get(v, p)
+    assert_stored_miss(r1)
+    time.sleep(1.2)
+    slow = threading.Thread(target=lambda: get(v, "/slow/1500"))
+    slow.start()
+    try:
+        until("the slow request to hold the slot",
+              lambda: backend.stats()["inflight"] >= 1)
+        r = get(v, p)
+        assert r.content == r1.content
+        assert_swr_hit(r)
+    finally:
+        slow.join(timeout=TIMEOUT)
+    b = vane_stats(v)["backend"]
+    assert b["queued"] == 0, b
+    assert calls(backend, name) == 1
+    r = get(v, p)
+    assert_swr_hit(r)
+    until("the refresh", lambda: calls(backend, name) == 2)
+    assert vane_stats(v)["cache"]["bg_refreshes"] == 2

@@ -74,7 +74,7 @@ def stats(v):
 STORE_KEYS = ("objects", "markers", "bytes", "budget", "inserts",
               "evictions", "expired", "purged", "rejected")
 REQUEST_KEYS = ("hits", "misses", "stale", "revalidated", "stored",
-                "not_stored", "coalesced")
+                "not_stored", "coalesced", "bg_refreshes")
 
 
 # --------------------------------------------------------------------------

@@ -1070,6 +1070,56 @@ START_TEST(cond_table)
 }
 END_TEST
 
+/* The background refresh's request (RFC 5861 §3). */
+struct refresh_case {
+	const char	*name;
+	const char	*req;
+	const char	*want;
+};
+
+static const struct refresh_case refresh_cases[] = {
+	{ "5861_3_refresh_is_the_same_get", RQ("Accept: text/html\r\n"),
+	    RQ("Accept: text/html\r\n") },
+	{ "5861_3_refresh_of_head_is_a_get",
+	    "HEAD /r?a=1 HTTP/1.1\r\nHost: example.com\r\n\r\n",
+	    "GET /r?a=1 HTTP/1.1\r\nHost: example.com\r\n\r\n" },
+	{ "9111_4_3_1_refresh_drops_client_preconditions",
+	    RQ("If-None-Match: \"c\"\r\nAccept-Language: fr\r\n"
+	    "If-Modified-Since: " D_M10 "\r\nIf-Match: *\r\n"
+	    "if-unmodified-since: " D_M10 "\r\nIf-Range: \"c\"\r\n"),
+	    RQ("Accept-Language: fr\r\n") },
+	{ "9111_3_3_refresh_drops_range_and_expect",
+	    RQ("Range: bytes=0-1\r\nExpect: 100-continue\r\nX-A: 1\r\n"),
+	    RQ("X-A: 1\r\n") },
+	{ "9112_5_refresh_normalises_field_lines",
+	    "GET /r HTTP/1.1\r\nHost:example.com\r\n"
+	    "X-B:   two words  \r\n\r\n",
+	    "GET /r HTTP/1.1\r\nHost: example.com\r\n"
+	    "X-B: two words\r\n\r\n" },
+	{ "9112_3_2_refresh_keeps_http_1_0_without_host",
+	    "HEAD http://example.com/r HTTP/1.0\r\nIf-None-Match: \"c\"\r\n\r\n",
+	    "GET http://example.com/r HTTP/1.0\r\n\r\n" },
+};
+
+START_TEST(refresh_table)
+{
+	const struct refresh_case	*c = &refresh_cases[_i];
+	struct pm			*r = req(c->req);
+	char				 out[512];
+	int				 n, small;
+
+	n = cache_refresh_request(out, sizeof(out), r->buf, &r->m);
+	ck_assert_msg(n == (int)strlen(c->want) &&
+	    memcmp(out, c->want, (size_t)n) == 0, "%s: %d %.*s", c->name, n,
+	    n > 0 ? n : 0, out);
+	ck_assert_msg((size_t)n <= r->m.head_len + r->m.nfields + 16,
+	    "%s: over the documented bound", c->name);
+	for (small = 0; small < n; small++)
+		ck_assert_msg(cache_refresh_request(out, (size_t)small, r->buf,
+		    &r->m) == -1, "%s: fits in %d", c->name, small);
+}
+END_TEST
+
 struct sel_case {
 	const char	*name;
 	const char	*stored;
@@ -1868,6 +1918,7 @@ cache_policy_suite(void)
 	LOOP(tc, decide_table, dc_cases);
 	LOOP(tc, ttl_table, ttl_cases);
 	LOOP(tc, cond_table, cond_cases);
+	LOOP(tc, refresh_table, refresh_cases);
 	LOOP(tc, select_table, sel_cases);
 	LOOP(tc, select_own_table, sel_own_cases);
 	LOOP(tc, head_table, head_cases);
