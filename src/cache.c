@@ -1060,6 +1060,36 @@ cache_amend_request(struct client *c, struct evbuffer *uhead)
 	}
 }
 
+/* Take the conditional cache_amend_request() added out of uhead again:
+ * 0, or -1 (not there, or out of memory). */
+static int
+drop_conditional(struct evbuffer *uhead, const struct cache_tx *t)
+{
+	const char *cond = t->cond;
+	size_t len = evbuffer_get_length(uhead), k = strlen(cond);
+	char tail[sizeof(t->cond) + 2];
+	struct evbuffer_ptr p;
+	struct evbuffer *tmp;
+
+	/* It went in right before the empty line that ends the head. */
+	if (k == 0 || len < k + 4 || evbuffer_ptr_set(uhead, &p, len - k - 2,
+	    EVBUFFER_PTR_SET) == -1 ||
+	    evbuffer_copyout_from(uhead, &p, tail, k + 2) != (ev_ssize_t)(k + 2) ||
+	    memcmp(tail, cond, k) != 0 || memcmp(tail + k, "\r\n", 2) != 0)
+		return (-1);
+	if ((tmp = evbuffer_new()) == NULL)
+		return (-1);
+	if (evbuffer_remove_buffer(uhead, tmp, len - k - 2) !=
+	    (int)(len - k - 2) || evbuffer_add(tmp, "\r\n", 2) == -1) {
+		evbuffer_free(tmp);
+		return (-1);
+	}
+	evbuffer_drain(uhead, k + 2);
+	evbuffer_add_buffer(uhead, tmp);
+	evbuffer_free(tmp);
+	return (0);
+}
+
 /*
  * Lay a head to store out as hits send it, so that a hit copies it instead
  * of parsing and rebuilding it (store_obj.wire_len): the status line, the
@@ -1410,6 +1440,18 @@ cache_response_head(struct client *c, const char *buf)
 				return (CACHE_HEAD_CLOSED);
 			/* Out of memory: pass the 304 on as it is. */
 			return (CACHE_HEAD_PASS);
+		}
+		if (r->status == 304 && drop_conditional(c->uhead, t) ==
+		    0) {
+			/* It names another representation: it selects
+			 * nothing, which must not be updated (§4.3.4), and
+			 * the client asked nothing conditional. Ask again
+			 * without vane's conditional; stale-if-error still
+			 * covers that answer. */
+			if (!t->sie)
+				release_validated(c);
+			c->w->st.cache_resent++;
+			return (CACHE_HEAD_RESEND);
 		}
 	}
 	if (t->obj != NULL && t->sie && (r->status == 500 ||

@@ -124,7 +124,9 @@ void	cache_keep_parsed(struct client *c);
 /* Send the hit cache_lookup() chose, and finish the transaction. */
 void	cache_serve(struct client *c);
 /* A forwarded request's head is in uhead: add the conditional for the
- * stored response being revalidated, if any (RFC 9111 §4.3.1). */
+ * stored response being revalidated, if any (RFC 9111 §4.3.1). While
+ * c->cache.validating, uhead must outlive the send: a 304 that selects
+ * nothing takes the conditional out of it again (CACHE_HEAD_RESEND). */
 void	cache_amend_request(struct client *c, struct evbuffer *uhead);
 /*
  * The backend's response head (buf, c->resp) before it goes to the
@@ -141,6 +143,12 @@ int	cache_response_head(struct client *c, const char *buf);
 #define CACHE_HEAD_STALE	3	/* a 5xx: the stale stored response went
 					 * to the client instead; drop the
 					 * backend's answer */
+#define CACHE_HEAD_RESEND	4	/* a 304 to vane's own conditional that
+					 * selects no stored response (another
+					 * validator, RFC 9111 §4.3.4): drop
+					 * it (no body) and send c->uhead,
+					 * now without the conditional, once
+					 * more; not a retry */
 void	cache_response_tee(struct client *c);
 /*
  * vane is about to answer status >= 500 for a backend failure: 1 when a

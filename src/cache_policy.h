@@ -389,9 +389,10 @@ int	cache_304_selects(const char *storedbuf, const struct http_msg *stored,
  * condition can only be the one vane sent, and "a 304 (Not Modified)
  * response status code indicates that the stored response can be updated
  * and reused" (RFC 9111 §4.3.3); origins often leave ETag out of a 304
- * although RFC 9110 §15.4.5 asks for it. Not selecting it would leave
- * vane a 304 for a client that asked nothing conditional. A 304 whose
- * validators name another representation still selects nothing.
+ * although RFC 9110 §15.4.5 asks for it. Not selecting it would cost a
+ * second, unconditional request for every such revalidation. A 304 whose
+ * validators name another representation still selects nothing: the
+ * request goes again without the conditional (cache.c, §4.3.4).
  */
 int	cache_304_selects_own(const char *storedbuf,
 	    const struct http_msg *stored, const char *buf304,

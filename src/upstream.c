@@ -373,9 +373,10 @@ upstream_send(struct client *c)
 
 	/* Keep a copy of the head only while a retry is still possible:
 	 * on a fresh connection after this pooled one dies, or on another
-	 * server. */
-	if (c->can_retry && ((!c->retried && uc->nreq > 0) ||
-	    c->retries < vane.cfg->backends_retries))
+	 * server; or while the cache may send it again without its
+	 * conditional (CACHE_HEAD_RESEND). */
+	if ((c->can_retry && ((!c->retried && uc->nreq > 0) ||
+	    c->retries < vane.cfg->backends_retries)) || c->cache.validating)
 		evbuffer_add(uc->io.out, evbuffer_pullup(c->uhead, -1), len);
 	else
 		evbuffer_add_buffer(uc->io.out, c->uhead);
@@ -420,8 +421,9 @@ response_mode(struct client *c, enum http_framing f, struct http_out *o)
 	}
 }
 
-/* Write the client's response head; returns 0, -1 (out of memory) or -2
- * (c was closed). */
+/* Write the client's response head; returns 0, -1 (out of memory), -2
+ * (c was closed) or 1 (nothing written: send the request again,
+ * CACHE_HEAD_RESEND). */
 static int
 upstream_emit_head(struct client *c, const char *buf)
 {
@@ -461,6 +463,8 @@ upstream_emit_head(struct client *c, const char *buf)
 		return (0);
 	case CACHE_HEAD_CLOSED:
 		return (-2);
+	case CACHE_HEAD_RESEND:
+		return (1);
 	}
 	o.keepalive = c->keepalive;
 	o.client_version = c->version;
@@ -485,6 +489,30 @@ upstream_emit_head(struct client *c, const char *buf)
 	relay_init(&c->resp_body, mode, r->content_length, 0);
 	cache_response_tee(c);
 	return (0);
+}
+
+/*
+ * The cache dropped the response to a revalidation, a 304 that selects
+ * nothing (RFC 9111 §4.3.4), and took its conditional out of c->uhead:
+ * send that once more to the same server. A 304 has no body, so the
+ * connection serves again unless it is closing; the slot is kept. Not a
+ * retry (backends.retries): the server did not fail, and the request is
+ * no longer conditional, so it cannot end here a second time.
+ */
+static void
+upstream_resend(struct client *c)
+{
+	struct uconn *uc = c->uc;
+
+	evbuffer_drain(uc->io.in, c->resp.head_len);
+	atomic_fetch_add_explicit(&c->srv->requests, 1, memory_order_relaxed);
+	if (c->up_reusable && uc->io.err == 0 && !uc->io.eof &&
+	    evbuffer_get_length(uc->io.in) == 0) {
+		upstream_send(c);
+		return;
+	}
+	upstream_drop_conn(c, 0);
+	upstream_connect_new(c);
 }
 
 /* Parse the response head; returns 1 when the body may be pumped. */
@@ -540,6 +568,9 @@ upstream_read_head(struct client *c)
 		return (0);
 	case -2:
 		return (0);	/* closed */
+	case 1:
+		upstream_resend(c);
+		return (0);
 	}
 	evbuffer_drain(in, c->resp.head_len);
 	worker_fields_put(w, c->rfields);

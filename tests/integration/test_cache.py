@@ -801,6 +801,169 @@ def test_304_updates_stored_fields_and_freshness(vane_factory, raw_backend):
     assert len(srv.requests) == 2
 
 
+def etag_backend(etag304, close=False, before_304=None):
+    """raw_backend handler for /e: the first unconditional request gets
+    200 "one" with ETag "v1" and max-age=1, later ones 200 "two" with ETag
+    "v2" and max-age=60 (heads only for HEAD); a request with If-None-Match
+    gets a 304 naming etag304 with max-age=60, after before_304() if given;
+    close: that 304 says Connection: close and the connection closes."""
+    def handler(c, srv):
+        buf = b""
+        while not srv.stopping.is_set():
+            raw, buf = read_request(c, buf)
+            if raw is None:
+                return
+            srv.record(raw)
+            if b"\r\nif-none-match:" in raw.lower():
+                if before_304 is not None:
+                    before_304()
+                c.sendall(b"HTTP/1.1 304 Not Modified\r\nETag: " + etag304 +
+                          b"\r\nCache-Control: max-age=60\r\n" +
+                          (b"Connection: close\r\n" if close else b"") +
+                          b"\r\n")
+                if close:
+                    return
+                continue
+            plain = [r for r in srv.requests
+                     if b"\r\nif-none-match:" not in r.lower()]
+            body, tag, cc = ((b"one", b'"v1"', b"max-age=1")
+                             if len(plain) == 1 else
+                             (b"two", b'"v2"', b"max-age=60"))
+            c.sendall(b"HTTP/1.1 200 OK\r\nETag: " + tag +
+                      b"\r\nCache-Control: " + cc +
+                      b"\r\nContent-Length: %d\r\n\r\n" % len(body) +
+                      (b"" if raw.startswith(b"HEAD ") else body))
+    return handler
+
+
+def stored_v1_gone_stale(v, srv):
+    r1 = get(v, "/e")
+    assert_stored_miss(r1)
+    assert r1.content == b"one" and r1.headers["etag"] == '"v1"'
+    time.sleep(1.5)
+    assert len(srv.requests) == 1
+
+
+def conditional(raw):
+    return b"\r\nif-none-match:" in raw.lower()
+
+
+@pytest.mark.parametrize("close", [False, True],
+                         ids=["same-connection", "new-connection"])
+def test_304_naming_another_etag_fetched_again_unconditionally(
+        vane_factory, raw_backend, close):
+    """RFC 9111 §4.3.4: the backend answers vane's If-None-Match: "v1" with
+    a 304 naming "v2", which selects no stored response: the stored one is
+    not updated, and the client, whose request was not conditional, gets
+    no bodiless 304 but the answer to the request sent again without
+    vane's conditional: the new 200, stored as any other, so the next
+    request is a hit on it. The re-send is one, on the same connection
+    unless the 304 closed it, and is no retry."""
+    srv = raw_backend(etag_backend(b'"v2"', close))
+    v = admin_vane(vane_factory, srv)
+    stored_v1_gone_stale(v, srv)
+    r2 = get(v, "/e")
+    assert r2.status_code == 200, (r2.status_code, dict(r2.headers))
+    assert r2.content == b"two" and r2.headers["etag"] == '"v2"'
+    ps = cache_status(r2)
+    assert ps.get("fwd") == "stale" and ps.get("stored") is True, ps
+    assert "fwd-status" not in ps, ps
+    assert len(srv.requests) == 3, srv.requests
+    assert b'if-none-match: "v1"' in srv.requests[1].lower()
+    assert not conditional(srv.requests[2])
+    assert srv.accepts == (2 if close else 1)
+    r3 = get(v, "/e")
+    assert_hit(r3)
+    assert r3.content == b"two" and r3.headers["etag"] == '"v2"'
+    assert len(srv.requests) == 3
+    st = requests.get(v.admin_stats, timeout=TIMEOUT).json()
+    assert st["cache"]["resent"] == 1 and st["cache"]["revalidated"] == 0, st
+    assert st["backend"]["retries"] == 0, st
+    assert st["backends"][0]["requests"] == 3, st
+
+
+def test_304_naming_the_stored_etag_revalidates_it(vane_factory, raw_backend):
+    """The same exchange with a 304 that selects the stored response (its
+    ETag, "v1"): it is updated and sent, nothing is asked again."""
+    srv = raw_backend(etag_backend(b'"v1"'))
+    v = admin_vane(vane_factory, srv)
+    stored_v1_gone_stale(v, srv)
+    r2 = get(v, "/e")
+    assert r2.status_code == 200 and r2.content == b"one"
+    ps = cache_status(r2)
+    assert ps.get("fwd") == "stale" and ps.get("fwd-status") == "304", ps
+    assert len(srv.requests) == 2 and conditional(srv.requests[1])
+    r3 = get(v, "/e")
+    assert_hit(r3)
+    assert r3.content == b"one" and r3.headers["etag"] == '"v1"'
+    assert len(srv.requests) == 2
+    st = requests.get(v.admin_stats, timeout=TIMEOUT).json()
+    assert st["cache"]["resent"] == 0 and st["cache"]["revalidated"] == 1, st
+
+
+def test_client_conditional_gets_the_backends_304(vane_factory, raw_backend):
+    """A client that sent its own If-None-Match asked a conditional
+    question: vane adds none of its own and passes the backend's 304 on,
+    whatever ETag it names; nothing is sent again."""
+    srv = raw_backend(etag_backend(b'"v2"'))
+    v = admin_vane(vane_factory, srv)
+    stored_v1_gone_stale(v, srv)
+    r2 = get(v, "/e", headers={"If-None-Match": '"v1"'})
+    assert r2.status_code == 304 and r2.content == b""
+    assert len(srv.requests) == 2
+    assert srv.requests[1].lower().count(b"if-none-match:") == 1
+    st = requests.get(v.admin_stats, timeout=TIMEOUT).json()
+    assert st["cache"]["resent"] == 0, st
+
+
+def test_head_revalidation_304_naming_another_etag(vane_factory, raw_backend):
+    """A HEAD revalidates the stored GET response too: the 304 naming "v2"
+    sends the HEAD again unconditionally and the client gets its 200 (no
+    body); the stored response was not updated, so a GET revalidates it
+    in turn and gets the new body the same way."""
+    srv = raw_backend(etag_backend(b'"v2"'))
+    v = admin_vane(vane_factory, srv)
+    stored_v1_gone_stale(v, srv)
+    r2 = requests.head(v.url + "/e", timeout=TIMEOUT)
+    assert r2.status_code == 200 and r2.headers["etag"] == '"v2"'
+    assert len(srv.requests) == 3
+    assert [r.split(b" ")[0] for r in srv.requests[1:]] == [b"HEAD"] * 2
+    assert conditional(srv.requests[1]) and not conditional(srv.requests[2])
+    r3 = get(v, "/e")
+    assert r3.status_code == 200 and r3.content == b"two"
+    assert len(srv.requests) == 5
+    assert conditional(srv.requests[3]) and not conditional(srv.requests[4])
+    assert_hit(get(v, "/e"))
+
+
+@pytest.mark.parametrize("etag304", [b'"v1"', b'"v2"'],
+                         ids=["selects", "selects-nothing"])
+def test_304_after_the_stored_response_was_purged(
+        vane_factory, raw_backend, etag304):
+    """The stored response being revalidated is purged before the 304
+    arrives: the transaction holds its own reference, so either answer is
+    served whole (nothing freed twice or leaked; the suite runs under
+    ASan too)."""
+    ref = {}
+
+    def purge():
+        r = requests.request("PURGE", ref["admin"] + "/e", headers={
+            "Host": "127.0.0.1:%d" % ref["port"]}, timeout=TIMEOUT)
+        assert r.status_code == 200 and r.json()["purged"] == 1, r.text
+
+    srv = raw_backend(etag_backend(etag304, before_304=purge))
+    v = admin_vane(vane_factory, srv)
+    ref["admin"] = v.admin_stats[:-len("/stats")]
+    ref["port"] = v.port
+    stored_v1_gone_stale(v, srv)
+    r2 = get(v, "/e")
+    want = b"one" if etag304 == b'"v1"' else b"two"
+    assert r2.status_code == 200 and r2.content == want
+    assert len(srv.requests) == (2 if want == b"one" else 3)
+    r3 = get(v, "/e")
+    assert r3.status_code == 200 and r3.content == want
+
+
 def test_client_conditional_on_stale_entry(cv, backend, name):
     p = path(name, cc="max-age=1", etag='"s1"', cond=1)
     assert_stored_miss(get(cv, p))
