@@ -6,6 +6,11 @@
 # and with four backend servers, same load, same pinning:
 #
 #   VANE_BIN=src/vane bench/lb-cost.sh [ROUNDS] [SECONDS]
+#   VARIANTS="1 1-nocache" bench/lb-cost.sh    what the cache costs on pass
+#
+# VARIANTS [1 4] lists the configurations run in turn each round: N is
+# vane in front of N origin ports; N-nocache the same with cache.store
+# "off" (on the no-store object every request is then a plain proxy).
 #
 # vane on CPU 1, wrk and the origin on CPU 0 (as run.sh does). Prints per
 # round requests/s and vane's CPU seconds per 10k requests (user + system
@@ -35,9 +40,9 @@ trap cleanup EXIT
 
 WORKDIR=$WORK/origin PORTS=$PORTS CPU=0 "$SHARED/origin/static.sh" start
 
-# conf N: vane in front of the first N origin ports.
+# conf VARIANT: vane in front of the first N origin ports, cache on or off.
 conf() {
-	local n=$1 servers="" sep="" p i=0
+	local n=${1%-nocache} servers="" sep="" p i=0
 	for p in $PORTS; do
 		[ "$i" -lt "$n" ] || break
 		servers+="$sep{ address = \"127.0.0.1:$p\"; }"
@@ -50,12 +55,13 @@ listen = ( { address = "127.0.0.1:$LISTEN"; } );
 backends = { servers = ( $servers ); keepalive = 256; };
 log = { level = "warn"; };
 CONF
+	[ "$n" = "$1" ] || echo 'cache = { store = "off"; };'
 }
 
 # ticks PID: utime + stime of the process, in clock ticks.
 ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
 
-# measure N: one round with N backends; prints "reqs cpu_per_10k".
+# measure VARIANT: one round; prints "reqs cpu_per_10k".
 measure() {
 	local n=$1 t0 t1 reqs
 	conf "$n" >"$WORK/vane-$n.conf"
@@ -76,16 +82,18 @@ measure() {
 		'BEGIN { printf "%d %.3f\n", r / s, t / hz / r * 10000 }'
 }
 
-: >"$WORK/one" ; : >"$WORK/four"
+VARIANTS=${VARIANTS:-1 4}
+for v in $VARIANTS; do : >"$WORK/res-$v"; done
 for ((r = 1; r <= ROUNDS; r++)); do
-	for n in 1 4; do
-		out=$(measure "$n")
-		if [ "$n" = 1 ]; then echo "$out" >>"$WORK/one"; else echo "$out" >>"$WORK/four"; fi
-		printf 'round %d, %d backend(s): %s req/s, %s CPU-s/10k\n' "$r" "$n" $out
+	for v in $VARIANTS; do
+		out=$(measure "$v")
+		echo "$out" >>"$WORK/res-$v"
+		printf 'round %d, %s: %s req/s, %s CPU-s/10k\n' "$r" "$v" $out
 	done
 done
 median() { sort -n | awk '{ a[NR] = $1 } END { print (NR % 2) ? a[(NR + 1) / 2] : (a[NR / 2] + a[NR / 2 + 1]) / 2 }'; }
-for f in one four; do
-	printf '%s: median %s req/s, %s CPU-s/10k\n' "$f" \
-		"$(cut -d' ' -f1 "$WORK/$f" | median)" "$(cut -d' ' -f2 "$WORK/$f" | median)"
+for v in $VARIANTS; do
+	printf '%s: median %s req/s, %s CPU-s/10k\n' "$v" \
+		"$(cut -d' ' -f1 "$WORK/res-$v" | median)" \
+		"$(cut -d' ' -f2 "$WORK/res-$v" | median)"
 done
