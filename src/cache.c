@@ -388,7 +388,7 @@ lookup_cb(void *arg, struct store_hit *hit)
 	struct cc_directives rcc;
 	struct http_field *f;
 	int64_t now = t->req_time;
-	int i, seen = 0;
+	int i, seen = 0, serve;
 
 	if (hit->status == STORE_OK && hit->hfm)
 		t->no_coalesce = 1;
@@ -417,32 +417,9 @@ lookup_cb(void *arg, struct store_hit *hit)
 	 * (RFC 5861 §3) rather than being served it. */
 	if (c->bg && d.what == CACHE_SERVE_STALE_REVALIDATE)
 		d.what = CACHE_SERVE_VALIDATE;
-	if ((d.what == CACHE_SERVE_FRESH || d.what == CACHE_SERVE_STALE) &&
-	    chosen->wire_len > 0 && plain_hit(lc->buf, m)) {
-		/* The common hit: sent as laid out, nothing to parse. */
-		t->fwd = CFWD_HIT;
-		t->stale = d.what == CACHE_SERVE_STALE;
-		t->obj = store_obj_ref(chosen);
-		t->age = d.age;
-		lc->answer = CACHE_ANSWER_HIT;
-		return;
-	}
-	if ((f = worker_fields_get(c->w)) == NULL) {
-		t->fwd = CFWD_URI_MISS;
-		return;
-	}
-	http_msg_init(&t->smsg, f, (uint32_t)vane.cfg->limits_header_count);
-	if (http_parse_response(&t->smsg, (const char *)chosen->head,
-	    chosen->head_len, &c->w->resp_limits) != HP_OK) {
-		worker_fields_put(c->w, f);
-		t->smsg.fields = NULL;
-		t->fwd = CFWD_URI_MISS;
-		return;
-	}
-	switch (d.what) {
-	case CACHE_SERVE_FRESH:
-	case CACHE_SERVE_STALE:
-	case CACHE_SERVE_STALE_REVALIDATE:
+	serve = d.what == CACHE_SERVE_FRESH || d.what == CACHE_SERVE_STALE ||
+	    d.what == CACHE_SERVE_STALE_REVALIDATE;
+	if (serve) {
 		t->fwd = CFWD_HIT;
 		t->stale = d.what != CACHE_SERVE_FRESH;
 		if (d.what == CACHE_SERVE_STALE_REVALIDATE) {
@@ -452,6 +429,36 @@ lookup_cb(void *arg, struct store_hit *hit)
 		}
 		t->obj = store_obj_ref(chosen);
 		t->age = d.age;
+		lc->answer = CACHE_ANSWER_HIT;
+		/* The common hit: sent as laid out, nothing to parse. */
+		if (chosen->wire_len > 0 && plain_hit(lc->buf, m))
+			return;
+	}
+	if ((f = worker_fields_get(c->w)) != NULL)
+		http_msg_init(&t->smsg, f,
+		    (uint32_t)vane.cfg->limits_header_count);
+	if (f == NULL || http_parse_response(&t->smsg,
+	    (const char *)chosen->head, chosen->head_len,
+	    &c->w->resp_limits) != HP_OK) {
+		if (f != NULL)
+			worker_fields_put(c->w, f);
+		t->smsg.fields = NULL;
+		if (serve) {
+			store_obj_unref(t->obj);
+			t->obj = NULL;
+			t->swr = t->stale = 0;
+			t->detail = NULL;
+			lc->answer = CACHE_ANSWER_FORWARD;
+		}
+		t->fwd = CFWD_URI_MISS;
+		return;
+	}
+	switch (d.what) {
+	case CACHE_SERVE_FRESH:
+	case CACHE_SERVE_STALE:
+	case CACHE_SERVE_STALE_REVALIDATE:
+		/* A hit whose stored head must be read: a conditional
+		 * request, or a Range. */
 		t->not_modified = cache_not_modified(lc->buf, m,
 		    (const char *)chosen->head, &t->smsg);
 		t->range = !t->not_modified && cache_range(lc->buf, m,
