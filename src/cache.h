@@ -23,12 +23,14 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "cache_policy.h"
 #include "http_parse.h"
 
 struct busy;
 struct client;
+struct cstream;
 struct evbuffer;
 struct worker;
 struct store_obj;
@@ -65,10 +67,19 @@ struct cache_tx {
 						 * (stale-if-error, RFC 5861) */
 	unsigned		 stale:1;	/* the hit is stale (max-stale) */
 	unsigned		 no_coalesce:1;	/* hit-for-miss: never wait */
+	unsigned		 collapsed:1;	/* served from another's fetch */
+	unsigned		 subscribed:1;	/* in stream->readers */
+	unsigned		 schunk:1;	/* stream sent chunked */
 	int			 waiting;	/* CW_*: parked behind a fetcher
 						 * (not a bit field: another
 						 * worker writes it) */
 	struct busy		*busy;		/* the fetch it leads or waits for */
+	struct cstream		*fstream;	/* fetcher: the body it shares */
+	struct cstream		*stream;	/* waiter: the body it is sent */
+	size_t			 soff;		/* stream bytes sent so far */
+	int			 notified;	/* stream has news for it (under
+						 * the stream's lock) */
+	TAILQ_ENTRY(client)	 sentry;	/* stream->readers */
 	const char		*detail;	/* why not stored, or NULL */
 	int			 fwd_status;	/* backend status a stored response
 						 * answered for (fwd-status=), 0 */
@@ -143,9 +154,16 @@ int	cache_stale_on_error(struct client *c, int status);
 void	cache_error_status(struct client *c, char *extra, size_t len);
 /* The response body ended; complete: it arrived whole as framed. */
 void	cache_response_done(struct client *c, int complete);
-/* Requests woken because the fetch they waited for ended: on their
- * worker's thread, from its notify pipe. */
+/* Fetcher: body bytes moved through the relay (and its tee) since the
+ * last call; shares them with the coalesced waiters streaming it. */
+void	cache_response_body(struct client *c);
+/* Requests woken because the fetch they waited for has a storable head,
+ * has news for them, or ended: on their worker's thread, from its notify
+ * pipe. */
 void	cache_wake_run(struct worker *w);
+/* A waiter streaming another's fetch has output room again: send more
+ * (may finish the transaction or close c). No-op for other clients. */
+void	cache_stream_pump(struct client *c);
 
 /* Forget the transaction (response done, error or close). */
 void	cache_tx_reset(struct client *c);

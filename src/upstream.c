@@ -554,6 +554,7 @@ upstream_pump_response(struct client *c)
 		client_response_done(c);
 		return (1);
 	case RELAY_MORE:
+		cache_response_body(c);	/* to coalesced waiters */
 		break;
 	default:
 		c->w->st.backend_errors++;
