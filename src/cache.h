@@ -12,11 +12,18 @@
  *   Unsafe methods invalidate the target (and same-origin Location,
  *   Content-Location) when the answer is a 2xx or 3xx (§4.4).
  *
- * First slice: stale entries are forwarded unconditionally (the answer
- * replaces them), no coalescing of concurrent misses, no
- * stale-while-revalidate or stale-if-error yet, and lookups are expected
- * to complete at once (the memory store); see the closing notes of
- * issue 5 for what comes next.
+ *   Coalescing: concurrent GET misses for one key wait for the one
+ *     fetch in flight (cache_lookup answers CACHE_ANSWER_WAIT). Once its
+ *     head is storable they are served from it while it still streams:
+ *     the stored head with Age and "Cache-Status: vane; fwd=uri-miss;
+ *     collapsed", then the body from a shared buffer the fetcher's tee
+ *     fills (cache_response_body), on their own worker
+ *     (cache_wake_run, cache_stream_pump). A fetch that fails mid-body
+ *     closes their connections short of the framing. When the head is
+ *     not storable they go to the backend themselves and the key is
+ *     marked hit-for-miss. See the "Coalescing" comment in cache.c.
+ *
+ * Lookups are expected to complete at once (the memory store).
  */
 #ifndef VANE_CACHE_H
 #define VANE_CACHE_H
