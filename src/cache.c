@@ -531,8 +531,15 @@ cache_lookup(struct client *c, const char *buf)
  * Over cache.max_object_size (possible only without Content-Length; a
  * larger Content-Length is not storable at the head): the response will
  * not be stored and no new reader joins, but readers already streaming
- * it keep getting every byte from the stream, which then grows with the
- * body; once no reader is left the stream is dropped.
+ * it keep getting every byte. The stream then becomes a window: bytes
+ * every reader has sent are dropped (s->base), and while the slowest
+ * reader lags more than max_object_size behind, the fetcher stops
+ * reading its backend (cache_response_body returns 1; s->held); a
+ * reader that brings the lag under half of that, or leaves, wakes the
+ * fetcher through its worker's wake list (s->fetcher, cache_wake_run),
+ * whose client_flush reads on. So the body is held once and bounded in
+ * every case, and the fetch goes at the slowest reader's pace. Once no
+ * reader is left the stream is dropped.
  *
  * Not storable at the head (or no body): no stream. When the fetch ends,
  * waiters still parked are woken and look the key up again: a hit when
@@ -548,7 +555,9 @@ cache_lookup(struct client *c, const char *buf)
  * that worker's wake_lock (and busy_lock for CW_BUSY). A reader is also
  * in its stream's readers list (subscribed) from the first send to the
  * end of its transaction. coalesce_leave takes all three to take a
- * client out of everything.
+ * client out of everything. A fetcher is on its own worker's wake list
+ * only to be told readers caught up (t->fetcher); s->fetcher is cleared
+ * under the stream's lock before the fetcher's transaction ends.
  */
 #define CW_NONE		0
 #define CW_BUSY		1
@@ -565,11 +574,15 @@ struct cstream {
 	atomic_uint		 refs;
 	pthread_mutex_t		 lock;
 	/* Under lock. */
-	struct evbuffer		*body;		/* data bytes from offset 0 */
+	struct evbuffer		*body;		/* data bytes from offset base */
+	size_t			 base;		/* dropped: read by every reader */
 	size_t			 len;		/* appended so far */
 	int			 state;		/* CSS_* */
 	int			 over;		/* past max_object_size */
 	struct client_list	 readers;	/* by cache.sentry */
+	struct client		*fetcher;	/* while it feeds the stream */
+	atomic_int		 held;		/* the fetcher stopped reading
+						 * its backend for the readers */
 	/* Written before the stream is published, read-only after. */
 	int64_t			 clen;		/* Content-Length, or -1 */
 	struct cache_meta	 meta;
@@ -646,6 +659,33 @@ cstream_notify(struct cstream *s)
 			r->cache.notified = 1;
 			wake_push(r);
 		}
+}
+
+/* The lowest offset a reader still needs (s->len when none). Under
+ * s->lock. */
+static size_t
+stream_low(struct cstream *s)
+{
+	struct client *r;
+	size_t lo = s->len;
+
+	TAILQ_FOREACH(r, &s->readers, cache.sentry)
+		if (r->cache.soff < lo)
+			lo = r->cache.soff;
+	return (lo);
+}
+
+/* Readers moved on (or left): if the fetcher holds its backend for
+ * them and the slowest is within half the window, wake it to read on.
+ * Under s->lock. */
+static void
+stream_unhold(struct cstream *s)
+{
+	if (!atomic_load(&s->held) || s->fetcher == NULL ||
+	    s->len - stream_low(s) > vane.cfg->cache_max_object_size / 2)
+		return;
+	atomic_store(&s->held, 0);
+	wake_push(s->fetcher);
 }
 
 /* c joins a fetch whose stream is open: it is woken on its own thread
@@ -780,6 +820,7 @@ coalesce_leave(struct client *c)
 			TAILQ_REMOVE(&s->readers, c, cache.sentry);
 		t->subscribed = 0;
 		t->notified = 0;
+		stream_unhold(s);
 		pthread_mutex_unlock(&s->lock);
 	}
 	t->busy = NULL;
@@ -821,9 +862,11 @@ stream_open(struct client *c)
 	s->magic = CSTREAM_MAGIC;
 	atomic_init(&s->refs, 1);
 	pthread_mutex_init(&s->lock, NULL);
-	s->len = 0;
+	s->base = s->len = 0;
 	s->state = CSS_OPEN;
 	s->over = 0;
+	s->fetcher = c;
+	atomic_init(&s->held, 0);
 	TAILQ_INIT(&s->readers);
 	s->clen = clen;
 	s->meta = t->meta;
@@ -853,24 +896,45 @@ stream_end(struct client *c, int complete)
 	t->fstream = NULL;
 	pthread_mutex_lock(&s->lock);
 	s->state = complete ? CSS_DONE : CSS_FAILED;
+	s->fetcher = NULL;
+	atomic_store(&s->held, 0);
 	cstream_notify(s);
 	pthread_mutex_unlock(&s->lock);
 	cstream_unref(s);
 }
 
-void
+/* Past max_object_size the stream is not stored: drop what every reader
+ * has sent, and hold the backend while the slowest lags a whole
+ * max_object_size behind. 1 when the backend should be held. Under
+ * s->lock. */
+static int
+stream_trim(struct cstream *s)
+{
+	size_t lo = stream_low(s);
+
+	if (lo > s->base) {
+		evbuffer_drain(s->body, lo - s->base);
+		s->base = lo;
+	}
+	if (s->len - lo <= vane.cfg->cache_max_object_size)
+		return (0);
+	atomic_store(&s->held, 1);
+	return (1);
+}
+
+int
 cache_response_body(struct client *c)
 {
 	struct cache_tx *t = &c->cache;
 	struct cstream *s = t->fstream;
 	size_t n;
-	int drop = 0;
+	int drop = 0, hold = 0;
 
 	if (s == NULL)
-		return;
+		return (0);
 	n = evbuffer_get_length(t->body);
 	if (n == 0 && !c->resp_body.tee_over)
-		return;
+		return (0);
 	pthread_mutex_lock(&s->lock);
 	if (c->resp_body.tee_over || evbuffer_add_buffer(s->body,
 	    t->body) == -1) {
@@ -886,12 +950,15 @@ cache_response_body(struct client *c)
 	if (drop) {
 		if (s->state == CSS_OPEN)
 			s->state = CSS_FAILED;
+		s->fetcher = NULL;
+		atomic_store(&s->held, 0);
 		evbuffer_drain(s->body, evbuffer_get_length(s->body));
-	}
+	} else if (s->over)
+		hold = stream_trim(s);
 	cstream_notify(s);
 	pthread_mutex_unlock(&s->lock);
 	if (!drop)
-		return;
+		return (hold);
 	/* Nobody reads it and it will not be stored: stop teeing. */
 	c->resp_body.tee = NULL;
 	evbuffer_drain(t->body, evbuffer_get_length(t->body));
@@ -899,6 +966,15 @@ cache_response_body(struct client *c)
 	cstream_unref(s);
 	t->store = 0;
 	c->w->st.cache_not_stored++;
+	return (0);
+}
+
+int
+cache_response_held(struct client *c)
+{
+	struct cstream *s = c->cache.fstream;
+
+	return (s != NULL && atomic_load(&s->held));
 }
 
 /*
@@ -930,7 +1006,7 @@ stream_pump(struct client *c)
 		if (t->schunk)
 			hl = (size_t)snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
 		tl = t->schunk ? 2 : 0;
-		if (evbuffer_ptr_set(s->body, &p, t->soff,
+		if (evbuffer_ptr_set(s->body, &p, t->soff - s->base,
 		    EVBUFFER_PTR_SET) == -1 ||
 		    evbuffer_reserve_space(c->io.out, (ev_ssize_t)(hl + n + tl),
 		    &v, 1) < 1 ||
@@ -945,12 +1021,15 @@ stream_pump(struct client *c)
 				err = 1;
 		}
 	}
+	if (!err) {
+		t->soff += n;
+		stream_unhold(s);
+	}
 	pthread_mutex_unlock(&s->lock);
 	if (err) {
 		client_close(c, "out of memory streaming a coalesced response");
 		return;
 	}
-	t->soff += n;
 	c->bytes_out += n;
 	if (state == CSS_FAILED) {
 		c->w->st.responses_aborted++;
@@ -1110,7 +1189,9 @@ resume(struct client *c)
 {
 	struct cache_tx *t = &c->cache;
 
-	if (t->stream == NULL)
+	if (t->fetcher)
+		;	/* readers caught up: client_flush reads the backend */
+	else if (t->stream == NULL)
 		resume_lookup(c);
 	else if (t->subscribed)
 		stream_pump(c);
@@ -1644,7 +1725,7 @@ cache_response_done(struct client *c, int complete)
 	unsigned i;
 	int copied;
 
-	cache_response_body(c);		/* the last bytes, to the stream */
+	(void)cache_response_body(c);	/* the last bytes, to the stream */
 	if (!t->store) {
 		stream_end(c, complete);
 		coalesce_end(c);

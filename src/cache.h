@@ -161,9 +161,17 @@ int	cache_stale_on_error(struct client *c, int status);
 void	cache_error_status(struct client *c, char *extra, size_t len);
 /* The response body ended; complete: it arrived whole as framed. */
 void	cache_response_done(struct client *c, int complete);
-/* Fetcher: body bytes moved through the relay (and its tee) since the
- * last call; shares them with the coalesced waiters streaming it. */
-void	cache_response_body(struct client *c);
+/*
+ * Fetcher: body bytes moved through the relay (and its tee) since the
+ * last call; shares them with the coalesced waiters streaming it.
+ * Returns 1 when the caller should stop reading the backend: past
+ * cache.max_object_size the body is not stored, so it is not buffered
+ * whole either, and the slowest reader lags that much behind.
+ * cache_response_held() stays 1 until the readers catch up and wake
+ * the fetcher (cache_wake_run), whose client_flush reads on.
+ */
+int	cache_response_body(struct client *c);
+int	cache_response_held(struct client *c);
 /* Requests woken because the fetch they waited for has a storable head,
  * has news for them, or ended: on their worker's thread, from its notify
  * pipe. */
