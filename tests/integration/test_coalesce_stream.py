@@ -12,6 +12,7 @@ so it is the fetcher; the others are waiters, on two workers.
 """
 import signal
 import socket
+import threading
 import time
 import urllib.parse
 import uuid
@@ -319,3 +320,46 @@ def test_graceful_stop_while_waiters_stream(vane_factory, backend, name):
     for r in rs:
         assert r.status == 200 and r.complete and r.body == want, r
     assert v.stop() == 0
+
+
+def test_over_max_object_size_paced_by_slowest_waiter(vane_factory, backend,
+                                                      name):
+    """Past cache.max_object_size the stream is not stored, so vane does not
+    buffer the whole body for a waiter that reads nothing: the backend is
+    held (it cannot finish 24 MB, more than every socket buffer on the way
+    holds) until that waiter reads, then everyone gets every byte."""
+    v = vane_factory([backend.address], workers=2,
+                     extra='cache = { max_object_size = "1M"; };')
+    chunks, size = 96, 262144
+    p = gate_path(name, hold=1, chunks=chunks, size=size)
+    conns = start_clients(v, backend, name, p, 4)
+    slow = conns[1]
+    slow.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16384)
+    results = {}
+
+    def read(i):
+        results[i] = conns[i].read_response(timeout=60)
+    threads = [threading.Thread(target=read, args=(i,)) for i in (0, 2, 3)]
+    try:
+        all_got_first_chunk(conns, gate_chunk(name, 1, 0, size)[:1000])
+        release(backend, name)
+        for t in threads:
+            t.start()
+        # The others read all they are offered; the backend must still not
+        # get its 24 MB out while the slow waiter reads nothing.
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline:
+            assert not gate_stats(backend, name)["done"], \
+                "the whole body was buffered for a waiter reading nothing"
+            time.sleep(0.1)
+        r_slow = slow.read_response(timeout=60)
+        for t in threads:
+            t.join(timeout=70)
+    finally:
+        close_all(conns)
+    assert not any(t.is_alive() for t in threads)
+    want = expected(name, 1, chunks, size)
+    for r in [results[0], results[2], results[3], r_slow]:
+        assert r.status == 200 and r.complete and r.body == want, r
+    assert cache_status(r_slow).get("collapsed") is True
+    assert gate_stats(backend, name)["calls"] == 1
