@@ -1204,8 +1204,17 @@ void
 cache_wake_run(struct worker *w)
 {
 	struct client *c;
+	int n = 0;
 
-	for (;;) {
+	/* Only those queued by now: a reader the fetcher queues again
+	 * while this runs (its notified flag is clear once pumped) waits
+	 * for the next 'W', so a fast fetch cannot keep this worker from
+	 * its other events, its readers' sockets included. */
+	pthread_mutex_lock(&w->wake_lock);
+	TAILQ_FOREACH(c, &w->wake, centry)
+		n++;
+	pthread_mutex_unlock(&w->wake_lock);
+	while (n-- > 0) {
 		pthread_mutex_lock(&w->wake_lock);
 		if ((c = TAILQ_FIRST(&w->wake)) != NULL) {
 			TAILQ_REMOVE(&w->wake, c, centry);
