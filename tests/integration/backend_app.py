@@ -147,7 +147,8 @@ async def gate(request: Request, name: str):
     test knows the backend is mid-body while it holds. die=1: after the
     release that first call fails instead (uvicorn closes the connection
     short of the framing). Later calls neither hold nor die. cc= sets
-    Cache-Control (default max-age=60). Counted in /stats under gates.
+    Cache-Control (default max-age=60), etag= the ETag. Counted in /stats
+    under gates.
     """
     q = request.query_params
     g = _gates.setdefault(name, {"calls": 0, "sent": 0, "done": False})
@@ -160,6 +161,8 @@ async def gate(request: Request, name: str):
     die = q.get("die") == "1" and n == 1
     ev = _gate_events.setdefault(name, asyncio.Event())
     headers = {"Cache-Control": q.get("cc", "max-age=60")}
+    if "etag" in q:
+        headers["ETag"] = q["etag"]
     if q.get("cl") == "1":
         headers["Content-Length"] = str(chunks * size)
 
