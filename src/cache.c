@@ -7,9 +7,11 @@
 #include <strings.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <event2/buffer.h>
+#include <event2/event.h>
 
 #include "cache.h"
 #include "client.h"
@@ -244,6 +246,8 @@ set_status(struct cache_tx *t, int stored)
 	}
 	if (stored)
 		extra_add(t, "; stored");
+	if (t->collapsed)
+		extra_add(t, "; collapsed");
 	if (t->detail != NULL) {
 		extra_add(t, "; detail=");
 		extra_add(t, t->detail);
@@ -567,28 +571,108 @@ cache_lookup(struct client *c, const char *buf)
  * Coalescing (request collapsing). The first GET that misses on a key
  * becomes the fetcher: a struct busy in a process-wide table says its
  * fetch is in flight. Later misses for that key, on any worker, wait on
- * it instead of asking the backend. When the fetch ends, every waiter is
- * handed back to its own worker (its wake list and notify pipe), which
- * looks the key up again: a hit when the response was stored, otherwise
- * the request goes to the backend itself, and a hit-for-miss marker
- * (cache.hit_for_miss) lets later requests for the key skip the wait
- * (Varnish's hit-for-miss). Waiters get the stored object once the whole
- * body is in, not while it streams.
+ * it instead of asking the backend.
  *
- * Locks: busy_lock, then a worker's wake_lock. A waiting client is in
- * exactly one list, b->waiters (CW_BUSY) or its worker's wake list
- * (CW_WAKE); c->cache.waiting changes only under busy_lock or, for the
- * last step, on the client's own thread.
+ * When the fetcher's response head is storable (cache_response_tee), it
+ * opens a struct cstream: the head to store, its Content-Length if the
+ * backend gave one, its freshness and secondary key, and the body as it
+ * arrives, shared and reference-counted. Every waiter is handed back to
+ * its own worker (its wake list and notify pipe) with a reference; there
+ * it checks the stream answers its request (Vary, freshness for its
+ * Cache-Control; a conditional that matches gets its 304 at once),
+ * writes the stored head with Age and "Cache-Status: vane;
+ * fwd=uri-miss; collapsed" (RFC 9211 §2.6) and becomes a reader. Misses
+ * that come later join the stream directly. The fetcher appends what
+ * the relay's tee copied after every read (cache_response_body): one
+ * evbuffer_add_buffer, no copy, under the stream's lock. A reader copies
+ * from its offset, at most what fits under OUT_HIGH in its output, so a
+ * slow reader holds nothing of its own beyond the usual write buffer;
+ * the body is held once, in the stream.
+ *
+ * Notification is batched: a reader has a notified flag (under the
+ * stream's lock). The fetcher queues a reader on its worker's wake list
+ * only when the flag is clear, and writes to a worker's pipe only when
+ * wake_pending is clear; the reader clears its flag when it next looks
+ * at the stream. So a fast backend costs one wake per reader per loop
+ * iteration of the reader's worker, not one per chunk.
+ *
+ * Framing to readers: Content-Length when the backend gave one;
+ * otherwise chunked to HTTP/1.1 clients, close-delimited to HTTP/1.0
+ * (which close after). The end: complete, the stream is marked done and
+ * readers finish the body; cut or failed (the fetcher's backend or its
+ * own client went away), it is marked failed and every reader's
+ * connection is closed short of its framing (no last chunk, fewer bytes
+ * than Content-Length; a close-delimited one is reset), never passed
+ * off as complete.
+ *
+ * Over cache.max_object_size (possible only without Content-Length; a
+ * larger Content-Length is not storable at the head): the response will
+ * not be stored and no new reader joins, but readers already streaming
+ * it keep getting every byte. The stream then becomes a window: bytes
+ * every reader has sent are dropped (s->base), and while the slowest
+ * reader lags more than max_object_size behind, the fetcher stops
+ * reading its backend (cache_response_body returns 1; s->held); a
+ * reader that brings the lag under half of that, or leaves, wakes the
+ * fetcher through its worker's wake list (s->fetcher, cache_wake_run),
+ * whose client_flush reads on. So the body is held once and bounded in
+ * every case, and the fetch goes at the slowest reader's pace. Once no
+ * reader is left the stream is dropped.
+ *
+ * Not storable at the head (or no body): no stream. When the fetch ends,
+ * waiters still parked are woken and look the key up again: a hit when
+ * it was stored, otherwise the request goes to the backend itself, and a
+ * hit-for-miss marker (cache.hit_for_miss) lets later requests for the
+ * key skip the wait (Varnish's hit-for-miss). A waiter the stream cannot
+ * answer (another Vary variant, a request that wants revalidation, the
+ * stream failed or grew too large before it started) does the same.
+ *
+ * Locks, in this order: busy_lock, a stream's lock, a worker's
+ * wake_lock. A waiting client is in at most one of b->waiters (CW_BUSY)
+ * and its worker's wake list (CW_WAKE); c->cache.waiting changes under
+ * that worker's wake_lock (and busy_lock for CW_BUSY). A reader is also
+ * in its stream's readers list (subscribed) from the first send to the
+ * end of its transaction. coalesce_leave takes all three to take a
+ * client out of everything. A fetcher is on its own worker's wake list
+ * only to be told readers caught up (t->fetcher); s->fetcher is cleared
+ * under the stream's lock before the fetcher's transaction ends.
  */
 #define CW_NONE		0
 #define CW_BUSY		1
 #define CW_WAKE		2
 #define BUSY_BUCKETS	256
 
+#define CSTREAM_MAGIC	0x63737472u
+#define CSS_OPEN	0	/* body still arriving */
+#define CSS_DONE	1	/* all of it arrived, as framed */
+#define CSS_FAILED	2	/* cut short: readers close */
+
+struct cstream {
+	uint32_t		 magic;
+	atomic_uint		 refs;
+	pthread_mutex_t		 lock;
+	/* Under lock. */
+	struct evbuffer		*body;		/* data bytes from offset base */
+	size_t			 base;		/* dropped: read by every reader */
+	size_t			 len;		/* appended so far */
+	int			 state;		/* CSS_* */
+	int			 over;		/* past max_object_size */
+	struct client_list	 readers;	/* by cache.sentry */
+	struct client		*fetcher;	/* while it feeds the stream */
+	atomic_int		 held;		/* the fetcher stopped reading
+						 * its backend for the readers */
+	/* Written before the stream is published, read-only after. */
+	int64_t			 clen;		/* Content-Length, or -1 */
+	struct cache_meta	 meta;
+	const char		*vary;		/* secondary key, after head */
+	size_t			 head_len, vary_len;
+	char			 head[];	/* stored head, CL, CRLF */
+};
+
 struct busy {
 	struct busy		*next;
 	uint64_t		 hash;
 	struct client_list	 waiters;
+	struct cstream		*stream;	/* once the head was storable */
 	size_t			 keylen;
 	char			 key[];
 };
@@ -596,19 +680,130 @@ struct busy {
 static pthread_mutex_t	 busy_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct busy	*busy_table[BUSY_BUCKETS];
 
-/* 1: c fetches t->key for others; 0: c waits; -1: neither (no memory). */
+static int	write_head(struct client *, const char *, struct http_msg *,
+		    int, int, uint64_t);
+
+static struct cstream *
+cstream_ref(struct cstream *s)
+{
+	CHECK_OBJ(s, CSTREAM_MAGIC);
+	atomic_fetch_add(&s->refs, 1);
+	return (s);
+}
+
+static void
+cstream_unref(struct cstream *s)
+{
+	if (s == NULL)
+		return;
+	CHECK_OBJ(s, CSTREAM_MAGIC);
+	if (atomic_fetch_sub(&s->refs, 1) != 1)
+		return;
+	evbuffer_free(s->body);
+	pthread_mutex_destroy(&s->lock);
+	s->magic = 0;
+	free(s);
+}
+
+/* Queue c on its worker's wake list (once) and poke the worker (once
+ * until it runs the list). Any thread; takes the worker's wake_lock. */
+static void
+wake_push(struct client *c)
+{
+	struct worker *w = c->w;
+	int kick = 0;
+
+	pthread_mutex_lock(&w->wake_lock);
+	if (c->cache.waiting != CW_WAKE) {
+		TAILQ_INSERT_TAIL(&w->wake, c, centry);
+		c->cache.waiting = CW_WAKE;
+		kick = 1;
+	}
+	pthread_mutex_unlock(&w->wake_lock);
+	if (kick && atomic_exchange(&w->wake_pending, 1) == 0)
+		(void)write(w->notify_fd[1], "W", 1);
+}
+
+/* The stream has news (bytes, or its end): wake its readers that do not
+ * know yet. Under s->lock. */
+static void
+cstream_notify(struct cstream *s)
+{
+	struct client *r;
+
+	TAILQ_FOREACH(r, &s->readers, cache.sentry)
+		if (!r->cache.notified) {
+			r->cache.notified = 1;
+			wake_push(r);
+		}
+}
+
+/* The lowest offset a reader still needs (s->len when none). Under
+ * s->lock. */
+static size_t
+stream_low(struct cstream *s)
+{
+	struct client *r;
+	size_t lo = s->len;
+
+	TAILQ_FOREACH(r, &s->readers, cache.sentry)
+		if (r->cache.soff < lo)
+			lo = r->cache.soff;
+	return (lo);
+}
+
+/* Readers moved on (or left): if the fetcher holds its backend for
+ * them and the slowest is within half the window, wake it to read on.
+ * Under s->lock. */
+static void
+stream_unhold(struct cstream *s)
+{
+	if (!atomic_load(&s->held) || s->fetcher == NULL ||
+	    s->len - stream_low(s) > vane.cfg->cache_max_object_size / 2)
+		return;
+	atomic_store(&s->held, 0);
+	wake_push(s->fetcher);
+}
+
+/* c joins a fetch whose stream is open: it is woken on its own thread
+ * to start reading. Under busy_lock. 0, or -1 when the stream cannot
+ * take new readers. */
+static int
+stream_join(struct client *c, struct cstream *s)
+{
+	int ok;
+
+	pthread_mutex_lock(&s->lock);
+	ok = !s->over && s->state != CSS_FAILED;
+	pthread_mutex_unlock(&s->lock);
+	if (!ok)
+		return (-1);
+	c->cache.stream = cstream_ref(s);
+	c->cache.busy = NULL;
+	wake_push(c);
+	return (0);
+}
+
+/* 1: c fetches t->key for others; 0: c waits; -1: neither (no memory,
+ * or the fetch in flight cannot answer it). */
 static int
 coalesce_join(struct client *c)
 {
 	struct cache_tx *t = &c->cache;
 	uint64_t h = store_hash(t->key, t->keylen, 0);
 	struct busy *b, **bp = &busy_table[h % BUSY_BUCKETS];
+	int rc;
 
 	pthread_mutex_lock(&busy_lock);
 	for (b = *bp; b != NULL; b = b->next)
 		if (b->hash == h && b->keylen == t->keylen &&
 		    memcmp(b->key, t->key, t->keylen) == 0)
 			break;
+	if (b != NULL && b->stream != NULL) {
+		rc = stream_join(c, b->stream);
+		pthread_mutex_unlock(&busy_lock);
+		return (rc);
+	}
 	if (b != NULL) {
 		TAILQ_INSERT_TAIL(&b->waiters, c, centry);
 		t->busy = b;
@@ -624,6 +819,7 @@ coalesce_join(struct client *c)
 	b->keylen = t->keylen;
 	memcpy(b->key, t->key, t->keylen);
 	TAILQ_INIT(&b->waiters);
+	b->stream = NULL;
 	b->next = *bp;
 	*bp = b;
 	t->busy = b;
@@ -632,16 +828,33 @@ coalesce_join(struct client *c)
 	return (1);
 }
 
-/* The fetch c led is over (stored or not): wake whoever waits for it. */
+/* The fetcher's stream is open: hand it to every waiter, and to later
+ * misses through b->stream. */
+static void
+coalesce_publish(struct client *c, struct cstream *s)
+{
+	struct busy *b = c->cache.busy;
+	struct client *wc;
+
+	pthread_mutex_lock(&busy_lock);
+	b->stream = cstream_ref(s);
+	while ((wc = TAILQ_FIRST(&b->waiters)) != NULL) {
+		TAILQ_REMOVE(&b->waiters, wc, centry);
+		wc->cache.busy = NULL;
+		wc->cache.stream = cstream_ref(s);
+		wake_push(wc);
+	}
+	pthread_mutex_unlock(&busy_lock);
+}
+
+/* The fetch c led is over (stored or not): wake whoever still waits for
+ * its end (no stream was opened) and forget the key. */
 static void
 coalesce_end(struct client *c)
 {
 	struct cache_tx *t = &c->cache;
 	struct busy *b = t->busy, **bp;
-	struct worker *wake[64];
 	struct client *wc;
-	struct worker *ww;
-	int nwake = 0, i;
 
 	if (!t->fetcher)
 		return;
@@ -654,46 +867,371 @@ coalesce_end(struct client *c)
 	*bp = b->next;
 	while ((wc = TAILQ_FIRST(&b->waiters)) != NULL) {
 		TAILQ_REMOVE(&b->waiters, wc, centry);
-		ww = wc->w;
 		wc->cache.busy = NULL;
-		wc->cache.waiting = CW_WAKE;
-		pthread_mutex_lock(&ww->wake_lock);
-		TAILQ_INSERT_TAIL(&ww->wake, wc, centry);
-		pthread_mutex_unlock(&ww->wake_lock);
-		for (i = 0; i < nwake && wake[i] != ww; i++)
-			;
-		if (i == nwake && nwake < 64)
-			wake[nwake++] = ww;
+		wake_push(wc);
 	}
 	pthread_mutex_unlock(&busy_lock);
+	cstream_unref(b->stream);
 	free(b);
-	for (i = 0; i < nwake; i++)
-		if (atomic_exchange(&wake[i]->wake_pending, 1) == 0)
-			(void)write(wake[i]->notify_fd[1], "W", 1);
 }
 
-/* A waiting client goes away (closed, or finished otherwise). */
+/* A waiting or streaming client goes away (closed, or finished). */
 static void
 coalesce_leave(struct client *c)
 {
 	struct cache_tx *t = &c->cache;
+	struct cstream *s;
 
 	pthread_mutex_lock(&busy_lock);
+	if ((s = t->stream) != NULL)
+		pthread_mutex_lock(&s->lock);
+	pthread_mutex_lock(&c->w->wake_lock);
 	if (t->waiting == CW_BUSY)
 		TAILQ_REMOVE(&t->busy->waiters, c, centry);
-	else if (t->waiting == CW_WAKE) {
-		pthread_mutex_lock(&c->w->wake_lock);
+	else if (t->waiting == CW_WAKE)
 		TAILQ_REMOVE(&c->w->wake, c, centry);
-		pthread_mutex_unlock(&c->w->wake_lock);
-	}
 	t->waiting = CW_NONE;
+	pthread_mutex_unlock(&c->w->wake_lock);
+	if (s != NULL) {
+		if (t->subscribed)
+			TAILQ_REMOVE(&s->readers, c, cache.sentry);
+		t->subscribed = 0;
+		t->notified = 0;
+		stream_unhold(s);
+		pthread_mutex_unlock(&s->lock);
+	}
 	t->busy = NULL;
+	t->stream = NULL;
 	pthread_mutex_unlock(&busy_lock);
+	cstream_unref(s);
+}
+
+/*
+ * Fetcher: the response head is storable and the relay tees its body
+ * into t->body: open the stream the waiters read. Without a stream
+ * (no memory, no body) waiters are woken at the end as before.
+ */
+static void
+stream_open(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	struct cstream *s;
+	size_t hl = evbuffer_get_length(t->shead);
+	int64_t clen = -1;
+	char line[48];
+	int n = 0;
+
+	if (!t->fetcher || t->busy == NULL || c->resp_body.done ||
+	    c->resp_body.mode == RELAY_NONE)
+		return;
+	if (c->resp_body.mode == RELAY_LENGTH) {
+		clen = (int64_t)c->resp_body.remaining;
+		n = snprintf(line, sizeof(line), "Content-Length: %lld\r\n",
+		    (long long)clen);
+	}
+	if ((s = malloc(sizeof(*s) + hl + (size_t)n + 2 +
+	    (size_t)t->varylen)) == NULL)
+		return;
+	if ((s->body = evbuffer_new()) == NULL) {
+		free(s);
+		return;
+	}
+	s->magic = CSTREAM_MAGIC;
+	atomic_init(&s->refs, 1);
+	pthread_mutex_init(&s->lock, NULL);
+	s->base = s->len = 0;
+	s->state = CSS_OPEN;
+	s->over = 0;
+	s->fetcher = c;
+	atomic_init(&s->held, 0);
+	TAILQ_INIT(&s->readers);
+	s->clen = clen;
+	s->meta = t->meta;
+	(void)evbuffer_copyout(t->shead, s->head, hl);
+	memcpy(s->head + hl, line, (size_t)n);
+	memcpy(s->head + hl + n, "\r\n", 2);
+	s->head_len = hl + (size_t)n + 2;
+	memcpy(s->head + s->head_len, t->vary, (size_t)t->varylen);
+	s->vary = s->head + s->head_len;
+	s->vary_len = (size_t)t->varylen;
+	t->fstream = s;
+	/* The stream counts the size from now on (the tee is drained into
+	 * it after every read), see cache_response_body(). */
+	c->resp_body.tee_max = UINT64_MAX;
+	coalesce_publish(c, s);
+}
+
+/* Fetcher: the body ends here for the stream (complete or not). */
+static void
+stream_end(struct client *c, int complete)
+{
+	struct cache_tx *t = &c->cache;
+	struct cstream *s = t->fstream;
+
+	if (s == NULL)
+		return;
+	t->fstream = NULL;
+	pthread_mutex_lock(&s->lock);
+	s->state = complete ? CSS_DONE : CSS_FAILED;
+	s->fetcher = NULL;
+	atomic_store(&s->held, 0);
+	cstream_notify(s);
+	pthread_mutex_unlock(&s->lock);
+	cstream_unref(s);
+}
+
+/* Past max_object_size the stream is not stored: drop what every reader
+ * has sent, and hold the backend while the slowest lags a whole
+ * max_object_size behind. 1 when the backend should be held. Under
+ * s->lock. */
+static int
+stream_trim(struct cstream *s)
+{
+	size_t lo = stream_low(s);
+
+	if (lo > s->base) {
+		evbuffer_drain(s->body, lo - s->base);
+		s->base = lo;
+	}
+	if (s->len - lo <= vane.cfg->cache_max_object_size)
+		return (0);
+	atomic_store(&s->held, 1);
+	return (1);
+}
+
+int
+cache_response_body(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	struct cstream *s = t->fstream;
+	size_t n;
+	int drop = 0, hold = 0;
+
+	if (s == NULL)
+		return (0);
+	n = evbuffer_get_length(t->body);
+	if (n == 0 && !c->resp_body.tee_over)
+		return (0);
+	pthread_mutex_lock(&s->lock);
+	if (c->resp_body.tee_over || evbuffer_add_buffer(s->body,
+	    t->body) == -1) {
+		/* Bytes lost (out of memory): the stream cannot be whole. */
+		s->state = CSS_FAILED;
+		drop = 1;
+	} else
+		s->len += n;
+	if (s->len > vane.cfg->cache_max_object_size)
+		s->over = 1;
+	if (s->over && TAILQ_EMPTY(&s->readers))
+		drop = 1;
+	if (drop) {
+		if (s->state == CSS_OPEN)
+			s->state = CSS_FAILED;
+		s->fetcher = NULL;
+		atomic_store(&s->held, 0);
+		evbuffer_drain(s->body, evbuffer_get_length(s->body));
+	} else if (s->over)
+		hold = stream_trim(s);
+	cstream_notify(s);
+	pthread_mutex_unlock(&s->lock);
+	if (!drop)
+		return (hold);
+	/* Nobody reads it and it will not be stored: stop teeing. */
+	c->resp_body.tee = NULL;
+	evbuffer_drain(t->body, evbuffer_get_length(t->body));
+	t->fstream = NULL;
+	cstream_unref(s);
+	t->store = 0;
+	c->w->st.cache_not_stored++;
+	return (0);
+}
+
+int
+cache_response_held(struct client *c)
+{
+	struct cstream *s = c->cache.fstream;
+
+	return (s != NULL && atomic_load(&s->held));
+}
+
+/*
+ * Waiter: send what the stream holds beyond t->soff, as much as fits
+ * under OUT_HIGH in the output; finish or close at its end.
+ */
+static void
+stream_pump(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	struct cstream *s = t->stream;
+	struct evbuffer_iovec v;
+	struct evbuffer_ptr p;
+	struct linger lg = { 1, 0 };
+	size_t pending = io_pending(&c->io), n = 0, len, hl = 0, tl;
+	char hdr[24];
+	int state, err = 0;
+
+	pthread_mutex_lock(&s->lock);
+	t->notified = 0;
+	state = s->state;
+	len = s->len;
+	if (state != CSS_FAILED && pending < OUT_HIGH) {
+		n = len - t->soff;
+		if (n > OUT_HIGH - pending)
+			n = OUT_HIGH - pending;
+	}
+	if (n > 0) {
+		if (t->schunk)
+			hl = (size_t)snprintf(hdr, sizeof(hdr), "%zx\r\n", n);
+		tl = t->schunk ? 2 : 0;
+		if (evbuffer_ptr_set(s->body, &p, t->soff - s->base,
+		    EVBUFFER_PTR_SET) == -1 ||
+		    evbuffer_reserve_space(c->io.out, (ev_ssize_t)(hl + n + tl),
+		    &v, 1) < 1 ||
+		    evbuffer_copyout_from(s->body, &p, (char *)v.iov_base + hl,
+		    n) != (ev_ssize_t)n)
+			err = 1;
+		else {
+			memcpy(v.iov_base, hdr, hl);
+			memcpy((char *)v.iov_base + hl + n, "\r\n", tl);
+			v.iov_len = hl + n + tl;
+			if (evbuffer_commit_space(c->io.out, &v, 1) == -1)
+				err = 1;
+		}
+	}
+	if (!err) {
+		t->soff += n;
+		stream_unhold(s);
+	}
+	pthread_mutex_unlock(&s->lock);
+	if (err) {
+		client_close(c, "out of memory streaming a coalesced response");
+		return;
+	}
+	c->bytes_out += n;
+	if (state == CSS_FAILED) {
+		c->w->st.responses_aborted++;
+		log_info("client %s: \"%s\": response aborted: the coalesced "
+		    "fetch failed mid-body", c->ip, c->logline);
+		/* Close-delimited: only a reset tells the client the body
+		 * is not whole. */
+		if (s->clen < 0 && !t->schunk)
+			(void)setsockopt(c->io.fd, SOL_SOCKET, SO_LINGER, &lg,
+			    sizeof(lg));
+		client_close(c, "the coalesced fetch failed mid-body");
+		return;
+	}
+	if (state == CSS_DONE && t->soff == len) {
+		if (t->schunk)
+			evbuffer_add(c->io.out, "0\r\n\r\n", 5);
+		client_answered(c, c->status);
+		return;
+	}
+	if (n == 0)
+		return;
+	if (io_flush(&c->io) == -1) {
+		c->w->st.responses_aborted++;
+		client_close(c, strerror(c->io.err));
+		return;
+	}
+	/* The socket took it all: no edge will say so. Go on from the
+	 * loop, after the other connections' events. */
+	if (t->soff < len && c->io.writable && io_pending(&c->io) < OUT_HIGH / 4)
+		event_active(c->io.ev, EV_WRITE, 0);
+}
+
+/* Waiter: may the stream answer c's request? Fills d (its age). */
+static int
+stream_fits(struct client *c, struct cstream *s, struct http_msg *rq,
+    struct cache_decision *d)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (!cache_vary_match(s->vary, s->vary_len, t->reqhead, rq))
+		return (0);
+	cache_decide(d, &s->meta, t->reqhead, rq, now_wall());
+	return (d->what == CACHE_SERVE_FRESH);
+}
+
+static void	resume_lookup(struct client *);
+
+/*
+ * Waiter, woken with the fetcher's stream: answer from it (its head,
+ * then its body as it arrives), or, when it does not fit the request,
+ * look the key up again as after the end of a fetch.
+ */
+static void
+stream_start(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	struct cstream *s = t->stream;
+	struct cache_decision d;
+	struct http_msg rq;
+	struct http_field *f = NULL;
+	int ok, nm = 0, status;
+
+	if (parse_kept(c, &rq) == -1)
+		goto other;
+	ok = stream_fits(c, s, &rq, &d);
+	if (ok && (f = worker_fields_get(c->w)) != NULL) {
+		http_msg_init(&t->smsg, f,
+		    (uint32_t)vane.cfg->limits_header_count);
+		ok = http_parse_response(&t->smsg, s->head, s->head_len,
+		    &c->w->resp_limits) == HP_OK;
+		nm = ok && cache_not_modified(t->reqhead, &rq, s->head,
+		    &t->smsg);
+	} else
+		ok = 0;
+	worker_fields_put(c->w, rq.fields);
+	if (ok && !nm) {
+		pthread_mutex_lock(&s->lock);
+		ok = !s->over && s->state != CSS_FAILED;
+		if (ok) {
+			TAILQ_INSERT_TAIL(&s->readers, c, cache.sentry);
+			t->subscribed = 1;
+		}
+		pthread_mutex_unlock(&s->lock);
+	}
+	if (!ok) {
+		worker_fields_put(c->w, f);
+		t->smsg.fields = NULL;
+		goto other;
+	}
+	t->collapsed = 1;
+	t->not_modified = nm;
+	t->schunk = s->clen < 0 && c->version >= 11;
+	if (s->clen < 0 && !t->schunk)
+		c->keepalive = 0;	/* HTTP/1.0: the close ends the body */
+	set_age(t, d.age);
+	set_status(t, 0);
+	c->bytes_out = 0;
+	status = write_head(c, s->head, &t->smsg, t->schunk, 0, 0);
+	worker_fields_put(c->w, t->smsg.fields);
+	t->smsg.fields = NULL;
+	if (status == -1)
+		return;
+	c->status = status;
+	c->resp_started = 1;
+	if (nm) {
+		client_answered(c, status);
+		return;
+	}
+	stream_pump(c);
+	return;
+other:
+	coalesce_leave(c);
+	resume_lookup(c);
+}
+
+void
+cache_stream_pump(struct client *c)
+{
+	if (c->cache.stream != NULL && c->cache.subscribed)
+		stream_pump(c);
 }
 
 /* The fetch c waited for is over: look again, then serve or forward. */
 static void
-resume(struct client *c)
+resume_lookup(struct client *c)
 {
 	struct cache_tx *t = &c->cache;
 	int answer;
@@ -721,6 +1259,21 @@ resume(struct client *c)
 	c->fields = NULL;
 	cache_amend_request(c, c->uhead);
 	upstream_start(c);
+}
+
+static void
+resume(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (t->fetcher)
+		;	/* readers caught up: client_flush reads the backend */
+	else if (t->stream == NULL)
+		resume_lookup(c);
+	else if (t->subscribed)
+		stream_pump(c);
+	else
+		stream_start(c);
 	(void)client_flush(c);
 }
 
@@ -728,8 +1281,17 @@ void
 cache_wake_run(struct worker *w)
 {
 	struct client *c;
+	int n = 0;
 
-	for (;;) {
+	/* Only those queued by now: a reader the fetcher queues again
+	 * while this runs (its notified flag is clear once pumped) waits
+	 * for the next 'W', so a fast fetch cannot keep this worker from
+	 * its other events, its readers' sockets included. */
+	pthread_mutex_lock(&w->wake_lock);
+	TAILQ_FOREACH(c, &w->wake, centry)
+		n++;
+	pthread_mutex_unlock(&w->wake_lock);
+	while (n-- > 0) {
 		pthread_mutex_lock(&w->wake_lock);
 		if ((c = TAILQ_FIRST(&w->wake)) != NULL) {
 			TAILQ_REMOVE(&w->wake, c, centry);
@@ -920,35 +1482,26 @@ write_wire(struct client *c, struct store_obj *obj)
 }
 
 /*
- * Write the stored response obj (head parsed in sm) to the client: its
- * head with t->extra (Age, Cache-Status) and, for a GET, its body by
- * reference; a 304 instead when t->not_modified, a 206 of one byte range
- * when t->range. Returns the status sent, or -1 when c was closed.
+ * Write a stored head (parsed in sm over head) to the client with
+ * t->extra (Age, Cache-Status); a 304 instead when t->not_modified; a 206
+ * for the byte range of t->range over a body of total bytes; the body
+ * framed chunked when chunk. laid: the head was laid out (layout_head)
+ * and has our Via and a Date already. Returns the status sent, or -1
+ * when c was closed.
  */
 static int
-write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
+write_head(struct client *c, const char *head, struct http_msg *sm,
+    int chunk, int laid, uint64_t total)
 {
 	struct cache_tx *t = &c->cache;
-	const char *head = (const char *)obj->head;
 	struct evbuffer_iovec v;
 	struct http_out o;
 	char extra[sizeof(t->extra) + 80];
-	uint64_t off = 0, len = obj->body_len;
 	uint8_t *skip;
 	uint32_t i;
 	ssize_t n;
-	int status;
+	int status = sm->status;
 
-	if (!t->not_modified && !t->range && obj->wire_len > 0) {
-		if ((n = write_wire(c, obj)) < 0) {
-			client_close(c, "out of memory writing a cached "
-			    "response");
-			return (-1);
-		}
-		status = obj->meta.status;
-		goto body;
-	}
-	status = sm->status;
 	skip = skip_array(t);
 	for (i = 0; i < sm->nfields; i++)
 		if (cache_strip_field(head, &sm->fields[i], &copts) ||
@@ -958,10 +1511,10 @@ write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
 	memset(&o, 0, sizeof(o));
 	o.keepalive = c->keepalive;
 	o.client_version = c->version;
+	o.chunk = chunk && !t->not_modified;
 	o.via = "vane";
-	/* A laid-out head has its Date and our Via already. */
-	o.keep_via = obj->wire_len > 0;
-	o.date = obj->wire_len > 0 ? NULL : worker_date(c->w);
+	o.keep_via = laid;
+	o.date = laid ? NULL : worker_date(c->w);
 	o.extra = t->extra;
 	o.skip = skip;
 	if (t->not_modified) {
@@ -972,15 +1525,13 @@ write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
 	} else if (t->range) {
 		/* RFC 9110 §15.3.7: the stored 200's fields, Content-Range
 		 * and the length of the one range sent. */
-		off = t->range_first;
-		len = t->range_last - t->range_first + 1;
 		snprintf(extra, sizeof(extra),
 		    "%sContent-Range: bytes %llu-%llu/%llu\r\n", t->extra,
 		    (unsigned long long)t->range_first,
 		    (unsigned long long)t->range_last,
-		    (unsigned long long)obj->body_len);
+		    (unsigned long long)total);
 		o.extra = extra;
-		sm->content_length = len;
+		sm->content_length = t->range_last - t->range_first + 1;
 		sm->status = 206;
 		sm->reason.len = 0;
 		status = 206;
@@ -993,8 +1544,40 @@ write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
 	}
 	v.iov_len = (size_t)n;
 	evbuffer_commit_space(c->io.out, &v, 1);
-body:
 	c->bytes_out += (uint64_t)n;
+	return (status);
+}
+
+/*
+ * Write the stored response obj to the client: its head with t->extra
+ * (Age, Cache-Status) and, for a GET, its body by reference. A whole 200
+ * of a laid-out object needs no parse (sm may be NULL); a 304 for
+ * t->not_modified and a 206 for t->range are built from sm, its parsed
+ * head. Returns the status sent, or -1 when c was closed.
+ */
+static int
+write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
+{
+	struct cache_tx *t = &c->cache;
+	uint64_t off = 0, len = obj->body_len;
+	ssize_t n;
+	int status;
+
+	if (!t->not_modified && !t->range && obj->wire_len > 0) {
+		if ((n = write_wire(c, obj)) < 0) {
+			client_close(c, "out of memory writing a cached "
+			    "response");
+			return (-1);
+		}
+		c->bytes_out += (uint64_t)n;
+		status = obj->meta.status;
+	} else if ((status = write_head(c, (const char *)obj->head, sm, 0,
+	    obj->wire_len > 0, obj->body_len)) == -1)
+		return (-1);
+	if (t->range) {
+		off = t->range_first;
+		len = t->range_last - t->range_first + 1;
+	}
 	if (!t->not_modified && c->method == HM_GET && len > 0) {
 		if (store_obj_add_body_range_to(c->io.out, obj, off, len) ==
 		    -1) {
@@ -1540,6 +2123,7 @@ cache_response_tee(struct client *c)
 	}
 	evbuffer_drain(t->body, evbuffer_get_length(t->body));
 	relay_tee(&c->resp_body, t->body, vane.cfg->cache_max_object_size);
+	stream_open(c);
 }
 
 void
@@ -1549,13 +2133,18 @@ cache_response_done(struct client *c, int complete)
 	struct store_str tags[STORE_MAX_TAGS];
 	struct store_obj_init in;
 	struct store_obj *obj;
+	struct evbuffer *body;
+	struct cstream *s;
 	unsigned char *hp;
 	char line[48], *lay;
 	int64_t now, ttl;
 	size_t len, off;
 	unsigned i;
+	int copied;
 
+	(void)cache_response_body(c);	/* the last bytes, to the stream */
 	if (!t->store) {
+		stream_end(c, complete);
 		coalesce_end(c);
 		return;
 	}
@@ -1563,12 +2152,18 @@ cache_response_done(struct client *c, int complete)
 	c->resp_body.tee = NULL;
 	now = now_wall();
 	ttl = keep_for(&t->meta, now);
-	if (!complete || c->resp_body.tee_over || ttl <= 0) {
+	s = t->fstream;
+	body = s != NULL ? s->body : t->body;
+	if (!complete || c->resp_body.tee_over || ttl <= 0 ||
+	    (s != NULL && s->over)) {
 		c->w->st.cache_not_stored++;
+		stream_end(c, complete);
 		coalesce_end(c);
 		return;
 	}
-	len = evbuffer_get_length(t->body);
+	/* Readers copy out of s->body too, under its lock; only this
+	 * thread appends, and it is done appending. */
+	len = evbuffer_get_length(body);
 	snprintf(line, sizeof(line), "Content-Length: %zu\r\n\r\n", len);
 	evbuffer_add(t->shead, line, strlen(line));
 	for (i = 0, off = 0; i < t->ntags; i++) {
@@ -1581,6 +2176,7 @@ cache_response_done(struct client *c, int complete)
 	    (const char *)hp, evbuffer_get_length(t->shead), 0, &in.head_len,
 	    &in.wire_len)) == NULL) {
 		c->w->st.cache_not_stored++;
+		stream_end(c, complete);
 		coalesce_end(c);
 		return;
 	}
@@ -1598,11 +2194,18 @@ cache_response_done(struct client *c, int complete)
 	free(lay);
 	if (obj == NULL) {
 		c->w->st.cache_not_stored++;
+		stream_end(c, complete);
 		coalesce_end(c);
 		return;
 	}
-	if (len > 0 && evbuffer_copyout(t->body, obj->body, len) !=
-	    (ev_ssize_t)len) {
+	if (s != NULL)
+		pthread_mutex_lock(&s->lock);
+	copied = len == 0 || evbuffer_copyout(body, obj->body, len) ==
+	    (ev_ssize_t)len;
+	if (s != NULL)
+		pthread_mutex_unlock(&s->lock);
+	stream_end(c, complete);
+	if (!copied) {
 		store_obj_unref(obj);
 		c->w->st.cache_not_stored++;
 		coalesce_end(c);
@@ -1646,14 +2249,17 @@ cache_tx_reset(struct client *c)
 		worker_fields_put(c->w, t->rfields);
 		t->rfields = NULL;
 	}
+	stream_end(c, 0);	/* still open: the fetch failed */
 	coalesce_end(c);
-	if (t->waiting != CW_NONE)
+	if (t->waiting != CW_NONE || t->stream != NULL)
 		coalesce_leave(c);
 	if (t->refresh != NULL) {
 		refresh_end(t->refresh);
 		t->refresh = NULL;
 	}
 	t->no_coalesce = t->swr = 0;
+	t->collapsed = t->schunk = 0;
+	t->soff = 0;
 	t->fwd = CFWD_NONE;
 	t->lookup = t->keep_req = t->store = t->not_modified = t->range = 0;
 	t->validating = t->sie = t->stale = 0;

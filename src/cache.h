@@ -13,18 +13,30 @@
  *   Content-Location) when the answer is a 2xx or 3xx (§4.4).
  *
  * Stale entries with a validator are revalidated (a 304 updates them);
- * concurrent misses for a URL wait for one fetch (coalescing);
  * stale-if-error answers a failed backend with the stale entry (RFC 5861
  * §4); stale-while-revalidate answers from the stale entry at once and
  * refreshes it once in the background (RFC 5861 §3: a background client,
- * see client_background). Lookups are expected to complete at once (the
- * memory store).
+ * see client_background).
+ *
+ *   Coalescing: concurrent GET misses for one key wait for the one
+ *     fetch in flight (cache_lookup answers CACHE_ANSWER_WAIT). Once its
+ *     head is storable they are served from it while it still streams:
+ *     the stored head with Age and "Cache-Status: vane; fwd=uri-miss;
+ *     collapsed", then the body from a shared buffer the fetcher's tee
+ *     fills (cache_response_body), on their own worker
+ *     (cache_wake_run, cache_stream_pump). A fetch that fails mid-body
+ *     closes their connections short of the framing. When the head is
+ *     not storable they go to the backend themselves and the key is
+ *     marked hit-for-miss. See the "Coalescing" comment in cache.c.
+ *
+ * Lookups are expected to complete at once (the memory store).
  */
 #ifndef VANE_CACHE_H
 #define VANE_CACHE_H
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/queue.h>
 
 #include "cache_policy.h"
 #include "http_parse.h"
@@ -32,6 +44,7 @@
 struct busy;
 struct client;
 struct refresh;
+struct cstream;
 struct evbuffer;
 struct worker;
 struct store_obj;
@@ -72,12 +85,21 @@ struct cache_tx {
 	unsigned		 no_coalesce:1;	/* hit-for-miss: never wait */
 	unsigned		 swr:1;		/* the stale hit is served under
 						 * stale-while-revalidate */
+	unsigned		 collapsed:1;	/* served from another's fetch */
+	unsigned		 subscribed:1;	/* in stream->readers */
+	unsigned		 schunk:1;	/* stream sent chunked */
 	int			 waiting;	/* CW_*: parked behind a fetcher
 						 * (not a bit field: another
 						 * worker writes it) */
 	struct busy		*busy;		/* the fetch it leads or waits for */
 	struct refresh		*refresh;	/* a background client: the
 						 * refresh it runs (cache.c) */
+	struct cstream		*fstream;	/* fetcher: the body it shares */
+	struct cstream		*stream;	/* waiter: the body it is sent */
+	size_t			 soff;		/* stream bytes sent so far */
+	int			 notified;	/* stream has news for it (under
+						 * the stream's lock) */
+	TAILQ_ENTRY(client)	 sentry;	/* stream->readers */
 	const char		*detail;	/* why not stored, or NULL */
 	int			 fwd_status;	/* backend status a stored response
 						 * answered for (fwd-status=), 0 */
@@ -161,9 +183,24 @@ int	cache_stale_on_error(struct client *c, int status);
 void	cache_error_status(struct client *c, char *extra, size_t len);
 /* The response body ended; complete: it arrived whole as framed. */
 void	cache_response_done(struct client *c, int complete);
-/* Requests woken because the fetch they waited for ended: on their
- * worker's thread, from its notify pipe. */
+/*
+ * Fetcher: body bytes moved through the relay (and its tee) since the
+ * last call; shares them with the coalesced waiters streaming it.
+ * Returns 1 when the caller should stop reading the backend: past
+ * cache.max_object_size the body is not stored, so it is not buffered
+ * whole either, and the slowest reader lags that much behind.
+ * cache_response_held() stays 1 until the readers catch up and wake
+ * the fetcher (cache_wake_run), whose client_flush reads on.
+ */
+int	cache_response_body(struct client *c);
+int	cache_response_held(struct client *c);
+/* Requests woken because the fetch they waited for has a storable head,
+ * has news for them, or ended: on their worker's thread, from its notify
+ * pipe. */
 void	cache_wake_run(struct worker *w);
+/* A waiter streaming another's fetch has output room again: send more
+ * (may finish the transaction or close c). No-op for other clients. */
+void	cache_stream_pump(struct client *c);
 
 /* Forget the transaction (response done, error or close). */
 void	cache_tx_reset(struct client *c);

@@ -787,6 +787,11 @@ client_on_io(void *arg)
 		 * complete request from a half-closed client is answered;
 		 * the connection closes after. */
 		client_pump_request(c);
+		/* Output room for a response streamed from another
+		 * client's fetch (coalescing). */
+		cache_stream_pump(c);
+		if (c->closed)
+			return;
 		break;
 	case CS_CLOSING:
 		evbuffer_drain(c->io.in, evbuffer_get_length(c->io.in));

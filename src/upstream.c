@@ -592,6 +592,8 @@ upstream_pump_response(struct client *c)
 		client_response_done(c);
 		return (1);
 	case RELAY_MORE:
+		if (cache_response_body(c))	/* to coalesced waiters */
+			io_pause(&c->uc->io);	/* the slowest lags */
 		break;
 	default:
 		c->w->st.backend_errors++;
@@ -608,7 +610,8 @@ upstream_pump_response(struct client *c)
 void
 upstream_resume_read(struct client *c)
 {
-	if (c->uc != NULL && c->resp_head_done && c->uc->io.paused) {
+	if (c->uc != NULL && c->resp_head_done && c->uc->io.paused &&
+	    !cache_response_held(c)) {
 		c->uc->last_read = now_mono_ms();
 		upstream_arm(c);
 		io_resume(&c->uc->io);

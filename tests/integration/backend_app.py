@@ -124,9 +124,75 @@ async def echo(request: Request, rest: str = ""):
     }
 
 
+# /gate/{name}: per name, {"calls": n, "sent": chunks the first call sent,
+# "done": the first call sent its last chunk}; its release events.
+_gates = {}
+_gate_events = {}
+
+
+def gate_chunk(name: str, n: int, i: int, size: int) -> bytes:
+    """Chunk i of call n of /gate/{name}: distinct per name, call and
+    chunk, so a test can tell whose bytes it got (tests compute it too)."""
+    tag = ("%s:%d:%d:" % (name, n, i)).encode()
+    return (tag + pattern(size))[:size]
+
+
+@app.get("/gate/{name}")
+async def gate(request: Request, name: str):
+    """A cacheable body streamed in `chunks` chunks of `size` bytes,
+    `delay_ms` apart, chunked unless cl=1 (then with Content-Length).
+
+    hold=1: the first call for `name` sends its first chunk, then waits
+    (at most 30 s) for POST /gate/{name}/release before the rest, so a
+    test knows the backend is mid-body while it holds. die=1: after the
+    release that first call fails instead (uvicorn closes the connection
+    short of the framing). Later calls neither hold nor die. cc= sets
+    Cache-Control (default max-age=60), etag= the ETag. Counted in /stats
+    under gates.
+    """
+    q = request.query_params
+    g = _gates.setdefault(name, {"calls": 0, "sent": 0, "done": False})
+    g["calls"] += 1
+    n = g["calls"]
+    chunks = int(q.get("chunks", 4))
+    size = int(q.get("size", 1000))
+    delay = int(q.get("delay_ms", 0)) / 1000.0
+    hold = q.get("hold") == "1" and n == 1
+    die = q.get("die") == "1" and n == 1
+    ev = _gate_events.setdefault(name, asyncio.Event())
+    headers = {"Cache-Control": q.get("cc", "max-age=60")}
+    if "etag" in q:
+        headers["ETag"] = q["etag"]
+    if q.get("cl") == "1":
+        headers["Content-Length"] = str(chunks * size)
+
+    async def gen():
+        for i in range(chunks):
+            if i == 1 and hold:
+                await asyncio.wait_for(ev.wait(), 30)
+                if die:
+                    raise RuntimeError("gate %s: dying mid-body" % name)
+            yield gate_chunk(name, n, i, size)
+            if n == 1:
+                g["sent"] = i + 1
+            await asyncio.sleep(delay)
+        if n == 1:
+            g["done"] = True
+
+    return StreamingResponse(gen(), headers=headers,
+                             media_type="application/octet-stream")
+
+
+@app.post("/gate/{name}/release")
+async def gate_release(name: str):
+    _gate_events.setdefault(name, asyncio.Event()).set()
+    return {"backend": NAME, "released": name}
+
+
 @app.get("/stats")
 async def stats():
     return {"backend": NAME, "requests": _stats["requests"],
+            "gates": _gates,
             "connections": len(_stats["clients"]),
             "inflight": _stats["inflight"] - 1,
             "max_inflight": _stats["max_inflight"],
