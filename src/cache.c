@@ -1047,6 +1047,12 @@ cache_response_body(struct client *c)
 }
 
 int
+cache_fetch_shared(const struct client *c)
+{
+	return (c->cache.fstream != NULL);
+}
+
+int
 cache_response_held(struct client *c)
 {
 	struct cstream *s = c->cache.fstream;

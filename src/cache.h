@@ -172,6 +172,9 @@ int	cache_response_head(struct client *c, const char *buf);
 					 * now without the conditional, once
 					 * more; not a retry */
 void	cache_response_tee(struct client *c);
+/* 1 while c fetches a response that requests collapsed on it are served
+ * from as it streams (and that will be stored). */
+int	cache_fetch_shared(const struct client *c);
 /*
  * vane is about to answer status >= 500 for a backend failure: 1 when a
  * stale stored response allowed by stale-if-error went to the client

@@ -205,9 +205,42 @@ client_close(struct client *c, const char *reason)
 	worker_client_gone(w);
 }
 
+/*
+ * The client of a fetch that requests collapsed on it are served from
+ * while it streams (coalescing) is gone: rather than cutting every one of
+ * them off, the fetch goes on without it as a background request, and the
+ * response is stored (Varnish's fetch outlives its client too). Returns 1
+ * when c was detached, 0 when it is to be closed.
+ */
+static int
+client_detach(struct client *c, const char *reason)
+{
+	struct worker *w = c->w;
+
+	if (c->bg || c->closed || c->state != CS_FORWARD || c->uc == NULL ||
+	    !c->req_done || !cache_fetch_shared(c))
+		return (0);
+	w->st.responses_aborted++;
+	log_info("client %s: \"%s\": %s; the fetch goes on for the "
+	    "requests served from it", c->ip, c->logline, reason);
+	io_drop_fd(&c->io);
+	evbuffer_drain(c->io.out, io_pending(&c->io));
+	c->bg = 1;
+	c->keepalive = 0;
+	w->st.connections_active--;
+	atomic_fetch_sub(&vane.nconns, 1);
+	worker_client_gone(w);
+	return (1);
+}
+
 void
 client_shutdown(struct client *c)
 {
+	if (c->bg && cache_fetch_shared(c)) {
+		/* A detached fetch: others are being served from it. */
+		c->keepalive = 0;
+		return;
+	}
 	if (c->bg) {
 		/* Nobody waits for it: abandoned, the stale response stays. */
 		client_close(c, "shutting down: background request abandoned");
@@ -239,6 +272,8 @@ client_flush(struct client *c)
 		evbuffer_drain(c->io.out, io_pending(&c->io));
 	} else if (io_pending(&c->io) > 0) {
 		if (io_flush(&c->io) == -1) {
+			if (client_detach(c, strerror(c->io.err)))
+				return (client_flush(c));
 			if (c->state == CS_FORWARD)
 				c->w->st.responses_aborted++;
 			client_close(c, strerror(c->io.err));
@@ -770,6 +805,8 @@ client_on_io(void *arg)
 		break;
 	case CS_FORWARD:
 		if (c->io.err != 0) {
+			if (client_detach(c, strerror(c->io.err)))
+				break;
 			c->w->st.responses_aborted++;
 			client_close(c, strerror(c->io.err));
 			return;
@@ -824,6 +861,10 @@ client_on_timer(void *arg)
 	}
 	if (io_pending(&c->io) > 0 &&
 	    now >= c->io.last_write + vane.cfg->timeouts_client_send) {
+		if (client_detach(c, "send timeout: the client reads nothing")) {
+			(void)client_flush(c);
+			return;
+		}
 		if (c->state == CS_FORWARD)
 			c->w->st.responses_aborted++;
 		client_close(c, "send timeout: the client reads nothing");

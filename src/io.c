@@ -165,6 +165,20 @@ io_close(struct io *io)
 }
 
 void
+io_drop_fd(struct io *io)
+{
+	if (io->ev != NULL) {
+		event_free(io->ev);
+		close(io->fd);
+	}
+	io->ev = NULL;
+	io->fd = -1;
+	io->readable = io->writable = io->paused = 0;
+	io->eof = 1;
+	io->err = 0;
+}
+
+void
 io_set_owner(struct io *io, void (*on_io)(void *), void *arg)
 {
 	io->on_io = on_io;
@@ -293,7 +307,7 @@ io_resume(struct io *io)
 		return;
 	io->paused = 0;
 	/* No new edge will come for bytes already in the kernel. */
-	if (io->readable || io->eof)
+	if ((io->readable || io->eof) && io->ev != NULL)
 		event_active(io->ev, EV_READ, 0);
 }
 

@@ -61,6 +61,9 @@ int	io_connect(struct io *io, struct event_base *base,
 int	io_init_buffers(struct io *io);
 /* Close the socket and free the buffers. */
 void	io_close(struct io *io);
+/* Close the descriptor but keep the buffers (a connection whose peer is
+ * gone while its transaction goes on): it reads EOF and writes nothing. */
+void	io_drop_fd(struct io *io);
 void	io_set_owner(struct io *io, void (*on_io)(void *), void *arg);
 
 /* Read what the socket holds (up to in_high). Returns the bytes read;

@@ -244,6 +244,38 @@ def test_waiter_closing_mid_stream_others_complete(vane_factory, backend,
     assert r.content == want
 
 
+@pytest.mark.parametrize("how", ["reset", "close"])
+def test_fetcher_gone_mid_stream_fetch_goes_on(vane_factory, backend, name,
+                                               how):
+    """The client whose request fetches the response leaves mid-body (a
+    reset, or a close noticed at the next write): the fetch goes on without
+    it, every waiter gets the whole body and the response is stored,
+    instead of all of them being cut off with it."""
+    v = vane_factory([backend.address], workers=2)
+    chunks, size = 8, 65536
+    p = gate_path(name, hold=1, chunks=chunks, size=size, delay_ms=20)
+    conns = start_clients(v, backend, name, p, 5)
+    try:
+        all_got_first_chunk(conns, gate_chunk(name, 1, 0, size)[:1000])
+        if how == "reset":
+            conns[0].sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                     b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conns[0].close()
+        release(backend, name)
+        rs = [c.read_response() for c in conns[1:]]
+    finally:
+        close_all(conns)
+    want = expected(name, 1, chunks, size)
+    for r in rs:
+        assert r.status == 200 and r.complete and r.body == want, r
+    wait_for(lambda: gate_stats(backend, name)["done"],
+             "the backend to finish sending")
+    r = requests.get(v.url + p, timeout=TIMEOUT)
+    assert r.content == want
+    assert r.headers["cache-status"] == "vane; hit", r.headers
+    assert gate_stats(backend, name)["calls"] == 1
+
+
 @pytest.mark.parametrize("cl", [True, False], ids=["length", "chunked"])
 def test_http10_waiter_framing(vane_factory, backend, name, cl):
     """An HTTP/1.0 waiter gets Content-Length when the backend gave one,
