@@ -283,7 +283,10 @@ def test_client_gone_mid_hit_and_mid_miss(cv, backend, name):
     r = get(cv, miss)
     assert r.status_code == 200 and len(r.content) == size
     doc = r.json()          # a cut body would not parse
-    if cache_status(r).get("hit"):
+    # The miss's fetch outlives its client: this request may find it
+    # stored, or still streaming (collapsed on it).
+    ps = cache_status(r)
+    if ps.get("hit") or ps.get("collapsed"):
         assert doc["n"] == 1 and calls(backend, name + "-miss") == 1
     else:
         assert doc["n"] == 2 and calls(backend, name + "-miss") == 2
