@@ -225,7 +225,7 @@ client_detach(struct client *c, const char *reason)
 	    "requests served from it", c->ip, c->logline, reason);
 	io_drop_fd(&c->io);
 	evbuffer_drain(c->io.out, io_pending(&c->io));
-	c->bg = 1;
+	c->bg = c->detached = 1;
 	c->keepalive = 0;
 	w->st.connections_active--;
 	atomic_fetch_sub(&vane.nconns, 1);
@@ -236,8 +236,8 @@ client_detach(struct client *c, const char *reason)
 void
 client_shutdown(struct client *c)
 {
-	if (c->bg && cache_fetch_shared(c)) {
-		/* A detached fetch: others are being served from it. */
+	if (c->detached && cache_fetch_shared(c)) {
+		/* Others are being served from it. */
 		c->keepalive = 0;
 		return;
 	}
@@ -265,6 +265,12 @@ client_flush(struct client *c)
 	upstream_flush(c);
 	if (c->closed)
 		return (-1);
+	if (c->detached && c->state == CS_FORWARD && !cache_fetch_shared(c)) {
+		/* Its stream was dropped (too large, nobody reading): the
+		 * rest of the body is wanted by no one. */
+		client_close(c, "detached fetch no longer wanted");
+		return (-1);
+	}
 	if (c->bg) {
 		/* Nobody reads a background request's answer: what would go
 		 * to a client is dropped here (the cache's tee has its own

@@ -65,6 +65,8 @@ struct client {
 	unsigned		 closed:1;
 	unsigned		 keepalive:1;	/* connection persists after this response */
 	unsigned		 bg:1;		/* a background request: no connection */
+	unsigned		 detached:1;	/* bg: a fetch whose client left while
+						 * others streamed from it */
 	uint32_t		 nreq;		/* requests on this connection */
 
 	/* The request in progress. */

@@ -374,6 +374,34 @@ def test_over_max_object_size_while_streaming(vane_factory, backend, name):
     assert gate_stats(backend, name)["calls"] == 2
 
 
+def test_detached_fetch_dropped_once_wanted_by_no_one(vane_factory, backend,
+                                                     name):
+    """The fetcher leaves with nobody streaming from it, and the chunked
+    body then grows past cache.max_object_size: it will not be stored and
+    no one reads it, so the detached fetch stops instead of downloading
+    the rest for nothing; vane goes on serving."""
+    v = vane_factory([backend.address], level="debug",
+                     extra='cache = { max_object_size = "64K"; };')
+    chunks, size = 8, 32768
+    p = gate_path(name, hold=1, chunks=chunks, size=size)
+    conns = start_clients(v, backend, name, p, 1)
+    try:
+        assert read_until(conns[0], gate_chunk(name, 1, 0, size)[:1000])
+        conns[0].sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER,
+                                 b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        conns[0].close()
+        wait_for(lambda: "the fetch goes on" in v.stderr(),
+                 "the fetch to be detached")
+        release(backend, name)
+        wait_for(lambda: "detached fetch no longer wanted" in v.stderr(),
+                 "the detached fetch to stop")
+    finally:
+        close_all(conns)
+    r = requests.get(v.url + p, timeout=TIMEOUT)
+    assert r.content == expected(name, 2, chunks, size)
+    assert gate_stats(backend, name)["calls"] == 2
+
+
 def test_graceful_stop_while_waiters_stream(vane_factory, backend, name):
     """SIGTERM while waiters stream: the transfers in flight finish, then
     vane exits cleanly (the fixture fails on a crash or sanitizer report)."""
