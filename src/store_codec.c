@@ -8,7 +8,8 @@
 #include "store_codec.h"
 
 static const uint8_t	obj_magic[4] = { 'v', 'n', 'o', STORE_CODEC_VERSION };
-static const uint8_t	rec_magic[4] = { 'v', 'n', 'k', 1 };
+static const uint8_t	rec_magic[4] = { 'v', 'n', 'k',
+			    STORE_CODEC_REC_VERSION };
 static const char	hexdig[] = "0123456789abcdef";
 
 #define CM_KNOWN	(CM_MUST_REVALIDATE | CM_NO_CACHE | CM_HEURISTIC | \

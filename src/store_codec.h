@@ -10,7 +10,9 @@
  * store_codec_hash(secondary key) (the empty key when there is no Vary).
  * The hash is store_hash() with seed 0: the same in every process and on
  * every host. "{H}" is a Redis Cluster hash tag: the keys of one URL live
- * on one node, so a script may touch them all.
+ * in one slot, so a script may touch them all, including variant keys it
+ * builds rather than receives in KEYS. Tag sets do not: vane targets one
+ * Redis (or a primary with replicas), not Cluster.
  *
  *   P o:{H}:V  string  one variant: store_codec_encode() of the object.
  *                      EX store_codec_obj_ttl() (never 0: not stored).
@@ -31,25 +33,27 @@
  * The record is the only way to a variant: a variant whose record was
  * evicted or purged is unreachable even before Redis expires it.
  *
- * Lookup, one round trip always: EVALSHA of a read-only Lua script with
- * KEYS k:{H}, m:{H} and ARGV the hinted V (store_query.vary_hint, "" for
- * none). It GETs the record and the marker; if the hint is listed it GETs
- * that variant only, else every listed one (at most 16); it returns
- * { marker, record, values... }. C decodes each value, drops what fails
- * or whose drop_after has passed, and Vary-matches what is left.
- * Why a script rather than pipelining GET k + GET o:hint: (1) an insert
- * is a read-modify-write of the record (put V first, cap at 16, delete
- * the one evicted) from several instances at once; without server-side
- * atomicity concurrent inserts lose variants, and WATCH/MULTI cannot share
- * a pipelined async connection. Scripts are needed for insert anyway.
- * (2) With them a lookup is one round trip in every case, not only when
- * the hint is right, and sees record and variants in one consistent
- * state (no purge between the two reads). The cost: SCRIPT LOAD on every
- * (re)connect and a NOSCRIPT reply answered by EVAL (a restarted Redis
- * forgets scripts); and a script blocks Redis while it runs, so each one
- * is bounded: lookup <= 18 GETs, insert O(variants + tags), purge by tag
- * in batches. The record keeps V as hex so the scripts build key names by
- * concatenation, with no byte arithmetic in Lua.
+ * Lookup, one round trip always: EVALSHA of a read-only Lua script, KEYS
+ * k:{H} and m:{H}, ARGV the hinted V (store_query.vary_hint; that of ""
+ * without one). It GETs the record and the marker, then the hinted
+ * variant if the record lists it and it still exists, else every listed
+ * variant (at most 16), and returns { marker, values... }. C decodes
+ * each value, drops what fails or whose drop_after has passed, and
+ * Vary-matches the rest, as with the memory store.
+ * Why a script, not a pipelined GET k + GET o:hint: (1) an insert is a
+ * read-modify-write of the record (put V first, cap at 16, delete the
+ * evicted variant) by several instances at once. Without server-side
+ * atomicity concurrent inserts lose variants, and WATCH cannot protect
+ * it: WATCH is per connection, so on a worker's one pipelined connection
+ * one insert's EXEC drops another's WATCH, and it costs a second round
+ * trip. Scripts are needed for insert anyway. (2) With them a lookup is
+ * one round trip in every case, not only when the hint is right, and
+ * sees record and variants in one state (no purge between the reads).
+ * The cost: SCRIPT LOAD on every (re)connect, and EVAL when a reply says
+ * NOSCRIPT (a restarted Redis forgets scripts); a script blocks Redis
+ * while it runs, so each is bounded: lookup <= 18 GETs, insert
+ * O(variants + tags), purge by tag in batches. The record keeps V as hex
+ * so the scripts build key names by concatenation, no byte arithmetic.
  *
  * Insert of a variant: EVALSHA (KEYS o:{H}:V, k:{H}, m:{H}, t:TAG...;
  * ARGV V, value, ttl, "H:V"): SET o EX ttl; the record gets V first
@@ -186,6 +190,7 @@ struct store_obj	*store_codec_decode(const void *p, size_t len,
  * lowercase hex digits each, newest first, no two equal. Exactly
  * 5 + 16n bytes.
  */
+#define STORE_CODEC_REC_VERSION	1
 #define STORE_CODEC_REC_MAX	(5 + 16 * STORE_MAX_VARIANTS)
 
 struct store_codec_rec {
