@@ -1162,6 +1162,16 @@ cache_ttl(const struct cache_meta *cm, int64_t now)
 	return (left > 0 ? left : 0);
 }
 
+int64_t
+cache_keep_for(const struct cache_meta *cm, int64_t now)
+{
+	int64_t	 ttl = cache_ttl(cm, now);
+
+	if (cm->flags & (CM_HAS_ETAG | CM_HAS_LAST_MODIFIED))
+		ttl += CACHE_KEEP_VALIDATABLE;
+	return (ttl);
+}
+
 /*
  * Serving (§4.2.4, §5.2.1, RFC 5861).
  */

@@ -307,6 +307,24 @@ int	cache_is_fresh(const struct cache_meta *cm, int64_t now);
 int64_t	cache_ttl(const struct cache_meta *cm, int64_t now);
 
 /*
+ * A stale response with a validator is kept this long past its usable
+ * time, so that it can be revalidated with a 304 instead of fetched
+ * again (RFC 9111 §4.3); the store's LRU (or Redis's maxmemory policy)
+ * frees it sooner under pressure.
+ */
+#define CACHE_KEEP_VALIDATABLE	86400
+
+/*
+ * How long from now a store keeps an object described by cm: cache_ttl()
+ * plus CACHE_KEEP_VALIDATABLE when it has a validator (ETag or
+ * Last-Modified). 0: nothing worth keeping. One formula for every store:
+ * the memory store's drop_after and the Redis TTL (store_codec_ttl) both
+ * come from it. cache.c's keep_for() is the same formula, written before
+ * this existed; it should call this one.
+ */
+int64_t	cache_keep_for(const struct cache_meta *cm, int64_t now);
+
+/*
  * Serving decision for a GET or HEAD request against a stored object
  * (RFC 9111 §4.2, §4.2.4, §5.2.1; RFC 5861).
  */

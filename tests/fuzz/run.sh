@@ -1,6 +1,6 @@
 #!/bin/sh
-# tests/fuzz/run.sh SECONDS: build each libFuzzer target of the HTTP parser
-# and run it for SECONDS on a copy of its seed corpus. Prints one line per
+# tests/fuzz/run.sh SECONDS: build each libFuzzer target (the HTTP parser,
+# the Redis store's value decoder) and run it for SECONDS on a copy of its seed corpus. Prints one line per
 # target ("fuzz_request: ok" or "fuzz_request: FAILED") and exits non-zero
 # if any target failed to build or crashed. Works from any directory, needs
 # no network. CC may name another clang; on failure the work directory
@@ -23,11 +23,20 @@ UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1
 ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1}
 export UBSAN_OPTIONS ASAN_OPTIONS
 
-for t in fuzz_request fuzz_response; do
+for t in fuzz_request fuzz_response fuzz_store_codec; do
 	kind=${t#fuzz_}
+	case $t in
+	fuzz_store_codec)
+		# store.c streams bodies into evbuffers: libevent to link.
+		srcs="store_codec.c store.c cache_policy.c http_parse.c"
+		libs=-levent ;;
+	*)	srcs="http_parse.c http_msg.c"
+		libs= ;;
+	esac
 	if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -I"$top/src" \
-	    -o "$work/$t" "$here/$t.c" "$top/src/http_parse.c" \
-	    "$top/src/http_msg.c" >"$work/$t.build.log" 2>&1; then
+	    -D_GNU_SOURCE -o "$work/$t" "$here/$t.c" \
+	    $(for s in $srcs; do echo "$top/src/$s"; done) $libs \
+	    >"$work/$t.build.log" 2>&1; then
 		cat "$work/$t.build.log" >&2
 		echo "$t: FAILED"
 		status=1

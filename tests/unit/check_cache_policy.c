@@ -998,18 +998,24 @@ struct ttl_case {
 	const char	*name;
 	const char	*rs;
 	int64_t		 now, want;
+	int64_t		 keep;		/* cache_keep_for() */
 };
 
 static const struct ttl_case ttl_cases[] = {
 	{ "9111_4_2_ttl_is_remaining_lifetime", R200(DATE0 MA100), NOW + 30,
-	    70 },
+	    70, 70 },
 	{ "5861_ttl_includes_longest_stale_window", R200(DATE0 "Cache-Control: "
 	    "max-age=100, stale-while-revalidate=50, stale-if-error=500\r\n"),
-	    NOW, 600 },
+	    NOW, 600, 600 },
 	{ "9111_4_2_4_ttl_no_stale_window_with_must_revalidate",
 	    R200(DATE0 "Cache-Control: max-age=100, stale-if-error=500, "
-	    "must-revalidate\r\n"), NOW, 100 },
-	{ "9111_4_2_ttl_never_negative", R200(DATE0 MA100), NOW + 500, 0 },
+	    "must-revalidate\r\n"), NOW, 100, 100 },
+	{ "9111_4_2_ttl_never_negative", R200(DATE0 MA100), NOW + 500, 0, 0 },
+	{ "9111_4_3_keep_validatable_past_its_ttl", R200(DATE0 MA100
+	    "ETag: \"a\"\r\n"), NOW + 500, 0, CACHE_KEEP_VALIDATABLE },
+	{ "9111_4_3_keep_last_modified_while_fresh", R200(DATE0 MA100
+	    "Last-Modified: " D_M100D "\r\n"), NOW + 30, 70,
+	    70 + CACHE_KEEP_VALIDATABLE },
 };
 
 START_TEST(ttl_table)
@@ -1022,6 +1028,8 @@ START_TEST(ttl_table)
 	cache_meta_fill(&cm, r->buf, &r->m, NOW, NOW, &o);
 	ck_assert_msg(cache_ttl(&cm, c->now) == c->want, "%s: %lld", c->name,
 	    (long long)cache_ttl(&cm, c->now));
+	ck_assert_msg(cache_keep_for(&cm, c->now) == c->keep, "%s: keep %lld",
+	    c->name, (long long)cache_keep_for(&cm, c->now));
 	ck_assert_msg(cache_is_fresh(&cm, c->now) ==
 	    (c->now - NOW < cm.freshness_lifetime), "%s: fresh", c->name);
 }
