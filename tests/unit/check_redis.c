@@ -23,6 +23,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -900,6 +901,128 @@ START_TEST(error_reply)
 }
 END_TEST
 
+/* Callbacks that send more: a chain of commands, each sent from the
+ * previous one's callback; and, when Redis dies, the error callbacks
+ * send again and get REDIS_DOWN at once, nested, exactly once each. */
+struct chain {
+	struct redis_conn	*rc;
+	int			 left, replied, down, lost, other;
+};
+
+static void
+chain_cb(void *arg, enum redis_status status, const struct redisReply *r)
+{
+	struct chain	*c = arg;
+	const char	*argv[1] = { "PING" };
+	size_t		 len[1] = { 4 };
+
+	switch (status) {
+	case REDIS_REPLIED:	c->replied++; break;
+	case REDIS_DOWN:	c->down++; return;	/* no retry loop */
+	case REDIS_LOST:	c->lost++; break;
+	default:		c->other++; break;
+	}
+	if (c->left > 0) {
+		c->left--;
+		(void)redis_command(c->rc, chain_cb, c, 1, argv, len);
+	}
+}
+
+START_TEST(reentrant_callbacks)
+{
+	struct srv		 s;
+	struct redis_opts	 o = opts(NULL);
+	struct chain		 c;
+	char			 addr[64];
+	const char		*argv[1] = { "PING" };
+	size_t			 len[1] = { 4 };
+	uint64_t		 end;
+
+	srv_start(&s, free_port(), 0, NULL);
+	o.timeout_ms = 2000;
+	o.connect_timeout_ms = 3000;
+	memset(&c, 0, sizeof(c));
+	c.rc = open_tcp(&o, s.port, addr, sizeof(addr));
+	ck_assert(wait_ready(c.rc, 3000));
+	c.left = 99;
+	(void)redis_command(c.rc, chain_cb, &c, 1, argv, len);
+	for (end = ms() + 3000; c.replied < 100 && ms() < end; )
+		run_for(5);
+	ck_assert_int_eq(c.replied, 100);
+
+	/* 50 in flight, Redis stopped then killed: each lost callback sends
+	 * one more, which fails at once while the connection is down. */
+	memset(&c.left, 0, sizeof(c) - offsetof(struct chain, left));
+	srv_signal(&s, SIGSTOP);
+	for (c.left = 0; c.left < 50; c.left++)
+		ck_assert_ptr_nonnull(redis_command(c.rc, chain_cb, &c, 1,
+		    argv, len));
+	run_for(30);
+	srv_kill(&s);
+	for (end = ms() + 3000; c.lost < 50 && ms() < end; )
+		run_for(5);
+	run_for(50);
+	ck_assert_int_eq(c.lost, 50);
+	ck_assert_int_eq(c.down, 50);
+	ck_assert_int_eq(c.replied, 0);
+	ck_assert_int_eq(c.other, 0);
+	ck_assert_int_eq(c.left, 0);
+	redis_close(c.rc);
+}
+END_TEST
+
+/* Many commands pipelined, Redis killed midway and restarted on the same
+ * port: every command gets exactly one callback, and caching resumes. */
+START_TEST(many_pending_restart)
+{
+	enum { N = 2000 };
+	struct srv		 s;
+	struct redis_opts	 o = opts(NULL);
+	struct redis_conn	*rc;
+	struct res		*x, y;
+	char			 addr[64];
+	int			 i, port = free_port(), ok = 0, bad = 0;
+	uint64_t		 end;
+
+	x = calloc(N, sizeof(*x));
+	ck_assert_ptr_nonnull(x);
+	srv_start(&s, port, 0, NULL);
+	o.timeout_ms = 1000;
+	o.connect_timeout_ms = 2000;
+	rc = open_tcp(&o, port, addr, sizeof(addr));
+	ck_assert(wait_ready(rc, 3000));
+	for (i = 0; i < N; i++) {
+		(void)cmd(rc, &x[i], "SET", "k", "v", NULL);
+		if (i == N / 2)
+			run_for(1);	/* some answered, some not */
+	}
+	srv_kill(&s);
+	for (end = ms() + 5000; ms() < end; run_for(10)) {
+		for (ok = 0, i = 0; i < N; i++)
+			ok += x[i].calls > 0;
+		if (ok == N)
+			break;
+	}
+	for (ok = bad = 0, i = 0; i < N; i++) {
+		ck_assert_int_eq(x[i].calls, 1);
+		if (x[i].status == REDIS_REPLIED)
+			ok++;
+		else
+			bad++;
+	}
+	ck_assert_int_eq(ok + bad, N);
+	ck_assert_uint_eq(st.redis_errors, (uint64_t)bad);
+	srv_start(&s, port, 0, NULL);
+	ck_assert(wait_ready(rc, 3000));
+	ck_assert_int_eq(cmd_wait(rc, &y, "PING", NULL), REDIS_REPLIED);
+	for (i = 0; i < N; i++)
+		ck_assert_int_eq(x[i].calls, 1);
+	redis_close(rc);
+	srv_kill(&s);
+	free(x);
+}
+END_TEST
+
 START_TEST(bad_address)
 {
 	static const char *const bad[] = {
@@ -952,6 +1075,8 @@ main(void)
 		tcase_add_test(ts, close_pending);
 		tcase_add_test(ts, connect_timeout);
 		tcase_add_test(ts, error_reply);
+		tcase_add_test(ts, reentrant_callbacks);
+		tcase_add_test(ts, many_pending_restart);
 		suite_add_tcase(s, ts);
 	} else
 		fprintf(stderr, "redis-server not installed: only the tests "
