@@ -473,6 +473,39 @@ START_TEST(unix_socket)
 }
 END_TEST
 
+/* "[::1]:port": the host goes to hiredis numeric, v6 included. */
+START_TEST(ipv6_loopback)
+{
+	struct srv		 s;
+	struct redis_opts	 o = opts(NULL);
+	struct redis_conn	*rc;
+	struct res		 x;
+	struct sockaddr_in6	 sin6;
+	char			 addr[64], err[256];
+	int			 fd, v6;
+
+	fd = socket(AF_INET6, SOCK_STREAM, 0);
+	memset(&sin6, 0, sizeof(sin6));
+	sin6.sin6_family = AF_INET6;
+	sin6.sin6_addr = in6addr_loopback;
+	v6 = fd != -1 && bind(fd, (struct sockaddr *)&sin6,
+	    sizeof(sin6)) == 0;
+	if (fd != -1)
+		close(fd);
+	if (!v6)
+		return;		/* no IPv6 loopback here: nothing to test */
+	srv_start(&s, free_port(), 0, "--bind", "127.0.0.1", "::1", NULL);
+	snprintf(addr, sizeof(addr), "[::1]:%d", s.port);
+	o.address = addr;
+	rc = redis_open(base, &o, err, sizeof(err));
+	ck_assert_msg(rc != NULL, "%s", err);
+	ck_assert(wait_ready(rc, 3000));
+	ck_assert_int_eq(cmd_wait(rc, &x, "PING", NULL), REDIS_REPLIED);
+	redis_close(rc);
+	srv_kill(&s);
+}
+END_TEST
+
 START_TEST(auth_password)
 {
 	struct srv		 s;
@@ -1061,6 +1094,7 @@ main(void)
 		tcase_set_timeout(ts, 30);
 		tcase_add_test(ts, roundtrip_binary);
 		tcase_add_test(ts, unix_socket);
+		tcase_add_test(ts, ipv6_loopback);
 		tcase_add_test(ts, auth_password);
 		tcase_add_test(ts, auth_acl_user);
 		tcase_add_test(ts, auth_wrong_password);
