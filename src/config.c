@@ -144,10 +144,12 @@ check_redis_address(const char *s)
 	socklen_t		 len;
 	const char		*why;
 
-	/* A Unix socket path, or host:port as for every other address. */
-	if (s[0] == '/' || parse_address(s, &ss, &len, &why) == 0)
+	/* A Unix socket ("unix:/path", or the bare path), or host:port as
+	 * for every other address (numeric: no DNS on the event loop). */
+	if (strncmp(s, "unix:", 5) == 0 ? s[5] == '/' : (s[0] == '/' ||
+	    parse_address(s, &ss, &len, &why) == 0))
 		return (NULL);
-	return ("must be \"host:port\" or the path of a Unix socket");
+	return ("must be \"host:port\" or \"unix:/path\" (a Unix socket)");
 }
 
 static const char *

@@ -1,7 +1,10 @@
 #!/bin/sh
 # check-layers.sh: the pure layers (L0, L1 of DESIGN.md) include no
 # libevent, OpenSSL or hiredis header, so they stay unit-testable without
-# an event loop, a TLS context or a Redis server.
+# an event loop, a TLS context or a Redis server. And hiredis stays in the
+# store layer (L2): only the Redis connection and store include it (plus
+# main.c, whose -V prints its version); redis.h keeps it out of its
+# includers.
 #
 # Environment: srcdir, the top source directory (make check sets it).
 
@@ -26,6 +29,21 @@ for f in $pure $(for c in $pure; do echo "${c%.c}.h"; done) options.def \
 		status=1
 	fi
 done
+
+# hiredis: every source and header but these.
+hiredis_ok="redis.c store_redis.c main.c"
+for path in "$srcdir"/src/*.c "$srcdir"/src/*.h; do
+	[ -f "$path" ] || continue
+	f=${path##*/}
+	case " $hiredis_ok " in *" $f "*) continue ;; esac
+	bad=$(grep -nE '^[[:space:]]*#[[:space:]]*include[[:space:]]*[<"](hiredis|adapters/)' "$path")
+	if [ -n "$bad" ]; then
+		echo "FAIL: src/$f may not include hiredis (only: $hiredis_ok):"
+		echo "$bad" | sed 's/^/  /'
+		status=1
+	fi
+done
+
 if [ $checked -eq 0 ]; then
 	echo "SKIP: no pure-layer source found under $srcdir/src"
 	exit 77

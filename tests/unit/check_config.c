@@ -210,7 +210,7 @@ nondefault(int i, int salt, char *buf, size_t len)
 		else if (strcmp(t->check, "check_abs_path") == 0)
 			snprintf(c, sizeof(c), "/test/%d", salt);
 		else if (strcmp(t->check, "check_redis_address") == 0)
-			snprintf(c, sizeof(c), "/run/redis-%d.sock", salt);
+			snprintf(c, sizeof(c), "unix:/run/redis-%d.sock", salt);
 		else if (strcmp(t->check, "check_status_list") == 0)
 			snprintf(c, sizeof(c), "200,%d-599", 300 + salt % 299);
 		else
@@ -879,8 +879,11 @@ static const struct bad bad[] = {
 	    "3: option 'backends.health.host' must be a host name without "
 	    "spaces, control or non-ASCII characters" },
 	{ MINIMAL "cache = { redis = { address = \"redis\"; }; };\n",
-	    "3: option 'cache.redis.address' must be \"host:port\" or the "
-	    "path of a Unix socket" },
+	    "3: option 'cache.redis.address' must be \"host:port\" or "
+	    "\"unix:/path\" (a Unix socket)" },
+	{ MINIMAL "cache = { redis = { address = \"unix:r.sock\"; }; };\n",
+	    "3: option 'cache.redis.address' must be \"host:port\" or "
+	    "\"unix:/path\" (a Unix socket)" },
 	/* duplicates */
 	{ "listen = ( { address = \"127.0.0.1:8080\"; },\n"
 	    "  { address = \"[::1]:8080\"; },\n"
