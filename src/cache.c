@@ -24,25 +24,6 @@
 #include "worker.h"
 
 #define CACHE_VARY_MAX	4096	/* secondary key bytes */
-/*
- * A stale response with a validator is kept this long past its usable
- * time, so that it can be revalidated with a 304 instead of fetched
- * again (RFC 9111 §4.3); LRU eviction frees it sooner under pressure.
- */
-#define CACHE_VALIDATION_KEEP	86400
-
-/* How long from now the store keeps an object described by cm. */
-static int64_t
-keep_for(const struct cache_meta *cm, int64_t now)
-{
-	int64_t ttl = cache_ttl(cm, now);
-
-	if (ttl < 0)
-		ttl = 0;
-	if (cm->flags & (CM_HAS_ETAG | CM_HAS_LAST_MODIFIED))
-		ttl += CACHE_VALIDATION_KEEP;
-	return (ttl);
-}
 
 static struct cache_opts	copts;
 static struct cache_key_opts	kopts;
@@ -1832,7 +1813,7 @@ revalidated(struct client *c, const char *buf)
 	in.tags = tags;
 	in.ntags = old->ntags;
 	in.meta = &t->meta;
-	ttl = keep_for(&t->meta, now);
+	ttl = cache_keep_for(&t->meta, now);
 	in.drop_after = now + (ttl > 0 ? ttl : 1);
 	obj = store_obj_new(&in);
 	free(lay);
@@ -2157,7 +2138,7 @@ cache_response_done(struct client *c, int complete)
 	t->store = 0;
 	c->resp_body.tee = NULL;
 	now = now_wall();
-	ttl = keep_for(&t->meta, now);
+	ttl = cache_keep_for(&t->meta, now);
 	s = t->fstream;
 	body = s != NULL ? s->body : t->body;
 	if (!complete || c->resp_body.tee_over || ttl <= 0 ||
