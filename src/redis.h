@@ -58,6 +58,15 @@ struct redis_opts {
 	uint64_t	 backoff_min_ms;
 	uint64_t	 backoff_max_ms;
 	struct stats	*st;		/* the worker's counters; NULL: none */
+	/*
+	 * Called each time the connection becomes ready (the first time and
+	 * after every reconnect), before any other command is sent on it:
+	 * the Redis store loads its scripts there (SCRIPT LOAD), since a
+	 * restarted Redis has forgotten them. It may send commands; it must
+	 * not call redis_close(). NULL: none.
+	 */
+	void		(*on_ready)(void *arg);
+	void		*ready_arg;
 };
 
 /*
