@@ -142,6 +142,19 @@ redis_status_str(enum redis_status s)
 	    names[s] : "?");
 }
 
+void
+redis_set_stats(struct redis_conn *rc, struct stats *st)
+{
+	if (st == NULL)
+		st = &rc->own_st;
+	if (rc->state == ST_READY) {	/* the gauge moves with it */
+		if (rc->st->redis_connected > 0)
+			rc->st->redis_connected--;
+		st->redis_connected++;
+	}
+	rc->st = st;
+}
+
 int
 redis_ready(const struct redis_conn *rc)
 {

@@ -105,6 +105,9 @@ struct redis_req	*redis_command(struct redis_conn *rc, redis_cb *cb,
 /* The callback of req will not be called. Only before it ran. */
 void	redis_cancel(struct redis_req *req);
 
+/* Count into st from now on (the worker's counters, once it has them);
+ * NULL: the connection's own. */
+void	redis_set_stats(struct redis_conn *rc, struct stats *st);
 /* 1 when commands are being sent (connected, authenticated, selected). */
 int	redis_ready(const struct redis_conn *rc);
 /* "replied", "rejected", "down", "timeout", "lost": for logs. */

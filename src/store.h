@@ -380,8 +380,14 @@ struct store	*store_mem_new(uint64_t budget, unsigned nshards);
  * allocation failure.
  */
 struct redis_opts;
+struct stats;
 struct store	*store_redis_new(const struct redis_opts *ro,
 		    const char *prefix, uint64_t max_object_size);
+/* A Redis store conn counts its connection's commands, errors and round
+ * trips into st (its worker's, written only by that thread). sc must
+ * come from a Redis store. */
+void		 store_redis_set_stats(struct store_conn *sc,
+		    struct stats *st);
 /*
  * Walk every shard and check the table against the counters (bytes and
  * objects add up, every object in its right bucket and in the LRU, budget

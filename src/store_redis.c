@@ -870,6 +870,16 @@ rs_open(struct store *st, struct event_base *base)
 	return (&c->base);
 }
 
+void
+store_redis_set_stats(struct store_conn *sc, struct stats *st)
+{
+	struct rs_conn *c = (struct rs_conn *)sc;
+
+	if (sc->st->ops != &store_redis_ops)
+		abort();
+	redis_set_stats(c->rc, st);
+}
+
 static void
 rs_close(struct store_conn *sc)
 {
