@@ -233,3 +233,30 @@ def test_redis_stopped_killed_restarted(pair, backend, redis):
     redis.start()
     assert caching_works(a, b)
     assert caching_works(b, a)
+
+
+def test_client_gone_while_lookup_pending(pair, backend, redis):
+    """Clients that close while their lookup waits on a stopped Redis
+    cancel it: no late callback on a freed client (ASan would say so),
+    and the instance serves on."""
+    a, b = pair
+    name = "g-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s" % (name, enc("max-age=600"))
+    redis.signal(signal.SIGSTOP)
+    try:
+        for v in (a, b):
+            conns = []
+            for i in range(20):
+                c = v.conn(timeout=TIMEOUT)
+                c.send(request("GET", "%s&i=%d" % (path, i), host=HOST))
+                conns.append(c)
+            time.sleep(0.02)  # sent, lookups pending
+            for c in conns:
+                c.close()
+        time.sleep(REDIS_TIMEOUT_MS / 1000.0 * 3)
+    finally:
+        redis.signal(signal.SIGCONT)
+    for v in (a, b):
+        r, took = timed_get(v, path)
+        assert took < 1.0
+    assert caching_works(a, b)
