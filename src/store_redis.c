@@ -33,7 +33,8 @@
 #include "store_codec.h"
 
 #define STORE_REQ_MAGIC		0x73726571u
-#define PURGE_ROUNDS_MAX	100000	/* x 256 members: a bound, not a goal */
+/* Rounds of 256 members at most: a bound, not a goal. */
+#define PURGE_ROUNDS_MAX	100000
 #define ARGV_MAX		(6 + 3 + STORE_MAX_TAGS + 6)
 #define SHA_LEN			40
 
@@ -133,8 +134,8 @@ static const char lua_purge_tag[] =
 	"local n = 0\n"
 	"for _, m in ipairs(redis.call('SPOP', KEYS[1], 256)) do\n"
 	"  if #m == 33 then\n"
-	"    n = n + redis.call('DEL', ARGV[1] .. 'o:{' .. string.sub(m, 1, 16)\n"
-	"      .. '}:' .. string.sub(m, 18, 33)) end\n"
+	"    n = n + redis.call('DEL', ARGV[1] .. 'o:{' ..\n"
+	"      string.sub(m, 1, 16) .. '}:' .. string.sub(m, 18, 33)) end\n"
 	"end\n"
 	"return { n, redis.call('SCARD', KEYS[1]) }\n";
 
@@ -165,7 +166,7 @@ struct rs_conn {
 	struct stats		 own_st;
 	struct rs_reqs		 reqs;		/* pending ops */
 	struct rs_load		 load[SC_N];
-	char			 sha[SC_N][SHA_LEN + 1];	/* "": unknown */
+	char			 sha[SC_N][SHA_LEN + 1]; /* "": none */
 };
 
 enum rs_kind { K_LOOKUP, K_DONE, K_PURGE_TAG, K_MARKER };
@@ -174,7 +175,7 @@ struct store_req {
 	unsigned		 magic;
 	enum rs_kind		 kind;
 	int			 script;
-	int			 evaled;	/* resent as EVAL after NOSCRIPT */
+	int			 evaled;	/* sent as EVAL (NOSCRIPT) */
 	struct rs_conn		*conn;
 	struct redis_req	*rr;		/* the command in flight */
 	store_lookup_cb		 lcb;
@@ -183,16 +184,17 @@ struct store_req {
 	int64_t			 now;
 	uint64_t		 count;
 	unsigned		 rounds;
-	char			*key;		/* lookup: the primary key */
+	char			*key;		/* lookup: primary key */
 	size_t			 key_len;
-	char			*blob;		/* what argv points into */
+	char			*blob;		/* argv points into it */
 	int			 argc;
 	const char		*argv[ARGV_MAX];
 	size_t			 argvlen[ARGV_MAX];
 	TAILQ_ENTRY(store_req)	 link;
 };
 
-#define ADD(x, n)	atomic_fetch_add_explicit(&(x), (n), memory_order_relaxed)
+#define ADD(x, n)	atomic_fetch_add_explicit(&(x), (n), \
+			    memory_order_relaxed)
 #define LOAD(x)		atomic_load_explicit(&(x), memory_order_relaxed)
 
 static const struct store_ops store_redis_ops;
@@ -311,7 +313,8 @@ finish_done(struct store_req *r, int status, uint64_t count)
 		cb(arg, status, count);
 }
 
-static void	reply_cb(void *, enum redis_status, const struct redisReply *);
+static void	reply_cb(void *, enum redis_status,
+		    const struct redisReply *);
 
 /*
  * Send r's command: EVALSHA when the script's SHA is known and no
@@ -378,8 +381,8 @@ take_value(struct store_req *r, const struct redisReply *v, int marker,
 		ADD(sr->expired, 1);
 		store_obj_unref(o);
 	} else if (marker != ((o->flags & STORE_OBJ_HFM) != 0)) {
-		ADD(sr->bad_values, 1);		/* a marker where a variant
-						 * belongs, or the reverse */
+		/* A marker where a variant belongs, or the reverse. */
+		ADD(sr->bad_values, 1);
 		store_obj_unref(o);
 	} else if (marker) {
 		hit->hfm = 1;
