@@ -191,6 +191,26 @@ def test_purge_on_one_seen_by_other(pair, backend):
     assert not is_hit(get(a, tagged))
 
 
+def stats(v):
+    with RawConn(v.admin_port, timeout=TIMEOUT) as c:
+        c.send(request("GET", "/stats", host="admin"))
+        r = c.read_response()
+    assert r.status == 200
+    return json.loads(r.body)
+
+
+def test_redis_counters_in_stats(pair):
+    a, b = pair
+    for v, workers in ((a, 1), (b, 2)):
+        s = stats(v)
+        assert s["cache"]["store"] == "redis"
+        red = s["redis"]
+        # Each worker's connection counts into its worker's counters.
+        assert red["connected"] == workers, red
+        assert red["commands"] > 0 and red["replies"] > 0, red
+        assert red["rtt_us"] > 0 and red["errors"] == 0, red
+
+
 def timed_get(v, path):
     t0 = time.monotonic()
     r = get(v, path)
@@ -228,11 +248,15 @@ def test_redis_stopped_killed_restarted(pair, backend, redis):
             assert took < 1.0, took
             assert "detail=store-unavailable" in cache_status(r), \
                 cache_status(r)
+    red = stats(a)["redis"]
+    assert red["connected"] == 0 and red["errors"] > 0, red
     # Back: caching resumes, no restart of vane.
     redis.port = port
     redis.start()
     assert caching_works(a, b)
     assert caching_works(b, a)
+    red = stats(b)["redis"]
+    assert red["connected"] == 2 and red["reconnects"] > 0, red
 
 
 def test_client_gone_while_lookup_pending(pair, backend, redis):
