@@ -37,6 +37,10 @@ static void	coalesce_end(struct client *);
 static void	coalesce_leave(struct client *);
 static void	refresh_start(struct client *, const char *);
 static void	refresh_end(struct refresh *);
+static void	lookup_async(struct client *, struct store_hit *);
+static void	lookup_entry_cb(void *, struct store_hit *);
+static int	lookup_finish(struct client *, const char *, int);
+static void	lookup_go_on(struct client *, int);
 
 /* What cache_lookup's callback found. */
 struct lookup_ctx {
@@ -526,27 +530,120 @@ cache_lookup(struct client *c, const char *buf)
 	 * no one's (it would be a second fetch of the URL anyway). */
 	if (c->bg)
 		t->no_coalesce = 1;
-	if ((req = store_lookup(c->w->sc, &q, lookup_cb, &lc)) != NULL) {
-		/* This slice expects lookups that complete at once (the
-		 * memory store); a pending one is given up as a miss. */
-		store_cancel(c->w->sc, req);
-	}
-	if (lc.answer == CACHE_ANSWER_FORWARD)
+	t->lctx = &lc;
+	req = store_lookup(c->w->sc, &q, lookup_entry_cb, c);
+	t->lctx = NULL;
+	if (req != NULL) {
+		/* The store answers later (Redis): keep the head, since buf
+		 * is consumed on return; lookup_async() goes on. */
 		keep_request(t, buf, m->head_len);
-	if (lc.answer != CACHE_ANSWER_HIT && !c->bg)
+		if (!t->keep_req) {
+			store_cancel(c->w->sc, req);
+			t->detail = "store-unavailable";
+			return (lookup_finish(c, buf, CACHE_ANSWER_FORWARD));
+		}
+		t->sreq = req;
+		return (CACHE_ANSWER_PENDING);
+	}
+	return (lookup_finish(c, buf, lc.answer));
+}
+
+/* What follows a lookup's answer, whenever it came. */
+static int
+lookup_finish(struct client *c, const char *buf, int answer)
+{
+	struct cache_tx *t = &c->cache;
+	struct http_msg *m = &c->req;
+
+	if (answer == CACHE_ANSWER_FORWARD)
+		keep_request(t, buf, m->head_len);
+	if (answer != CACHE_ANSWER_HIT && !c->bg)
 		c->w->st.cache_misses++;
 	if (t->swr)
 		refresh_start(c, buf);
-	if (lc.answer == CACHE_ANSWER_FORWARD && m->method == HM_GET &&
+	if (answer == CACHE_ANSWER_FORWARD && m->method == HM_GET &&
 	    !t->no_coalesce && !t->validating && t->keep_req &&
 	    (t->fwd == CFWD_URI_MISS || t->fwd == CFWD_VARY_MISS) &&
 	    coalesce_join(c) == 0) {
 		c->w->st.cache_coalesced++;
 		return (CACHE_ANSWER_WAIT);
 	}
-	return (lc.answer);
+	return (answer);
 }
 
+/*
+ * The store's answer: at once (t->lctx is the caller's context, on its
+ * stack) or later (lookup_async). A store that failed (Redis down or
+ * slow) is a miss that says so in Cache-Status.
+ */
+static void
+lookup_entry_cb(void *arg, struct store_hit *hit)
+{
+	struct client *c = arg;
+	struct cache_tx *t = &c->cache;
+
+	if (hit->status == STORE_ERROR)
+		t->detail = "store-unavailable";
+	if (t->lctx != NULL) {
+		lookup_cb(t->lctx, hit);
+		return;
+	}
+	lookup_async(c, hit);
+}
+
+/* A pending lookup answered, on c's worker: as resume_lookup does after
+ * a coalescing wait, with the kept head parsed again. */
+static void
+lookup_async(struct client *c, struct store_hit *hit)
+{
+	struct cache_tx *t = &c->cache;
+	struct lookup_ctx lc;
+	int answer;
+
+	t->sreq = NULL;
+	if ((c->fields = worker_fields_get(c->w)) == NULL) {
+		client_close(c, "out of memory");
+		return;
+	}
+	http_msg_init(&c->req, c->fields,
+	    (uint32_t)vane.cfg->limits_header_count);
+	if (http_parse_request(&c->req, t->reqhead, t->reqlen,
+	    &c->w->req_limits) != HP_OK) {
+		client_close(c, "kept request head does not parse");
+		return;
+	}
+	lc.c = c;
+	lc.buf = t->reqhead;
+	lc.answer = CACHE_ANSWER_FORWARD;
+	lookup_cb(&lc, hit);
+	answer = lookup_finish(c, t->reqhead, lc.answer);
+	lookup_go_on(c, answer);
+	if (!c->closed)
+		(void)client_flush(c);
+}
+
+/* Serve, refuse or forward what a lookup that did not answer at once
+ * said (c->req parsed from t->reqhead). */
+static void
+lookup_go_on(struct client *c, int answer)
+{
+	if (answer == CACHE_ANSWER_HIT) {
+		cache_serve(c);
+		return;
+	}
+	if (answer == CACHE_ANSWER_504) {
+		client_error(c, 504, "only-if-cached: nothing usable stored");
+		return;
+	}
+	cache_keep_parsed(c);
+	if (c->fields != NULL)
+		worker_fields_put(c->w, c->fields);
+	c->fields = NULL;
+	if (answer == CACHE_ANSWER_WAIT || answer == CACHE_ANSWER_PENDING)
+		return;		/* cache_wake_run() or the store goes on */
+	cache_amend_request(c, c->uhead);
+	upstream_start(c);
+}
 
 /*
  * Coalescing (request collapsing). The first GET that misses on a key
@@ -1236,16 +1333,7 @@ resume_lookup(struct client *c)
 	}
 	t->no_coalesce = 1;
 	answer = cache_lookup(c, t->reqhead);
-	if (answer == CACHE_ANSWER_HIT) {
-		cache_serve(c);
-		return;
-	}
-	cache_keep_parsed(c);
-	if (c->fields != NULL)
-		worker_fields_put(c->w, c->fields);
-	c->fields = NULL;
-	cache_amend_request(c, c->uhead);
-	upstream_start(c);
+	lookup_go_on(c, answer);
 }
 
 static void
@@ -2235,6 +2323,11 @@ cache_tx_reset(struct client *c)
 	if (t->rfields != NULL) {
 		worker_fields_put(c->w, t->rfields);
 		t->rfields = NULL;
+	}
+	if (t->sreq != NULL) {
+		/* Gone while its lookup is pending: no late callback. */
+		store_cancel(c->w->sc, t->sreq);
+		t->sreq = NULL;
 	}
 	stream_end(c, 0);	/* still open: the fetch failed */
 	coalesce_end(c);

@@ -29,7 +29,11 @@
  *     not storable they go to the backend themselves and the key is
  *     marked hit-for-miss. See the "Coalescing" comment in cache.c.
  *
- * Lookups are expected to complete at once (the memory store).
+ * Lookups complete at once (the memory store) or later (Redis): then
+ * cache_lookup answers CACHE_ANSWER_PENDING, the request head is kept
+ * (reqhead) and the store's callback, on the client's own worker, goes
+ * on as a coalescing wait's end does (serve or forward). A client that
+ * goes while its lookup is pending cancels it (cache_tx_reset).
  */
 #ifndef VANE_CACHE_H
 #define VANE_CACHE_H
@@ -48,6 +52,7 @@ struct cstream;
 struct evbuffer;
 struct worker;
 struct store_obj;
+struct store_req;
 
 /* Why the backend was asked (RFC 9211 fwd=). */
 enum cache_fwd {
@@ -67,6 +72,9 @@ enum cache_fwd {
 #define CACHE_ANSWER_504	2	/* only-if-cached and nothing usable */
 #define CACHE_ANSWER_WAIT	3	/* another request is fetching it: the
 					 * client waits (cache_wake_run) */
+#define CACHE_ANSWER_PENDING	4	/* the store answers later (Redis):
+					 * the client waits as for WAIT, and
+					 * the store's callback goes on */
 
 /* One client transaction's cache state (struct client.cache). */
 struct cache_tx {
@@ -92,6 +100,9 @@ struct cache_tx {
 						 * (not a bit field: another
 						 * worker writes it) */
 	struct busy		*busy;		/* the fetch it leads or waits for */
+	struct store_req	*sreq;		/* its lookup, while pending */
+	void			*lctx;		/* the lookup being answered at once
+						 * (cache.c's struct lookup_ctx) */
 	struct refresh		*refresh;	/* a background client: the
 						 * refresh it runs (cache.c) */
 	struct cstream		*fstream;	/* fetcher: the body it shares */

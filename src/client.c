@@ -655,7 +655,8 @@ client_request(struct client *c, const char *buf)
 		return;
 	}
 	answer = cache_lookup(c, buf);
-	if (answer == CACHE_ANSWER_FORWARD || answer == CACHE_ANSWER_WAIT) {
+	if (answer == CACHE_ANSWER_FORWARD || answer == CACHE_ANSWER_WAIT ||
+	    answer == CACHE_ANSWER_PENDING) {
 		if (client_build_uhead(c, buf) == -1) {
 			client_close(c, "out of memory building the backend "
 			    "request");
@@ -671,7 +672,8 @@ client_request(struct client *c, const char *buf)
 	    !c->req_done;
 	c->can_retry = http_method_idempotent(m->method) && c->req_done;
 	evbuffer_drain(c->io.in, m->head_len);
-	if (answer == CACHE_ANSWER_FORWARD || answer == CACHE_ANSWER_WAIT)
+	if (answer == CACHE_ANSWER_FORWARD || answer == CACHE_ANSWER_WAIT ||
+	    answer == CACHE_ANSWER_PENDING)
 		cache_keep_parsed(c);
 	fields_release(c);
 	if (answer == CACHE_ANSWER_HIT) {
@@ -682,8 +684,8 @@ client_request(struct client *c, const char *buf)
 		client_error(c, 504, "only-if-cached: nothing usable stored");
 		return;
 	}
-	if (answer == CACHE_ANSWER_WAIT)
-		return;		/* cache_wake_run() goes on */
+	if (answer == CACHE_ANSWER_WAIT || answer == CACHE_ANSWER_PENDING)
+		return;		/* cache_wake_run() or the store goes on */
 	if (!c->req_done)
 		client_phase(c, vane.cfg->timeouts_client_body);
 	upstream_start(c);

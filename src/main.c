@@ -28,6 +28,7 @@
 #include "config.h"
 #include "health.h"
 #include "log.h"
+#include "redis.h"
 #include "store.h"
 #include "util.h"
 #include "vane.h"
@@ -258,6 +259,27 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 	}
 }
 
+/* The Redis store, from cache.redis.* (each worker connects on its own
+ * loop; a Redis that is down is a miss, not a start-up error). */
+static struct store *
+redis_store(const struct config *cfg)
+{
+	struct redis_opts ro;
+	struct store *st;
+
+	memset(&ro, 0, sizeof(ro));
+	ro.address = cfg->cache_redis_address;
+	ro.username = cfg->cache_redis_username;
+	ro.password = cfg->cache_redis_password;
+	ro.db = cfg->cache_redis_db;
+	ro.timeout_ms = cfg->cache_redis_timeout;
+	ro.connect_timeout_ms = cfg->cache_redis_connect_timeout;
+	if ((st = store_redis_new(&ro, cfg->cache_redis_prefix != NULL ?
+	    cfg->cache_redis_prefix : "", cfg->cache_max_object_size)) == NULL)
+		fatal("cannot create the cache: out of memory");
+	return (st);
+}
+
 static int
 run(const char *path)
 {
@@ -280,9 +302,8 @@ run(const char *path)
 		n = 1;
 	vane.nservers = backend_init(vane.cfg, &vane.servers);
 	if (vane.cfg->cache_store == CFG_CACHE_REDIS)
-		log_warn("%s: cache.store \"redis\" is not implemented yet: "
-		    "using the memory store", vane.cfg->path);
-	if (vane.cfg->cache_store != CFG_CACHE_OFF &&
+		vane.store = redis_store(vane.cfg);
+	else if (vane.cfg->cache_store != CFG_CACHE_OFF &&
 	    (vane.store = store_mem_new(vane.cfg->cache_size, 0)) == NULL)
 		fatal("cannot create the cache: out of memory");
 	if (cache_init() == -1)

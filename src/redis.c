@@ -97,6 +97,8 @@ struct redis_conn {
 	uint64_t		 rng;
 	struct stats		*st;
 	struct stats		 own_st;	/* when opts->st is NULL */
+	void			(*on_ready)(void *);
+	void			*ready_arg;
 	struct event		*conn_ev;	/* connect timeout; deferred kill */
 	struct event		*retry_ev;	/* reconnect after backoff */
 	struct event		*cmd_ev;	/* command timeouts, stall */
@@ -138,6 +140,19 @@ redis_status_str(enum redis_status s)
 
 	return ((unsigned)s < sizeof(names) / sizeof(names[0]) ?
 	    names[s] : "?");
+}
+
+void
+redis_set_stats(struct redis_conn *rc, struct stats *st)
+{
+	if (st == NULL)
+		st = &rc->own_st;
+	if (rc->state == ST_READY) {	/* the gauge moves with it */
+		if (rc->st->redis_connected > 0)
+			rc->st->redis_connected--;
+		st->redis_connected++;
+	}
+	rc->st = st;
 }
 
 int
@@ -220,6 +235,11 @@ conn_ready(struct redis_conn *rc)
 	if (rc->logged != LOGGED_UP) {
 		log_notice("redis %s: connected", rc->name);
 		rc->logged = LOGGED_UP;
+	}
+	if (rc->on_ready != NULL) {
+		rc->in_cb++;
+		rc->on_ready(rc->ready_arg);
+		rc->in_cb--;
 	}
 }
 
@@ -590,6 +610,8 @@ redis_open(struct event_base *base, const struct redis_opts *o, char *err,
 	TAILQ_INIT(&rc->fifo);
 	rc->st = o->st != NULL ? o->st : &rc->own_st;
 	rc->db = o->db;
+	rc->on_ready = o->on_ready;
+	rc->ready_arg = o->ready_arg;
 	rc->timeout_us = (o->timeout_ms ? o->timeout_ms : DEF_TIMEOUT_MS) *
 	    1000;
 	rc->connect_ms = o->connect_timeout_ms ? o->connect_timeout_ms :

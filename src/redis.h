@@ -58,6 +58,15 @@ struct redis_opts {
 	uint64_t	 backoff_min_ms;
 	uint64_t	 backoff_max_ms;
 	struct stats	*st;		/* the worker's counters; NULL: none */
+	/*
+	 * Called each time the connection becomes ready (the first time and
+	 * after every reconnect), before any other command is sent on it:
+	 * the Redis store loads its scripts there (SCRIPT LOAD), since a
+	 * restarted Redis has forgotten them. It may send commands; it must
+	 * not call redis_close(). NULL: none.
+	 */
+	void		(*on_ready)(void *arg);
+	void		*ready_arg;
 };
 
 /*
@@ -96,6 +105,9 @@ struct redis_req	*redis_command(struct redis_conn *rc, redis_cb *cb,
 /* The callback of req will not be called. Only before it ran. */
 void	redis_cancel(struct redis_req *req);
 
+/* Count into st from now on (the worker's counters, once it has them);
+ * NULL: the connection's own. */
+void	redis_set_stats(struct redis_conn *rc, struct stats *st);
 /* 1 when commands are being sent (connected, authenticated, selected). */
 int	redis_ready(const struct redis_conn *rc);
 /* "replied", "rejected", "down", "timeout", "lost": for logs. */

@@ -372,6 +372,23 @@ store_destroy(struct store *st)
 #define STORE_MEM_SHARDS	64
 struct store	*store_mem_new(uint64_t budget, unsigned nshards);
 /*
+ * The Redis store (store_redis.c, the data model of store_codec.h): ro
+ * is where each worker's connection goes (redis.h; copied, its st, on_ready
+ * and ready_arg ignored: each conn keeps its own), prefix starts every key
+ * (cache.redis.prefix), max_object_size bounds the bodies written and
+ * read back (cache.max_object_size). Every failure is a miss. NULL on
+ * allocation failure.
+ */
+struct redis_opts;
+struct stats;
+struct store	*store_redis_new(const struct redis_opts *ro,
+		    const char *prefix, uint64_t max_object_size);
+/* A Redis store conn counts its connection's commands, errors and round
+ * trips into st (its worker's, written only by that thread). sc must
+ * come from a Redis store. */
+void		 store_redis_set_stats(struct store_conn *sc,
+		    struct stats *st);
+/*
  * Walk every shard and check the table against the counters (bytes and
  * objects add up, every object in its right bucket and in the LRU, budget
  * held). 0, or -1 with a reason in *why. For tests, while no op runs

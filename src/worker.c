@@ -313,6 +313,8 @@ worker_setup(struct worker *w, int id)
 	if (vane.store != NULL && (w->sc = store_open(vane.store, w->base)) ==
 	    NULL)
 		return (-1);
+	if (w->sc != NULL && cfg->cache_store == CFG_CACHE_REDIS)
+		store_redis_set_stats(w->sc, &w->st);
 	w->pools = xcalloc((size_t)vane.nservers, sizeof(*w->pools));
 	for (i = 0; i < vane.nservers; i++)
 		upool_init(&w->pools[i]);

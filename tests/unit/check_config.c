@@ -1002,8 +1002,8 @@ static const struct warned warned[] = {
 	    "tls.certificates" },
 	{ "tls = { certificates = (); };\n", 1, 1, "tls.certificates" },
 	{ "cache = {\n  store = \"memory\"; };\n", 0, 0, NULL },
-	{ "cache = { redis = {\n timeout = \"20ms\"; }; };\n", 1, 2,
-	    "cache.redis.timeout" },
+	/* Implemented (issue 6): no warning any more. */
+	{ "cache = { redis = {\n timeout = \"20ms\"; }; };\n", 0, 0, NULL },
 	{ "admin = { address = \"127.0.0.1:8081\"; };\n", 0, 0, NULL },
 	{ "cache = { };\nadmin = { };\n", 0, 0, NULL },
 	{ "backends = { servers = ( { address = \"1.1.1.1:2\"; } );\n"

@@ -1,0 +1,286 @@
+"""The Redis store (issue 6): two vane instances sharing one real
+redis-server, started on a free loopback port and stopped by its PID.
+
+A response cached by one instance is a hit on the other; a purge (by URL,
+by tag) on one is seen by the other; Vary variants live side by side in
+Redis; when Redis is stopped (SIGSTOP: slow) or killed (SIGKILL: down)
+every request still succeeds, within the Redis timeout plus the backend's
+time, with Cache-Status detail=store-unavailable; when Redis comes back,
+caching resumes without restarting vane.
+"""
+import json
+import shutil
+import signal
+import subprocess
+import time
+import urllib.parse
+import uuid
+
+import pytest
+import requests
+
+from conftest import free_port, stop_pid, wait_port
+from httpraw import RawConn, request
+
+TIMEOUT = 10
+REDIS_TIMEOUT_MS = 100
+
+pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
+                                reason="redis-server not installed")
+
+
+class Redis:
+    def __init__(self, tmpdir, port=None):
+        self.port = port or free_port()
+        self.tmpdir = tmpdir
+        self.proc = None
+        self.start()
+
+    def start(self):
+        self.proc = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
+             "--save", "", "--appendonly", "no", "--daemonize", "no",
+             "--dir", str(self.tmpdir)],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL)
+        assert wait_port(self.port, 10.0, self.proc), "redis did not start"
+
+    def signal(self, sig):
+        self.proc.send_signal(sig)
+
+    def kill(self):
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            stop_pid(self.proc, signal.SIGKILL)
+        self.proc = None
+
+
+@pytest.fixture
+def redis(tmp_path):
+    r = Redis(tmp_path)
+    yield r
+    r.kill()
+
+
+def enc(s):
+    return urllib.parse.quote(s, safe="")
+
+
+def redis_vane(vane_factory, backend, redis, workers=1):
+    admin = free_port()
+    v = vane_factory(
+        [backend.address], workers=workers,
+        extra='cache = { store = "redis"; redis = { address = '
+              '"127.0.0.1:%d"; prefix = "it:"; timeout = "%dms"; '
+              'connect_timeout = "500ms"; }; };\n'
+              'admin = { address = "127.0.0.1:%d"; };\n'
+              % (redis.port, REDIS_TIMEOUT_MS, admin))
+    v.admin_port = admin
+    return v
+
+
+@pytest.fixture
+def pair(vane_factory, backend, redis):
+    """Two instances on one Redis, each up (its Redis connection ready)."""
+    a = redis_vane(vane_factory, backend, redis)
+    b = redis_vane(vane_factory, backend, redis, workers=2)
+    assert caching_works(a, b)
+    assert caching_works(b, a)
+    return a, b
+
+
+def backend_calls(backend, name):
+    return backend.stats()["cache_calls"].get(name, {}).get("GET", 0)
+
+
+def cache_status(r):
+    return r.headers.get("Cache-Status", "")
+
+
+def is_hit(r):
+    return [p.strip() for p in cache_status(r).split(";")] == ["vane", "hit"]
+
+
+HOST = "shared.example"
+
+
+def get(v, path, headers=None):
+    """GET with the Host every instance is reached by behind a load
+    balancer: the cache key names the site, so instances share entries
+    only for one Host."""
+    h = {"Host": HOST}
+    h.update(headers or {})
+    r = requests.get(v.url + path, headers=h, timeout=TIMEOUT)
+    assert r.status_code == 200, r
+    return r
+
+
+def purge_post(v, query):
+    with RawConn(v.admin_port, timeout=TIMEOUT) as c:
+        c.send(request("POST", "/purge?" + query, host="admin",
+                       headers=[("Content-Length", "0")]))
+        r = c.read_response()
+    assert r.status == 200, r.body
+    return json.loads(r.body)
+
+
+def stored_then_hit(a, b, path):
+    """Store path through a; True if b then answers it from the cache
+    (the insert is written after the response: give it a moment)."""
+    get(a, path)
+    time.sleep(0.3)
+    return is_hit(get(b, path))
+
+
+def caching_works(a, b, within=15.0):
+    """True once a response stored through a is a hit on b (the Redis
+    connections may still be coming up): fresh URLs, bounded."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        path = "/cache/w-%s?cc=max-age%%3D600" % uuid.uuid4().hex[:8]
+        if stored_then_hit(a, b, path):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_cached_by_one_hit_on_other(pair, backend):
+    a, b = pair
+    name = "s-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s&size=20000" % (name, enc("max-age=600"))
+    assert stored_then_hit(a, b, path)
+    for v in (a, b, a, b):
+        r = get(v, path)
+        assert is_hit(r), cache_status(r)
+    assert backend_calls(backend, name) == 1
+    assert len(r.content) == 20000
+    assert json.loads(r.content)["name"] == name
+
+
+def test_vary_variants_in_redis(pair, backend):
+    a, b = pair
+    name = "v-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s&vary=Accept-Language" % (name,
+                                                     enc("max-age=600"))
+    for lang in ("en", "fr"):
+        get(a, path, {"Accept-Language": lang})
+    time.sleep(0.3)
+    for lang in ("fr", "en"):
+        r = get(b, path, {"Accept-Language": lang})
+        assert is_hit(r), cache_status(r)
+        assert json.loads(r.content)["lang"] == lang
+    assert backend_calls(backend, name) == 2
+    r = get(b, path, {"Accept-Language": "de"})
+    assert not is_hit(r)
+
+
+def test_purge_on_one_seen_by_other(pair, backend):
+    a, b = pair
+    name = "p-" + uuid.uuid4().hex[:8]
+    cc = enc("max-age=600")
+    url = "/cache/%s?cc=%s" % (name, cc)
+    tagged = "/cache/%s?cc=%s&tag=%s" % (name, cc, enc("grp:1"))
+    assert stored_then_hit(a, b, url)
+    assert stored_then_hit(a, b, tagged)
+    body = purge_post(a, "url=" + enc("http://%s%s" % (HOST, url)))
+    assert body["purged"] == 1, body
+    assert not is_hit(get(b, url))
+    assert is_hit(get(b, tagged))
+    body = purge_post(b, "tag=" + enc("grp:1"))
+    assert body["purged"] == 1, body
+    assert not is_hit(get(a, tagged))
+
+
+def stats(v):
+    with RawConn(v.admin_port, timeout=TIMEOUT) as c:
+        c.send(request("GET", "/stats", host="admin"))
+        r = c.read_response()
+    assert r.status == 200
+    return json.loads(r.body)
+
+
+def test_redis_counters_in_stats(pair):
+    a, b = pair
+    for v, workers in ((a, 1), (b, 2)):
+        s = stats(v)
+        assert s["cache"]["store"] == "redis"
+        red = s["redis"]
+        # Each worker's connection counts into its worker's counters.
+        assert red["connected"] == workers, red
+        assert red["commands"] > 0 and red["replies"] > 0, red
+        assert red["rtt_us"] > 0 and red["errors"] == 0, red
+
+
+def timed_get(v, path):
+    t0 = time.monotonic()
+    r = get(v, path)
+    return r, time.monotonic() - t0
+
+
+def test_redis_stopped_killed_restarted(pair, backend, redis):
+    a, b = pair
+    name = "f-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s" % (name, enc("max-age=600"))
+    assert stored_then_hit(a, b, path)
+    # Slow: every request still answered, at worst after the Redis
+    # timeout plus the backend's time.
+    redis.signal(signal.SIGSTOP)
+    try:
+        for i in range(6):
+            for v in (a, b):
+                r, took = timed_get(v, "%s&i=%d" % (path, i))
+                # The lookup waits at most the Redis timeout; the
+                # backend answers at once.
+                assert took < REDIS_TIMEOUT_MS / 1000.0 + 0.9, took
+                assert "detail=store-unavailable" in cache_status(r), \
+                    cache_status(r)
+        # Even what was stored: Redis cannot say so in time.
+        r, took = timed_get(b, path)
+        assert not is_hit(r) and took < 1.0, (cache_status(r), took)
+    finally:
+        redis.signal(signal.SIGCONT)
+    # Down: a miss at once, with the reason in Cache-Status.
+    port = redis.port
+    redis.kill()
+    for i in range(6):
+        for v in (a, b):
+            r, took = timed_get(v, "%s&k=%d" % (path, i))
+            assert took < 1.0, took
+            assert "detail=store-unavailable" in cache_status(r), \
+                cache_status(r)
+    red = stats(a)["redis"]
+    assert red["connected"] == 0 and red["errors"] > 0, red
+    # Back: caching resumes, no restart of vane.
+    redis.port = port
+    redis.start()
+    assert caching_works(a, b)
+    assert caching_works(b, a)
+    red = stats(b)["redis"]
+    assert red["connected"] == 2 and red["reconnects"] > 0, red
+
+
+def test_client_gone_while_lookup_pending(pair, backend, redis):
+    """Clients that close while their lookup waits on a stopped Redis
+    cancel it: no late callback on a freed client (ASan would say so),
+    and the instance serves on."""
+    a, b = pair
+    name = "g-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s" % (name, enc("max-age=600"))
+    redis.signal(signal.SIGSTOP)
+    try:
+        for v in (a, b):
+            conns = []
+            for i in range(20):
+                c = v.conn(timeout=TIMEOUT)
+                c.send(request("GET", "%s&i=%d" % (path, i), host=HOST))
+                conns.append(c)
+            time.sleep(0.02)  # sent, lookups pending
+            for c in conns:
+                c.close()
+        time.sleep(REDIS_TIMEOUT_MS / 1000.0 * 3)
+    finally:
+        redis.signal(signal.SIGCONT)
+    for v in (a, b):
+        r, took = timed_get(v, path)
+        assert took < 1.0
+    assert caching_works(a, b)
