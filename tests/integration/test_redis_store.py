@@ -284,3 +284,26 @@ def test_client_gone_while_lookup_pending(pair, backend, redis):
         r, took = timed_get(v, path)
         assert took < 1.0
     assert caching_works(a, b)
+
+
+def test_cold_url_on_two_instances_reaches_backend_at_most_twice(pair,
+                                                                 backend):
+    """100 concurrent requests for one cold URL, spread over both
+    instances: each instance collapses its own into one fetch (the lookup
+    answered by Redis, then the coalescing of its workers), so the backend
+    sees at most two requests, and every client gets the whole answer."""
+    import concurrent.futures
+    a, b = pair
+    name = "cold-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s&delay_ms=400&size=5000" % (name,
+                                                       enc("max-age=600"))
+
+    def one(i):
+        return get(a if i % 2 else b, path)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=100) as ex:
+        rs = list(ex.map(one, range(100)))
+    for r in rs:
+        assert len(r.content) == 5000, cache_status(r)
+        assert json.loads(r.content)["name"] == name
+    assert 1 <= backend_calls(backend, name) <= 2, backend_calls(backend, name)
