@@ -8,9 +8,14 @@
 #   VANE_BIN=src/vane bench/lb-cost.sh [ROUNDS] [SECONDS]
 #   VARIANTS="1 1-nocache" bench/lb-cost.sh    what the cache costs on pass
 #
+#   LB_PATH=/small.json VARIANTS="1 1-redis" bench/lb-cost.sh
+#                                  hits from Redis against hits from memory
+#
 # VARIANTS [1 4] lists the configurations run in turn each round: N is
 # vane in front of N origin ports; N-nocache the same with cache.store
-# "off" (on the no-store object every request is then a plain proxy).
+# "off" (on the no-store object every request is then a plain proxy);
+# N-redis with cache.store "redis", on a redis-server this script starts
+# on a loopback port. LB_PATH [/nostore.json] is the URL loaded.
 #
 # vane on CPU 1, wrk and the origin on CPU 0 (as run.sh does). Prints per
 # round requests/s and vane's CPU seconds per 10k requests (user + system
@@ -26,12 +31,16 @@ SECS=${2:-5}
 BASE=${LB_PORT_BASE:-19300}
 PORTS="$((BASE + 1)) $((BASE + 2)) $((BASE + 3)) $((BASE + 4))"
 LISTEN=$((BASE + 80))
+REDIS_PORT=$((BASE + 79))
+LB_PATH=${LB_PATH:-/nostore.json}
 WORK=$(mktemp -d /tmp/vane-lbcost.XXXXXX)
 CLK_TCK=$(getconf CLK_TCK)
 pid=""
+rpid=""
 
 cleanup() {
 	[ -n "$pid" ] && bench_stop_pid "$pid" 5
+	[ -n "$rpid" ] && bench_stop_pid "$rpid" 5
 	WORKDIR=$WORK/origin PORTS=$PORTS CPU=0 "$SHARED/origin/static.sh" stop \
 		>/dev/null 2>&1 || true
 	rm -rf -- "$WORK"
@@ -39,10 +48,22 @@ cleanup() {
 trap cleanup EXIT
 
 WORKDIR=$WORK/origin PORTS=$PORTS CPU=0 "$SHARED/origin/static.sh" start
+case " ${VARIANTS:-} " in
+*-redis\ *)
+	bench_spawn 0 "$WORK/redis.pid" "$WORK/redis.log" redis-server \
+		--port "$REDIS_PORT" --bind 127.0.0.1 --save '' --appendonly no \
+		--dir "$WORK"
+	rpid=$(cat "$WORK/redis.pid")
+	for ((i = 0; i < 100; i++)); do
+		redis-cli -p "$REDIS_PORT" ping >/dev/null 2>&1 && break
+		sleep 0.1
+	done
+	;;
+esac
 
 # conf VARIANT: vane in front of the first N origin ports, cache on or off.
 conf() {
-	local n=${1%-nocache} servers="" sep="" p i=0
+	local n=${1%-*} servers="" sep="" p i=0
 	for p in $PORTS; do
 		[ "$i" -lt "$n" ] || break
 		servers+="$sep{ address = \"127.0.0.1:$p\"; }"
@@ -55,7 +76,10 @@ listen = ( { address = "127.0.0.1:$LISTEN"; } );
 backends = { servers = ( $servers ); keepalive = 256; };
 log = { level = "warn"; };
 CONF
-	[ "$n" = "$1" ] || echo 'cache = { store = "off"; };'
+	case $1 in
+	*-nocache) echo 'cache = { store = "off"; };' ;;
+	*-redis) echo "cache = { store = \"redis\"; redis = { address = \"127.0.0.1:$REDIS_PORT\"; }; };" ;;
+	esac
 }
 
 # ticks PID: utime + stime of the process, in clock ticks.
@@ -67,11 +91,11 @@ measure() {
 	conf "$n" >"$WORK/vane-$n.conf"
 	bench_spawn 1 "$WORK/vane.pid" "$WORK/vane.log" "$VANE" -c "$WORK/vane-$n.conf"
 	pid=$(cat "$WORK/vane.pid")
-	bench_wait_http "http://127.0.0.1:$LISTEN/nostore.json" 10 ||
+	bench_wait_http "http://127.0.0.1:$LISTEN$LB_PATH" 10 ||
 		bench_die "vane did not come up: $(tail -3 "$WORK/vane.log")"
-	taskset -c 0 wrk -t1 -c64 -d1s "http://127.0.0.1:$LISTEN/nostore.json" >/dev/null
+	taskset -c 0 wrk -t1 -c64 -d1s "http://127.0.0.1:$LISTEN$LB_PATH" >/dev/null
 	t0=$(ticks "$pid")
-	taskset -c 0 wrk -t1 -c64 -d"${SECS}s" "http://127.0.0.1:$LISTEN/nostore.json" >"$WORK/wrk.txt"
+	taskset -c 0 wrk -t1 -c64 -d"${SECS}s" "http://127.0.0.1:$LISTEN$LB_PATH" >"$WORK/wrk.txt"
 	t1=$(ticks "$pid")
 	bench_stop_pid "$pid" 5
 	pid=""
