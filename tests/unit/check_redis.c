@@ -34,17 +34,11 @@
 #include <hiredis/hiredis.h>
 
 #include "log.h"
+#include "redis_server.h"
 #include "redis.h"
 #include "stats.h"
 
 #define SLACK_MS	150	/* scheduling, sanitizers, two shared cores */
-
-struct srv {
-	pid_t	pid;
-	int	port;
-	char	sock[108];
-	int	stopped;
-};
 
 struct res {
 	int			calls;
@@ -60,139 +54,6 @@ static struct stats		 st;
 static char			 tmpdir[64];
 static char			 logpath[128];
 
-static uint64_t
-ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-}
-
-/* ------------------------------------------------------------ harness */
-
-static int
-free_port(void)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof(sin);
-	int			fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ne(fd, -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return (port);
-}
-
-/* A blocking probe (test code, not an event loop): is it accepting? */
-static int
-srv_accepts(const struct srv *s)
-{
-	struct sockaddr_in	sin;
-	struct sockaddr_un	sun;
-	int			fd, ok;
-
-	if (s->sock[0] != '\0') {
-		fd = socket(AF_UNIX, SOCK_STREAM, 0);
-		memset(&sun, 0, sizeof(sun));
-		sun.sun_family = AF_UNIX;
-		snprintf(sun.sun_path, sizeof(sun.sun_path), "%s", s->sock);
-		ok = connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0;
-	} else {
-		fd = socket(AF_INET, SOCK_STREAM, 0);
-		memset(&sin, 0, sizeof(sin));
-		sin.sin_family = AF_INET;
-		sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		sin.sin_port = htons((uint16_t)s->port);
-		ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	}
-	close(fd);
-	return (ok);
-}
-
-/*
- * redis-server on 127.0.0.1:port (and a Unix socket when unix is set),
- * with extra arguments (NULL-terminated). It dies with this process
- * (PR_SET_DEATHSIG), so a test killed by Check's timeout leaves no server.
- */
-static void
-srv_start(struct srv *s, int port, int unix_sock, ...)
-{
-	const char	*argv[40];
-	char		 pbuf[16];
-	const char	*a;
-	va_list		 ap;
-	int		 n = 0, fd;
-	uint64_t	 end;
-
-	memset(s, 0, sizeof(*s));
-	s->port = port;
-	snprintf(pbuf, sizeof(pbuf), "%d", port);
-	argv[n++] = "redis-server";
-	argv[n++] = "--port";
-	argv[n++] = pbuf;
-	argv[n++] = "--bind";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "--save";
-	argv[n++] = "";
-	argv[n++] = "--appendonly";
-	argv[n++] = "no";
-	argv[n++] = "--daemonize";
-	argv[n++] = "no";
-	argv[n++] = "--dir";
-	argv[n++] = tmpdir;
-	if (unix_sock) {
-		snprintf(s->sock, sizeof(s->sock), "%s/redis.sock", tmpdir);
-		argv[n++] = "--unixsocket";
-		argv[n++] = s->sock;
-	}
-	va_start(ap, unix_sock);
-	while ((a = va_arg(ap, const char *)) != NULL && n < 38)
-		argv[n++] = a;
-	va_end(ap);
-	argv[n] = NULL;
-
-	s->pid = fork();
-	ck_assert_int_ne(s->pid, -1);
-	if (s->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		fd = open("/dev/null", O_RDWR);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execvp("redis-server", (char *const *)argv);
-		_exit(127);
-	}
-	for (end = ms() + 5000; !srv_accepts(s); usleep(10000))
-		ck_assert_msg(ms() < end, "redis-server did not start");
-}
-
-static void
-srv_signal(struct srv *s, int sig)
-{
-	ck_assert_int_eq(kill(s->pid, sig), 0);
-	if (sig == SIGSTOP)
-		s->stopped = 1;
-	else if (sig == SIGCONT)
-		s->stopped = 0;
-}
-
-/* SIGKILL by PID and reap it. */
-static void
-srv_kill(struct srv *s)
-{
-	if (s->pid <= 0)
-		return;
-	kill(s->pid, SIGKILL);
-	waitpid(s->pid, NULL, 0);
-	s->pid = 0;
-}
-
 /* --------------------------------------------------------- event loop */
 
 /* Run the loop in 5 ms slices until *flag is non-zero or ms_max passed. */
@@ -200,10 +61,10 @@ static int
 run_until(const int *flag, int ms_max)
 {
 	struct timeval	 tv = { 0, 5000 };
-	uint64_t	 end = ms() + (uint64_t)ms_max;
+	uint64_t	 end = ms_now() + (uint64_t)ms_max;
 
 	while (*flag == 0) {
-		if (ms() >= end)
+		if (ms_now() >= end)
 			return (0);
 		event_base_loopexit(base, &tv);
 		event_base_dispatch(base);
@@ -254,9 +115,9 @@ wait_ready(struct redis_conn *rc, int ms_max)
 static int
 wait_down(struct redis_conn *rc, int ms_max)
 {
-	uint64_t end = ms() + (uint64_t)ms_max;
+	uint64_t end = ms_now() + (uint64_t)ms_max;
 
-	while (redis_ready(rc) && ms() < end)
+	while (redis_ready(rc) && ms_now() < end)
 		run_for(5);
 	return (!redis_ready(rc));
 }
@@ -270,7 +131,7 @@ res_cb(void *arg, enum redis_status status, const struct redisReply *r)
 
 	x->calls++;
 	x->status = status;
-	x->at_ms = ms();
+	x->at_ms = ms_now();
 	x->type = r != NULL ? r->type : -1;
 	x->len = 0;
 	x->str[0] = '\0';
@@ -407,7 +268,7 @@ START_TEST(roundtrip_binary)
 
 	for (i = 0; i < sizeof(val); i++)
 		val[i] = (char)(i % 7 == 0 ? 0 : i);
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	ck_assert(wait_ready(rc, 3000));
 	ck_assert_uint_eq(st.redis_connected, 1);
@@ -456,7 +317,7 @@ START_TEST(unix_socket)
 	char			 addr[160], err[256];
 	int			 form;
 
-	srv_start(&s, free_port(), 1, NULL);
+	srv_start(&s, tmpdir, free_port(), 1, NULL);
 	for (form = 0; form < 2; form++) {
 		snprintf(addr, sizeof(addr), "%s%s", form == 0 ? "unix:" : "",
 		    s.sock);
@@ -494,7 +355,7 @@ START_TEST(ipv6_loopback)
 		close(fd);
 	if (!v6)
 		return;		/* no IPv6 loopback here: nothing to test */
-	srv_start(&s, free_port(), 0, "--bind", "127.0.0.1", "::1", NULL);
+	srv_start(&s, tmpdir, free_port(), 0, "--bind", "127.0.0.1", "::1", NULL);
 	snprintf(addr, sizeof(addr), "[::1]:%d", s.port);
 	o.address = addr;
 	rc = redis_open(base, &o, err, sizeof(err));
@@ -514,7 +375,7 @@ START_TEST(auth_password)
 	struct res		 x;
 	char			 addr[64];
 
-	srv_start(&s, free_port(), 0, "--requirepass", "s3cret", NULL);
+	srv_start(&s, tmpdir, free_port(), 0, "--requirepass", "s3cret", NULL);
 	o.password = "s3cret";
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	ck_assert(wait_ready(rc, 3000));
@@ -535,7 +396,7 @@ START_TEST(auth_acl_user)
 	struct res		 x;
 	char			 addr[64];
 
-	srv_start(&s, free_port(), 0, "--user", "vane", "on", ">pw1", "~*",
+	srv_start(&s, tmpdir, free_port(), 0, "--user", "vane", "on", ">pw1", "~*",
 	    "&*", "+@all", NULL);
 	o.username = "vane";
 	o.password = "pw1";
@@ -559,7 +420,7 @@ START_TEST(auth_wrong_password)
 	char			 addr[64];
 	uint64_t		 t0;
 
-	srv_start(&s, free_port(), 0, "--requirepass", "s3cret", NULL);
+	srv_start(&s, tmpdir, free_port(), 0, "--requirepass", "s3cret", NULL);
 	o.password = "wrong";
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	run_for(700);	/* several attempts at 50..200 ms */
@@ -569,11 +430,11 @@ START_TEST(auth_wrong_password)
 	ck_assert_int_eq(log_count(": down: "), 1);
 	ck_assert_int_eq(log_count(": connected"), 0);
 
-	t0 = ms();
+	t0 = ms_now();
 	ck_assert_ptr_null(cmd(rc, &x, "GET", "a", NULL));
 	ck_assert_int_eq(x.calls, 1);	/* at once, before returning */
 	ck_assert_int_eq(x.status, REDIS_DOWN);
-	ck_assert_uint_lt(ms() - t0, 20);
+	ck_assert_uint_lt(ms_now() - t0, 20);
 	run_for(50);
 	ck_assert_int_eq(x.calls, 1);
 	ck_assert_uint_eq(st.redis_errors, 1);
@@ -590,7 +451,7 @@ START_TEST(no_password_noauth)
 	struct redis_conn	*rc;
 	char			 addr[64];
 
-	srv_start(&s, free_port(), 0, "--requirepass", "s3cret", NULL);
+	srv_start(&s, tmpdir, free_port(), 0, "--requirepass", "s3cret", NULL);
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	run_for(300);
 	ck_assert(!redis_ready(rc));
@@ -608,7 +469,7 @@ START_TEST(select_db)
 	struct res		 x;
 	char			 a5[64], a0[64];
 
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	o5.db = 5;
 	rc5 = open_tcp(&o5, s.port, a5, sizeof(a5));
 	rc0 = open_tcp(&o0, s.port, a0, sizeof(a0));
@@ -636,7 +497,7 @@ START_TEST(select_bad_db)
 	struct redis_conn	*rc;
 	char			 addr[64];
 
-	srv_start(&s, free_port(), 0, "--databases", "4", NULL);
+	srv_start(&s, tmpdir, free_port(), 0, "--databases", "4", NULL);
 	o.db = 9;
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	run_for(300);
@@ -661,19 +522,19 @@ START_TEST(refused_then_started)
 	rc = open_tcp(&o, port, addr, sizeof(addr));
 	run_for(100);
 	ck_assert(!redis_ready(rc));
-	t0 = ms();
+	t0 = ms_now();
 	ck_assert_ptr_null(cmd(rc, &x, "GET", "a", NULL));
 	ck_assert_int_eq(x.calls, 1);
 	ck_assert_int_eq(x.status, REDIS_DOWN);
-	ck_assert_uint_lt(ms() - t0, 20);
+	ck_assert_uint_lt(ms_now() - t0, 20);
 	ck_assert_int_eq(log_count(": down: Connection refused; retrying"),
 	    1);
 
-	srv_start(&s, port, 0, NULL);
-	t0 = ms();
+	srv_start(&s, tmpdir, port, 0, NULL);
+	t0 = ms_now();
 	/* backoff_max (200 ms) plus the connect, with slack. */
 	ck_assert(wait_ready(rc, 200 + 2 * SLACK_MS + 500));
-	ck_assert_uint_lt(ms() - t0, 200 + 2 * SLACK_MS + 500);
+	ck_assert_uint_lt(ms_now() - t0, 200 + 2 * SLACK_MS + 500);
 	ck_assert_uint_ge(st.redis_reconnects, 1);
 	ck_assert_int_eq(cmd_wait(rc, &x, "PING", NULL), REDIS_REPLIED);
 	ck_assert_int_eq(log_count(": connected"), 1);
@@ -694,12 +555,12 @@ START_TEST(sigstop_timeout_once)
 	char			 addr[64];
 	uint64_t		 t0, replies;
 
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	o.connect_timeout_ms = 3000;	/* no stall drop in this test */
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	ck_assert(wait_ready(rc, 3000));
 	srv_signal(&s, SIGSTOP);
-	t0 = ms();
+	t0 = ms_now();
 	ck_assert_ptr_nonnull(cmd(rc, &x, "PING", NULL));
 	ck_assert(run_until(&x.calls, 1000));
 	ck_assert_int_eq(x.status, REDIS_TIMEOUT);
@@ -733,7 +594,7 @@ START_TEST(sigstop_stall_reconnects)
 	char			 addr[64];
 	int			 i;
 
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	o.connect_timeout_ms = 400;
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	ck_assert(wait_ready(rc, 3000));
@@ -779,7 +640,7 @@ START_TEST(sigkill_pending)
 	int			 i, all;
 	uint64_t		 end;
 
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	o.timeout_ms = 2000;
 	o.connect_timeout_ms = 3000;
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
@@ -789,10 +650,10 @@ START_TEST(sigkill_pending)
 		ck_assert_ptr_nonnull(cmd(rc, &x[i], "GET", "k", NULL));
 	run_for(50);	/* written, unanswered */
 	srv_kill(&s);
-	for (end = ms() + 2000;; run_for(10)) {
+	for (end = ms_now() + 2000;; run_for(10)) {
 		for (all = 1, i = 0; i < 5; i++)
 			all &= x[i].calls > 0;
-		if (all || ms() > end)
+		if (all || ms_now() > end)
 			break;
 	}
 	ck_assert_msg(all, "not every pending command was reported");
@@ -821,7 +682,7 @@ START_TEST(cancel_no_callback)
 	struct redis_req	*req;
 	char			 addr[64];
 
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	o.connect_timeout_ms = 3000;
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	ck_assert(wait_ready(rc, 3000));
@@ -860,7 +721,7 @@ START_TEST(close_pending)
 	char			 addr[64];
 	int			 i;
 
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	o.connect_timeout_ms = 3000;
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	ck_assert(wait_ready(rc, 3000));
@@ -891,15 +752,15 @@ START_TEST(connect_timeout)
 	char			 addr[64];
 	uint64_t		 t0;
 
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	srv_signal(&s, SIGSTOP);
 	o.connect_timeout_ms = 200;
-	t0 = ms();
+	t0 = ms_now();
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
-	while (log_count(": down: ") == 0 && ms() - t0 < 2000)
+	while (log_count(": down: ") == 0 && ms_now() - t0 < 2000)
 		run_for(10);
-	ck_assert_uint_ge(ms() - t0, 200 - 5);
-	ck_assert_uint_le(ms() - t0, 200 + SLACK_MS);
+	ck_assert_uint_ge(ms_now() - t0, 200 - 5);
+	ck_assert_uint_le(ms_now() - t0, 200 + SLACK_MS);
 	ck_assert_int_eq(log_count(": down: no answer within 200ms "
 	    "(cache.redis.connect_timeout)"), 1);
 	ck_assert(!redis_ready(rc));
@@ -918,7 +779,7 @@ START_TEST(error_reply)
 	struct res		 x;
 	char			 addr[64];
 
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	rc = open_tcp(&o, s.port, addr, sizeof(addr));
 	ck_assert(wait_ready(rc, 3000));
 	ck_assert_int_eq(cmd_wait(rc, &x, "SET", "n", "x", NULL),
@@ -971,7 +832,7 @@ START_TEST(reentrant_callbacks)
 	size_t			 len[1] = { 4 };
 	uint64_t		 end;
 
-	srv_start(&s, free_port(), 0, NULL);
+	srv_start(&s, tmpdir, free_port(), 0, NULL);
 	o.timeout_ms = 2000;
 	o.connect_timeout_ms = 3000;
 	memset(&c, 0, sizeof(c));
@@ -979,7 +840,7 @@ START_TEST(reentrant_callbacks)
 	ck_assert(wait_ready(c.rc, 3000));
 	c.left = 99;
 	(void)redis_command(c.rc, chain_cb, &c, 1, argv, len);
-	for (end = ms() + 3000; c.replied < 100 && ms() < end; )
+	for (end = ms_now() + 3000; c.replied < 100 && ms_now() < end; )
 		run_for(5);
 	ck_assert_int_eq(c.replied, 100);
 
@@ -992,7 +853,7 @@ START_TEST(reentrant_callbacks)
 		    argv, len));
 	run_for(30);
 	srv_kill(&s);
-	for (end = ms() + 3000; c.lost < 50 && ms() < end; )
+	for (end = ms_now() + 3000; c.lost < 50 && ms_now() < end; )
 		run_for(5);
 	run_for(50);
 	ck_assert_int_eq(c.lost, 50);
@@ -1019,7 +880,7 @@ START_TEST(many_pending_restart)
 
 	x = calloc(N, sizeof(*x));
 	ck_assert_ptr_nonnull(x);
-	srv_start(&s, port, 0, NULL);
+	srv_start(&s, tmpdir, port, 0, NULL);
 	o.timeout_ms = 1000;
 	o.connect_timeout_ms = 2000;
 	rc = open_tcp(&o, port, addr, sizeof(addr));
@@ -1030,7 +891,7 @@ START_TEST(many_pending_restart)
 			run_for(1);	/* some answered, some not */
 	}
 	srv_kill(&s);
-	for (end = ms() + 5000; ms() < end; run_for(10)) {
+	for (end = ms_now() + 5000; ms_now() < end; run_for(10)) {
 		for (ok = 0, i = 0; i < N; i++)
 			ok += x[i].calls > 0;
 		if (ok == N)
@@ -1045,7 +906,7 @@ START_TEST(many_pending_restart)
 	}
 	ck_assert_int_eq(ok + bad, N);
 	ck_assert_uint_eq(st.redis_errors, (uint64_t)bad);
-	srv_start(&s, port, 0, NULL);
+	srv_start(&s, tmpdir, port, 0, NULL);
 	ck_assert(wait_ready(rc, 3000));
 	ck_assert_int_eq(cmd_wait(rc, &y, "PING", NULL), REDIS_REPLIED);
 	for (i = 0; i < N; i++)

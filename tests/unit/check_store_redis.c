@@ -35,6 +35,7 @@
 
 #include "log.h"
 #include "redis.h"
+#include "redis_server.h"
 #include "store.h"
 #include "store_codec.h"
 
@@ -43,11 +44,6 @@
 #define PREFIX		"t:"
 #define HEAD	"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\n"
 #define MAXBODY		(1u << 20)
-
-struct srv {
-	pid_t	pid;
-	int	port;
-};
 
 struct done {
 	int		called;
@@ -72,15 +68,6 @@ static struct srv		 srv;
 static char			 tmpdir[64];
 static long			 live0;
 
-static uint64_t
-ms(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ((uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000);
-}
-
 static int64_t
 now(void)
 {
@@ -88,91 +75,6 @@ now(void)
 }
 
 /* ------------------------------------------------------------ harness */
-
-static int
-free_port(void)
-{
-	struct sockaddr_in	sin;
-	socklen_t		len = sizeof(sin);
-	int			fd, port;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	ck_assert_int_ne(fd, -1);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	ck_assert_int_eq(bind(fd, (struct sockaddr *)&sin, sizeof(sin)), 0);
-	ck_assert_int_eq(getsockname(fd, (struct sockaddr *)&sin, &len), 0);
-	port = ntohs(sin.sin_port);
-	close(fd);
-	return (port);
-}
-
-static int
-srv_accepts(int port)
-{
-	struct sockaddr_in	sin;
-	int			fd, ok;
-
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	memset(&sin, 0, sizeof(sin));
-	sin.sin_family = AF_INET;
-	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-	sin.sin_port = htons((uint16_t)port);
-	ok = connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0;
-	close(fd);
-	return (ok);
-}
-
-/* redis-server on 127.0.0.1:port; dies with this process. */
-static void
-srv_start(struct srv *s, int port)
-{
-	const char	*argv[20];
-	char		 pbuf[16];
-	int		 n = 0, fd;
-	uint64_t	 end;
-
-	s->port = port;
-	snprintf(pbuf, sizeof(pbuf), "%d", port);
-	argv[n++] = "redis-server";
-	argv[n++] = "--port";
-	argv[n++] = pbuf;
-	argv[n++] = "--bind";
-	argv[n++] = "127.0.0.1";
-	argv[n++] = "--save";
-	argv[n++] = "";
-	argv[n++] = "--appendonly";
-	argv[n++] = "no";
-	argv[n++] = "--daemonize";
-	argv[n++] = "no";
-	argv[n++] = "--dir";
-	argv[n++] = tmpdir;
-	argv[n] = NULL;
-	s->pid = fork();
-	ck_assert_int_ne(s->pid, -1);
-	if (s->pid == 0) {
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		fd = open("/dev/null", O_RDWR);
-		dup2(fd, 1);
-		dup2(fd, 2);
-		execvp("redis-server", (char *const *)argv);
-		_exit(127);
-	}
-	for (end = ms() + 5000; !srv_accepts(port); usleep(10000))
-		ck_assert_msg(ms() < end, "redis-server did not start");
-}
-
-static void
-srv_kill(struct srv *s)
-{
-	if (s->pid <= 0)
-		return;
-	kill(s->pid, SIGCONT);
-	kill(s->pid, SIGKILL);
-	waitpid(s->pid, NULL, 0);
-	s->pid = 0;
-}
 
 /* A blocking client for the test's own look at Redis (not the store's). */
 static redisReply *
@@ -222,11 +124,11 @@ cmdstat(const char *what)
 static int
 run_until(const int *flag, int ms_max)
 {
-	uint64_t end = ms() + (uint64_t)ms_max;
+	uint64_t end = ms_now() + (uint64_t)ms_max;
 	int i;
 
 	while (*flag == 0) {
-		if (ms() >= end)
+		if (ms_now() >= end)
 			return (0);
 		for (i = 0; i < 2; i++)
 			event_base_loop(base[i], EVLOOP_NONBLOCK);
@@ -263,7 +165,7 @@ hit_cb(void *arg, struct store_hit *h)
 	int i;
 
 	r->called++;
-	r->at_ms = ms();
+	r->at_ms = ms_now();
 	r->status = h->status;
 	r->hfm = h->hfm;
 	r->hfm_until = h->hfm_until;
@@ -403,7 +305,7 @@ body_is(const struct store_obj *o, const char *s)
 static int
 wait_up(int i, int ms_max)
 {
-	uint64_t end = ms() + (uint64_t)ms_max;
+	uint64_t end = ms_now() + (uint64_t)ms_max;
 	struct hit r;
 
 	for (;;) {
@@ -411,7 +313,7 @@ wait_up(int i, int ms_max)
 		put_hit(&r);
 		if (r.status != STORE_ERROR)
 			return (1);
-		if (ms() > end)
+		if (ms_now() > end)
 			return (0);
 		run_for(20);
 	}
@@ -467,7 +369,7 @@ setup(void)
 	}
 	live0 = store_obj_live();
 	memset(&srv, 0, sizeof(srv));
-	srv_start(&srv, free_port());
+	srv_start(&srv, tmpdir, free_port(), 0, NULL);
 	open_store(TIMEOUT_MS);
 }
 
@@ -815,7 +717,7 @@ START_TEST(sigstop_timeout)
 	ck_assert_int_eq(put(0, mk("http://h/s", NULL, "s", NULL)), STORE_OK);
 	ck_assert_int_eq(kill(srv.pid, SIGSTOP), 0);
 	memset(&r, 0, sizeof(r));
-	t0 = ms();
+	t0 = ms_now();
 	ck_assert_ptr_nonnull(store_lookup(sc[0], &q, hit_cb, &r));
 	ck_assert(run_until(&r.called, 3000));
 	ck_assert_int_eq(r.status, STORE_ERROR);
@@ -849,7 +751,7 @@ START_TEST(sigkill_restart)
 	(void)store_insert(sc[1], &o, now(), done_cb, &d);
 	ck_assert(run_until(&d.called, 3000));
 	ck_assert_int_eq(d.status, STORE_ERROR);
-	srv_start(&srv, port);
+	srv_start(&srv, tmpdir, port, 0, NULL);
 	ck_assert(wait_up(0, 3000));
 	ck_assert(wait_up(1, 3000));
 	get(0, "http://h/k", &r);
