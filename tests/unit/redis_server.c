@@ -139,8 +139,8 @@ srv_kill(struct srv *s)
 {
 	if (s->pid <= 0)
 		return;
-	kill(s->pid, SIGCONT);
-	kill(s->pid, SIGKILL);
+	kill(s->pid, SIGKILL);	/* no SIGCONT first: a stopped server must
+				 * die without answering what is pending */
 	waitpid(s->pid, NULL, 0);
 	s->pid = 0;
 }

@@ -29,7 +29,7 @@ int		free_port(void);
 void	srv_start(struct srv *s, const char *dir, int port, int unix_sock,
 	    ...);
 void	srv_signal(struct srv *s, int sig);
-/* SIGKILL by PID (after a SIGCONT, should it be stopped) and reap it. */
+/* SIGKILL by PID (a stopped one too, without letting it run) and reap it. */
 void	srv_kill(struct srv *s);
 
 #endif
