@@ -41,6 +41,9 @@ static void	lookup_async(struct client *, struct store_hit *);
 static void	lookup_entry_cb(void *, struct store_hit *);
 static int	lookup_finish(struct client *, const char *, int);
 static void	lookup_go_on(struct client *, int);
+static int	lock_start(struct client *);
+static void	lock_release(struct client *);
+static void	resume_lookup(struct client *);
 
 /* What cache_lookup's callback found. */
 struct lookup_ctx {
@@ -563,10 +566,16 @@ lookup_finish(struct client *c, const char *buf, int answer)
 		refresh_start(c, buf);
 	if (answer == CACHE_ANSWER_FORWARD && m->method == HM_GET &&
 	    !t->no_coalesce && !t->validating && t->keep_req &&
-	    (t->fwd == CFWD_URI_MISS || t->fwd == CFWD_VARY_MISS) &&
-	    coalesce_join(c) == 0) {
-		c->w->st.cache_coalesced++;
-		return (CACHE_ANSWER_WAIT);
+	    (t->fwd == CFWD_URI_MISS || t->fwd == CFWD_VARY_MISS)) {
+		switch (coalesce_join(c)) {
+		case 0:
+			c->w->st.cache_coalesced++;
+			return (CACHE_ANSWER_WAIT);
+		case 1:
+			if (lock_start(c) == 0)
+				return (CACHE_ANSWER_PENDING);
+			break;
+		}
 	}
 	return (answer);
 }
@@ -643,6 +652,154 @@ lookup_go_on(struct client *c, int answer)
 		return;		/* cache_wake_run() or the store goes on */
 	cache_amend_request(c, c->uhead);
 	upstream_start(c);
+}
+
+/*
+ * Cross-instance coalescing. Several instances sharing a store (Redis)
+ * each collapse their own misses into one fetch (below); with a fetch
+ * lock in the store, their fetchers also take turns: the fetcher takes
+ * the key's lock (SET NX PX, cache.redis.lock_timeout) before asking
+ * its backend, and releases it once the response is stored (the unlock
+ * is sent after the insert on the same connection, so whoever sees the
+ * lock gone sees the object), or the fetch ended without storing
+ * (coalesce_end, cache_tx_reset). A fetcher that finds the lock held
+ * waits: it polls the lock after 5, 10, 20... ms (at most 100 ms apart);
+ * once it is gone, or lock_timeout has passed since the wait began, it
+ * looks up again, without coalescing: a hit when the holder stored the
+ * response, a hit-for-miss marker or a miss when it could not, and then
+ * the request goes to the backend itself. Its own process's waiters
+ * stay parked behind it throughout, so an instance sends at most one
+ * request per lock turn. A store error at any point means: fetch.
+ */
+#define LOCK_POLL_FIRST	5	/* ms */
+#define LOCK_POLL_MAX	100
+
+static void
+lock_forward(struct client *c)
+{
+	cache_amend_request(c, c->uhead);
+	upstream_start(c);
+	if (!c->closed)
+		(void)client_flush(c);
+}
+
+static void
+lock_resume(struct client *c)
+{
+	resume_lookup(c);
+	if (!c->closed)
+		(void)client_flush(c);
+}
+
+static void	lock_poll(evutil_socket_t, short, void *);
+
+/* Poll again after the next delay, never past lock_until. */
+static void
+lock_arm(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	uint64_t now = now_mono_ms(), d = t->lock_delay;
+	struct timeval tv;
+
+	if (t->lock_ev == NULL && (t->lock_ev = evtimer_new(c->w->base,
+	    lock_poll, c)) == NULL) {
+		lock_resume(c);
+		return;
+	}
+	if (now + d > t->lock_until)
+		d = t->lock_until > now ? t->lock_until - now : 0;
+	tv.tv_sec = (time_t)(d / 1000);
+	tv.tv_usec = (suseconds_t)(d % 1000) * 1000;
+	evtimer_add(t->lock_ev, &tv);
+	t->lock_delay = d * 2 > LOCK_POLL_MAX ? LOCK_POLL_MAX : d * 2;
+}
+
+static void
+locked_cb(void *arg, int status, uint64_t held)
+{
+	struct client *c = arg;
+	struct cache_tx *t = &c->cache;
+
+	t->sreq = NULL;
+	if (status == STORE_OK && held && now_mono_ms() < t->lock_until)
+		lock_arm(c);
+	else
+		lock_resume(c);
+}
+
+static void
+lock_poll(evutil_socket_t fd, short what, void *arg)
+{
+	struct client *c = arg;
+	struct cache_tx *t = &c->cache;
+	struct store_req *req;
+
+	(void)fd;
+	(void)what;
+	req = store_locked(c->w->sc, t->key, t->keylen, locked_cb, c);
+	if (req != NULL)
+		t->sreq = req;
+}
+
+static void
+lock_cb(void *arg, int status, uint64_t id)
+{
+	struct client *c = arg;
+	struct cache_tx *t = &c->cache;
+
+	if (t->sreq == (struct store_req *)&t->sreq)
+		return;		/* answered at once, in lock_start: a failure */
+	t->sreq = NULL;
+	if (status == STORE_OK && id == 0) {
+		c->w->st.cache_lock_waits++;
+		t->lock_until = now_mono_ms() +
+		    vane.cfg->cache_redis_lock_timeout;
+		t->lock_delay = LOCK_POLL_FIRST;
+		lock_arm(c);
+		return;
+	}
+	if (status == STORE_OK) {
+		c->w->st.cache_locks++;
+		t->lock_id = id;
+	}
+	lock_forward(c);
+}
+
+/* c leads its process's fetch of t->key: take the store's lock first.
+ * 0: pending (lock_cb goes on); -1: fetch now, without it. */
+static int
+lock_start(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+	struct store_req *req;
+
+	if (!store_has_lock(c->w->sc) ||
+	    vane.cfg->cache_redis_lock_timeout == 0)
+		return (-1);
+	/* A placeholder, so lock_cb tells an answer at once from a later
+	 * one; never passed to the store. */
+	t->sreq = (struct store_req *)&t->sreq;
+	req = store_lock(c->w->sc, t->key, t->keylen,
+	    vane.cfg->cache_redis_lock_timeout, lock_cb, c);
+	if (req == NULL) {
+		t->sreq = NULL;
+		return (-1);
+	}
+	t->sreq = req;
+	return (0);
+}
+
+/* The fetch is over (stored or not), or c goes: let others have it. */
+static void
+lock_release(struct client *c)
+{
+	struct cache_tx *t = &c->cache;
+
+	if (t->lock_id == 0)
+		return;
+	(void)store_unlock(c->w->sc, t->key, t->keylen, t->lock_id, NULL,
+	    NULL);
+	t->lock_id = 0;
 }
 
 /*
@@ -934,6 +1091,7 @@ coalesce_end(struct client *c)
 	struct busy *b = t->busy, **bp;
 	struct client *wc;
 
+	lock_release(c);
 	if (!t->fetcher)
 		return;
 	t->fetcher = 0;
@@ -1236,7 +1394,6 @@ stream_fits(struct client *c, struct cstream *s, struct http_msg *rq,
 	return (d->what == CACHE_SERVE_FRESH);
 }
 
-static void	resume_lookup(struct client *);
 
 /*
  * Waiter, woken with the fetcher's stream: answer from it (its head,
@@ -2329,6 +2486,8 @@ cache_tx_reset(struct client *c)
 		store_cancel(c->w->sc, t->sreq);
 		t->sreq = NULL;
 	}
+	if (t->lock_ev != NULL)
+		evtimer_del(t->lock_ev);
 	stream_end(c, 0);	/* still open: the fetch failed */
 	coalesce_end(c);
 	if (t->waiting != CW_NONE || t->stream != NULL)
@@ -2369,5 +2528,7 @@ cache_tx_free(struct client *c)
 		evbuffer_free(t->shead);
 	if (t->body != NULL)
 		evbuffer_free(t->body);
+	if (t->lock_ev != NULL)
+		event_free(t->lock_ev);
 	memset(t, 0, sizeof(*t));
 }

@@ -34,6 +34,13 @@
  * (reqhead) and the store's callback, on the client's own worker, goes
  * on as a coalescing wait's end does (serve or forward). A client that
  * goes while its lookup is pending cancels it (cache_tx_reset).
+ *
+ * Across instances (a store with a fetch lock: Redis), the request that
+ * would fetch for its own process first takes the key's lock in the
+ * store; when another instance holds it, it waits (bounded by
+ * cache.redis.lock_timeout, polling the lock) and looks up again once the
+ * lock is gone, with its process's waiters still behind it. See
+ * "Cross-instance coalescing" in cache.c.
  */
 #ifndef VANE_CACHE_H
 #define VANE_CACHE_H
@@ -49,6 +56,7 @@ struct busy;
 struct client;
 struct refresh;
 struct cstream;
+struct event;
 struct evbuffer;
 struct worker;
 struct store_obj;
@@ -100,7 +108,13 @@ struct cache_tx {
 						 * (not a bit field: another
 						 * worker writes it) */
 	struct busy		*busy;		/* the fetch it leads or waits for */
-	struct store_req	*sreq;		/* its lookup, while pending */
+	struct store_req	*sreq;		/* its lookup (or lock op), while
+						 * pending */
+	uint64_t		 lock_id;	/* holds the store's fetch lock
+						 * (Redis), this id; 0: not */
+	struct event		*lock_ev;	/* polls a lock another holds */
+	uint64_t		 lock_until;	/* ms: waits no longer */
+	uint64_t		 lock_delay;	/* ms, to the next poll */
 	void			*lctx;		/* the lookup being answered at once
 						 * (cache.c's struct lookup_ctx) */
 	struct refresh		*refresh;	/* a background client: the

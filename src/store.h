@@ -284,6 +284,27 @@ struct store_ops {
 				    store_done_cb cb, void *arg);
 	struct store_req	*(*stats)(struct store_conn *sc,
 				    store_stats_cb cb, void *arg);
+	/*
+	 * Cross-instance coalescing: a lock per primary key that several
+	 * processes sharing the store see (Redis). NULL in a store only one
+	 * process uses (the memory store: the in-process coalescing covers
+	 * it). lock takes key's fetch lock for ms, unless someone holds it:
+	 * count is this holder's lock id (> 0) when taken, 0 when another
+	 * holds it; STORE_ERROR: unknown (fetch without it). locked: count
+	 * 1 while anyone holds it, 0 once it is gone. unlock releases the
+	 * lock only if it is still the one id took (it may have expired and
+	 * been taken by another since). Ops sent on one conn run in order:
+	 * an unlock sent after an insert is seen after the insert.
+	 */
+	struct store_req	*(*lock)(struct store_conn *sc,
+				    const void *key, size_t key_len,
+				    uint64_t ms, store_done_cb cb, void *arg);
+	struct store_req	*(*locked)(struct store_conn *sc,
+				    const void *key, size_t key_len,
+				    store_done_cb cb, void *arg);
+	struct store_req	*(*unlock)(struct store_conn *sc,
+				    const void *key, size_t key_len,
+				    uint64_t id, store_done_cb cb, void *arg);
 	/* The callback of req will not be called. */
 	void		(*cancel)(struct store_conn *sc, struct store_req *req);
 	/* After every conn is closed. Objects still referenced stay valid
@@ -348,6 +369,34 @@ static inline struct store_req *
 store_get_stats(struct store_conn *sc, store_stats_cb cb, void *arg)
 {
 	return (sc->st->ops->stats(sc, cb, arg));
+}
+
+/* 1 if the store has the fetch lock (store_lock and the others). */
+static inline int
+store_has_lock(const struct store_conn *sc)
+{
+	return (sc->st->ops->lock != NULL);
+}
+
+static inline struct store_req *
+store_lock(struct store_conn *sc, const void *key, size_t key_len,
+    uint64_t ms, store_done_cb cb, void *arg)
+{
+	return (sc->st->ops->lock(sc, key, key_len, ms, cb, arg));
+}
+
+static inline struct store_req *
+store_locked(struct store_conn *sc, const void *key, size_t key_len,
+    store_done_cb cb, void *arg)
+{
+	return (sc->st->ops->locked(sc, key, key_len, cb, arg));
+}
+
+static inline struct store_req *
+store_unlock(struct store_conn *sc, const void *key, size_t key_len,
+    uint64_t id, store_done_cb cb, void *arg)
+{
+	return (sc->st->ops->unlock(sc, key, key_len, id, cb, arg));
 }
 
 static inline void

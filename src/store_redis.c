@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 
 #include <hiredis/hiredis.h>
 
@@ -43,7 +44,7 @@
  * hashes of 16 hex digits, newest first. They check it as far as they
  * use it; C checks every value they return.
  */
-enum { SC_LOOKUP, SC_INSERT, SC_REMOVE, SC_PURGE_TAG, SC_N };
+enum { SC_LOOKUP, SC_INSERT, SC_REMOVE, SC_PURGE_TAG, SC_UNLOCK, SC_N };
 
 #define LUA_REC \
 	"local function rec_list(rec)\n" \
@@ -139,15 +140,28 @@ static const char lua_purge_tag[] =
 	"end\n"
 	"return { n, redis.call('SCARD', KEYS[1]) }\n";
 
+/* Release a fetch lock if it is still ours. KEYS: l:{H}. ARGV: the
+ * holder's token. Returns 1 if released. */
+static const char lua_unlock[] =
+	"if redis.call('GET', KEYS[1]) == ARGV[1] then\n"
+	"  return redis.call('DEL', KEYS[1]) end\n"
+	"return 0\n";
+
 static const char *const scripts[SC_N] = {
-	lua_lookup, lua_insert, lua_remove, lua_purge_tag
+	lua_lookup, lua_insert, lua_remove, lua_purge_tag, lua_unlock
 };
+
+/* A lock's value: this process's token, ':', the lock id in decimal. */
+#define TOKEN_LEN	32
+#define LOCKVAL_MAX	(TOKEN_LEN + 1 + 20 + 1)
 
 struct store_redis {
 	struct store		 base;
 	struct redis_opts	 ro;		/* strings owned */
 	char			*prefix;
 	uint64_t		 max_body;
+	char			 token[TOKEN_LEN + 1];	/* this process */
+	_Atomic uint64_t	 lock_seq;	/* lock ids, from 1 */
 	_Atomic uint64_t	 inserts, evictions, expired, purged, rejected;
 	_Atomic uint64_t	 bad_values;
 };
@@ -169,7 +183,8 @@ struct rs_conn {
 	char			 sha[SC_N][SHA_LEN + 1]; /* "": none */
 };
 
-enum rs_kind { K_LOOKUP, K_DONE, K_PURGE_TAG, K_MARKER };
+/* K_MARKER, K_LOCK and K_LOCKED send argv as it is, no script. */
+enum rs_kind { K_LOOKUP, K_DONE, K_PURGE_TAG, K_MARKER, K_LOCK, K_LOCKED };
 
 struct store_req {
 	unsigned		 magic;
@@ -327,8 +342,8 @@ req_send(struct store_req *r)
 	struct rs_conn *c = r->conn;
 	struct redis_req *rr;
 
-	if (r->kind == K_MARKER) {
-		/* argv is the whole SET command already. */
+	if (r->kind == K_MARKER || r->kind == K_LOCK || r->kind == K_LOCKED) {
+		/* argv is the whole command already. */
 	} else if (c->sha[r->script][0] != '\0' && !r->evaled) {
 		r->argv[0] = "EVALSHA";
 		r->argvlen[0] = 7;
@@ -464,10 +479,31 @@ done_reply(struct store_req *r, const struct redisReply *reply)
 		ADD(sr->inserts, 1);
 		ADD(sr->evictions, (uint64_t)n);
 		finish_done(r, STORE_OK, 1);
+	} else if (r->script == SC_UNLOCK) {
+		finish_done(r, STORE_OK, (uint64_t)n);
 	} else {
 		ADD(sr->purged, (uint64_t)n);
 		finish_done(r, STORE_OK, (uint64_t)n);
 	}
+}
+
+/*
+ * SET NX PX: "OK" took it (count: the id, in r->count), nil: another
+ * holds it (0). EXISTS: 1 held, 0 gone.
+ */
+static void
+lock_reply(struct store_req *r, const struct redisReply *reply)
+{
+	if (reply == NULL)
+		finish_done(r, STORE_ERROR, 0);
+	else if (r->kind == K_LOCKED && reply->type == REDIS_REPLY_INTEGER)
+		finish_done(r, STORE_OK, reply->integer > 0);
+	else if (r->kind == K_LOCK && reply->type == REDIS_REPLY_STATUS)
+		finish_done(r, STORE_OK, r->count);
+	else if (r->kind == K_LOCK && reply->type == REDIS_REPLY_NIL)
+		finish_done(r, STORE_OK, 0);
+	else
+		finish_done(r, STORE_ERROR, 0);
 }
 
 static int
@@ -483,7 +519,8 @@ reply_cb(void *arg, enum redis_status status, const struct redisReply *reply)
 	struct store_req *r = arg;
 
 	r->rr = NULL;
-	if (is_noscript(status, reply) && !r->evaled && r->kind != K_MARKER) {
+	if (is_noscript(status, reply) && !r->evaled && r->kind != K_MARKER &&
+	    r->kind != K_LOCK && r->kind != K_LOCKED) {
 		/* Redis forgot the script (SCRIPT FLUSH): once as EVAL,
 		 * which caches it again; reload for the others. */
 		r->evaled = 1;
@@ -504,6 +541,10 @@ reply_cb(void *arg, enum redis_status status, const struct redisReply *reply)
 		break;
 	case K_PURGE_TAG:
 		purge_reply(r, reply);
+		break;
+	case K_LOCK:
+	case K_LOCKED:
+		lock_reply(r, reply);
 		break;
 	default:
 		done_reply(r, reply);
@@ -814,6 +855,102 @@ rs_purge_tag(struct store_conn *sc, const void *tag, size_t tag_len,
 	return (req_start(r));
 }
 
+/* A lock op on key's l:{H}: r with its key name in argv[1]. */
+static struct store_req *
+lock_req(struct rs_conn *c, enum rs_kind kind, int script, const void *key,
+    size_t key_len, store_done_cb cb, void *arg)
+{
+	struct store_redis *sr = conn_store(c);
+	struct store_req *r;
+	size_t kc = keycap(sr);
+	int n;
+
+	if (key_len == 0 || (r = req_new(c, kind, script, kc + LOCKVAL_MAX +
+	    24)) == NULL)
+		return (NULL);
+	if ((n = store_codec_key(r->blob, kc, sr->prefix, STORE_CODEC_KEY_LOCK,
+	    store_codec_hash(key, key_len), 0)) == -1) {
+		req_free(r);
+		return (NULL);
+	}
+	r->dcb = cb;
+	r->arg = arg;
+	r->argc = 1;
+	arg_add(r, r->blob, (size_t)n);
+	return (r);
+}
+
+/* Its value for lock id: "TOKEN:id" at p. */
+static size_t
+lock_value(const struct store_redis *sr, char *p, uint64_t id)
+{
+	return ((size_t)snprintf(p, LOCKVAL_MAX, "%s:%" PRIu64, sr->token,
+	    id));
+}
+
+static struct store_req *
+rs_lock(struct store_conn *sc, const void *key, size_t key_len, uint64_t ms,
+    store_done_cb cb, void *arg)
+{
+	struct rs_conn *c = (struct rs_conn *)sc;
+	struct store_redis *sr = conn_store(c);
+	struct store_req *r;
+	char *val, *px;
+	size_t kc = keycap(sr);
+
+	if (ms == 0 || (r = lock_req(c, K_LOCK, 0, key, key_len, cb,
+	    arg)) == NULL)
+		return (done_fail(cb, arg));
+	val = r->blob + kc;
+	px = val + LOCKVAL_MAX;
+	r->count = atomic_fetch_add(&sr->lock_seq, 1) + 1;
+	snprintf(px, 24, "%" PRIu64, ms);
+	r->argv[0] = "SET";
+	r->argvlen[0] = 3;
+	arg_add(r, val, lock_value(sr, val, r->count));
+	arg_add(r, "NX", 2);
+	arg_add(r, "PX", 2);
+	arg_add(r, px, strlen(px));
+	return (req_start(r));
+}
+
+static struct store_req *
+rs_locked(struct store_conn *sc, const void *key, size_t key_len,
+    store_done_cb cb, void *arg)
+{
+	struct store_req *r;
+
+	if ((r = lock_req((struct rs_conn *)sc, K_LOCKED, 0, key, key_len, cb,
+	    arg)) == NULL)
+		return (done_fail(cb, arg));
+	r->argv[0] = "EXISTS";
+	r->argvlen[0] = 6;
+	return (req_start(r));
+}
+
+static struct store_req *
+rs_unlock(struct store_conn *sc, const void *key, size_t key_len,
+    uint64_t id, store_done_cb cb, void *arg)
+{
+	struct rs_conn *c = (struct rs_conn *)sc;
+	struct store_redis *sr = conn_store(c);
+	struct store_req *r;
+	size_t kn;
+	char *val;
+
+	if ((r = lock_req(c, K_DONE, SC_UNLOCK, key, key_len, cb, arg)) ==
+	    NULL)
+		return (done_fail(cb, arg));
+	val = r->blob + keycap(sr);
+	kn = r->argvlen[1];
+	/* EVALSHA sha numkeys key token: the key goes after numkeys. */
+	r->argc = 2;
+	arg_add(r, "1", 1);
+	arg_add(r, r->blob, kn);
+	arg_add(r, val, lock_value(sr, val, id));
+	return (req_start(r));
+}
+
 /*
  * This process's counters, at once: how many objects Redis holds under
  * the prefix is not something one command can say without a SCAN, so
@@ -913,6 +1050,27 @@ rs_destroy(struct store *st)
 	free(sr);
 }
 
+/*
+ * A token no other process has: 16 random bytes in hex, so that a lock is
+ * released only by the process (and the id) that took it.
+ */
+static int
+make_token(char *out)
+{
+	static const char hexdig[] = "0123456789abcdef";
+	unsigned char b[TOKEN_LEN / 2];
+	size_t i;
+
+	if (getrandom(b, sizeof(b), 0) != (ssize_t)sizeof(b))
+		return (-1);
+	for (i = 0; i < sizeof(b); i++) {
+		out[2 * i] = hexdig[b[i] >> 4];
+		out[2 * i + 1] = hexdig[b[i] & 0xf];
+	}
+	out[TOKEN_LEN] = '\0';
+	return (0);
+}
+
 static char *
 dup_or_null(const char *s, int *oom)
 {
@@ -944,6 +1102,8 @@ store_redis_new(const struct redis_opts *ro, const char *prefix,
 	sr->ro.password = dup_or_null(ro->password, &oom);
 	sr->prefix = dup_or_null(prefix != NULL ? prefix : "", &oom);
 	sr->max_body = max_object_size;
+	if (make_token(sr->token) == -1)
+		oom = 1;
 	if (oom || strlen(sr->prefix) > 4096) {
 		rs_destroy(&sr->base);
 		return (NULL);
@@ -960,6 +1120,9 @@ static const struct store_ops store_redis_ops = {
 	.remove = rs_remove,
 	.purge_tag = rs_purge_tag,
 	.stats = rs_stats,
+	.lock = rs_lock,
+	.locked = rs_locked,
+	.unlock = rs_unlock,
 	.cancel = rs_cancel,
 	.destroy = rs_destroy,
 };

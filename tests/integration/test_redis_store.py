@@ -11,7 +11,9 @@ caching resumes without restarting vane.
 import json
 import shutil
 import signal
+import socket
 import subprocess
+import threading
 import time
 import urllib.parse
 import uuid
@@ -27,6 +29,28 @@ REDIS_TIMEOUT_MS = 100
 
 pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server not installed")
+
+
+def resp_read(f):
+    line = f.readline()
+    assert line.endswith(b"\r\n"), line
+    kind, rest = line[:1], line[1:-2]
+    if kind == b"+":
+        return rest.decode()
+    if kind == b"-":
+        raise RuntimeError(rest.decode())
+    if kind == b":":
+        return int(rest)
+    if kind == b"$":
+        n = int(rest)
+        if n < 0:
+            return None
+        data = f.read(n + 2)
+        return data[:-2]
+    if kind == b"*":
+        n = int(rest)
+        return None if n < 0 else [resp_read(f) for _ in range(n)]
+    raise AssertionError("bad RESP reply %r" % line)
 
 
 class Redis:
@@ -48,6 +72,18 @@ class Redis:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
+    def cmd(self, *args):
+        """One command over RESP; the reply as Python values."""
+        out = b"*%d\r\n" % len(args)
+        for a in args:
+            a = a if isinstance(a, bytes) else str(a).encode()
+            out += b"$%d\r\n%s\r\n" % (len(a), a)
+        with socket.create_connection(("127.0.0.1", self.port),
+                                      timeout=TIMEOUT) as s:
+            s.sendall(out)
+            f = s.makefile("rb")
+            return resp_read(f)
+
     def kill(self):
         if self.proc is not None and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGCONT)
@@ -66,15 +102,15 @@ def enc(s):
     return urllib.parse.quote(s, safe="")
 
 
-def redis_vane(vane_factory, backend, redis, workers=1):
+def redis_vane(vane_factory, backend, redis, workers=1, redis_extra=""):
     admin = free_port()
     v = vane_factory(
         [backend.address], workers=workers,
         extra='cache = { store = "redis"; redis = { address = '
               '"127.0.0.1:%d"; prefix = "it:"; timeout = "%dms"; '
-              'connect_timeout = "500ms"; }; };\n'
+              'connect_timeout = "500ms"; %s }; };\n'
               'admin = { address = "127.0.0.1:%d"; };\n'
-              % (redis.port, REDIS_TIMEOUT_MS, admin))
+              % (redis.port, REDIS_TIMEOUT_MS, redis_extra, admin))
     v.admin_port = admin
     return v
 
@@ -286,12 +322,12 @@ def test_client_gone_while_lookup_pending(pair, backend, redis):
     assert caching_works(a, b)
 
 
-def test_cold_url_on_two_instances_reaches_backend_at_most_twice(pair,
-                                                                 backend):
+def test_cold_url_on_two_instances_reaches_backend_once(pair, backend):
     """100 concurrent requests for one cold URL, spread over both
     instances: each instance collapses its own into one fetch (the lookup
-    answered by Redis, then the coalescing of its workers), so the backend
-    sees at most two requests, and every client gets the whole answer."""
+    answered by Redis, then the coalescing of its workers), and the two
+    fetchers take turns on the URL's lock in Redis, so the backend sees
+    one request, and every client gets the whole answer."""
     import concurrent.futures
     a, b = pair
     name = "cold-" + uuid.uuid4().hex[:8]
@@ -306,4 +342,63 @@ def test_cold_url_on_two_instances_reaches_backend_at_most_twice(pair,
     for r in rs:
         assert len(r.content) == 5000, cache_status(r)
         assert json.loads(r.content)["name"] == name
-    assert 1 <= backend_calls(backend, name) <= 2, backend_calls(backend, name)
+    assert backend_calls(backend, name) == 1, backend_calls(backend, name)
+    # One instance fetched under the lock, the other waited for it.
+    sa, sb = stats(a)["cache"], stats(b)["cache"]
+    assert sa["locks"] + sb["locks"] >= 1, (sa, sb)
+    assert sa["lock_waits"] + sb["lock_waits"] >= 1, (sa, sb)
+
+
+def lock_keys(redis):
+    return redis.cmd("KEYS", "it:l:*")
+
+
+def test_lock_released_when_not_storable(pair, backend, redis):
+    """The fetcher's response cannot be stored: the other instance does
+    not wait out the lock, it goes to the backend itself as soon as the
+    fetch is over, and no lock is left behind."""
+    a, b = pair
+    name = "ns-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s&delay_ms=300&size=2000" % (name, enc("no-store"))
+    out = {}
+
+    def first():
+        out["a"] = get(a, path)
+
+    t = threading.Thread(target=first)
+    t.start()
+    time.sleep(0.1)  # a holds the lock, its backend still thinking
+    r, took = timed_get(b, path)
+    t.join(TIMEOUT)
+    assert len(r.content) == 2000 and len(out["a"].content) == 2000
+    # Waited for a's fetch, then fetched: not the 5 s lock_timeout.
+    assert took < 2.0, took
+    assert backend_calls(backend, name) == 2
+    assert lock_keys(redis) == []
+
+
+def test_lock_holder_gone(vane_factory, backend, redis):
+    """The instance holding a URL's lock dies mid-fetch: the other waits
+    at most lock_timeout, then fetches the URL itself and stores it."""
+    a = redis_vane(vane_factory, backend, redis,
+                   redis_extra='lock_timeout = "1s";')
+    b = redis_vane(vane_factory, backend, redis,
+                   redis_extra='lock_timeout = "1s";')
+    assert caching_works(a, b)
+    name = "hg-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s&delay_ms=3000" % (name, enc("max-age=600"))
+    conn = a.conn(timeout=TIMEOUT)
+    conn.send(request("GET", path, host=HOST))
+    deadline = time.monotonic() + 2.0
+    while not lock_keys(redis) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert len(lock_keys(redis)) == 1
+    stop_pid(a.proc, signal.SIGKILL)
+    a.rc = 0  # killed on purpose: not a teardown problem
+    conn.close()
+    r, took = timed_get(b, path)
+    # The lock outlives a by up to 1 s; then b's own 3 s fetch.
+    assert 3.0 <= took < 1.0 + 3.0 + 1.5, took
+    assert stats(b)["cache"]["lock_waits"] >= 1
+    assert is_hit(get(b, path))
+    assert lock_keys(redis) == []

@@ -293,6 +293,36 @@ purge_tag(int i, const char *tag)
 	return (d);
 }
 
+static struct done
+lock(int i, const char *key, uint64_t ms)
+{
+	struct done d = { 0 };
+
+	(void)store_lock(sc[i], key, strlen(key), ms, done_cb, &d);
+	ck_assert_msg(run_until(&d.called, 3000), "lock: no answer");
+	return (d);
+}
+
+static struct done
+locked(int i, const char *key)
+{
+	struct done d = { 0 };
+
+	(void)store_locked(sc[i], key, strlen(key), done_cb, &d);
+	ck_assert_msg(run_until(&d.called, 3000), "locked: no answer");
+	return (d);
+}
+
+static struct done
+unlock(int i, const char *key, uint64_t id)
+{
+	struct done d = { 0 };
+
+	(void)store_unlock(sc[i], key, strlen(key), id, done_cb, &d);
+	ck_assert_msg(run_until(&d.called, 3000), "unlock: no answer");
+	return (d);
+}
+
 static int
 body_is(const struct store_obj *o, const char *s)
 {
@@ -570,6 +600,49 @@ START_TEST(ttls_on_keys)
 	ttl = rint_("TTL %b", mk_, strlen(mk_));
 	ck_assert_int_ge(ttl, 28);
 	ck_assert_int_le(ttl, 30);
+}
+END_TEST
+
+/* The fetch lock: one holder at a time across conns (instances), PX
+ * bounded, released only by the id that took it. */
+START_TEST(fetch_lock)
+{
+	struct done d, d2;
+	char l[128];
+	long long pttl;
+
+	ck_assert(store_has_lock(sc[0]));
+	d = lock(0, "http://h/l", 2000);
+	ck_assert_int_eq(d.status, STORE_OK);
+	ck_assert_uint_gt(d.count, 0);
+	keyname(l, sizeof(l), STORE_CODEC_KEY_LOCK, "http://h/l", NULL);
+	pttl = rint_("PTTL %b", l, strlen(l));
+	ck_assert_int_gt(pttl, 1000);
+	ck_assert_int_le(pttl, 2000);
+	/* Held: not for the other instance, nor again for this one. */
+	d2 = lock(1, "http://h/l", 2000);
+	ck_assert_int_eq(d2.status, STORE_OK);
+	ck_assert_uint_eq(d2.count, 0);
+	ck_assert_uint_eq(lock(0, "http://h/l", 2000).count, 0);
+	ck_assert_uint_eq(locked(1, "http://h/l").count, 1);
+	/* Another key is free. */
+	ck_assert_uint_gt(lock(1, "http://h/other", 2000).count, 0);
+	/* A wrong id (an expired lock taken over since) releases nothing. */
+	ck_assert_uint_eq(unlock(1, "http://h/l", d.count + 1000).count, 0);
+	ck_assert_uint_eq(locked(0, "http://h/l").count, 1);
+	/* Its own id does. */
+	d2 = unlock(0, "http://h/l", d.count);
+	ck_assert_int_eq(d2.status, STORE_OK);
+	ck_assert_uint_eq(d2.count, 1);
+	ck_assert_uint_eq(locked(1, "http://h/l").count, 0);
+	d2 = lock(1, "http://h/l", 50);
+	ck_assert_uint_gt(d2.count, 0);
+	ck_assert_uint_ne(d2.count, d.count);
+	/* PX: gone by itself. */
+	run_for(120);
+	ck_assert_uint_eq(locked(0, "http://h/l").count, 0);
+	/* A lock of 0 ms is refused: an error, never a lock without end. */
+	ck_assert_int_eq(lock(0, "http://h/z", 0).status, STORE_ERROR);
 }
 END_TEST
 
@@ -867,6 +940,7 @@ main(void)
 		tcase_add_test(ts, two_conns_share);
 		tcase_add_test(ts, purge_tag_batches);
 		tcase_add_test(ts, ttls_on_keys);
+		tcase_add_test(ts, fetch_lock);
 		tcase_add_test(ts, marker);
 		tcase_add_test(ts, max_variants);
 		tcase_add_test(ts, never_written);
