@@ -44,6 +44,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,6 +86,7 @@ struct redis_conn {
 	redisAsyncContext	*ac;	/* NULL when DOWN */
 	enum conn_state		 state;
 	enum conn_logged	 logged;
+	struct redis_log	*log;	/* shared, or NULL */
 	char			*name;	/* the address as configured */
 	char			*host;	/* numeric; NULL for a Unix socket */
 	int			 port;
@@ -189,7 +191,11 @@ conn_down(struct redis_conn *rc, const char *why)
 	rc->kill = 0;
 	evtimer_del(rc->conn_ev);
 	if (rc->logged != LOGGED_DOWN) {
-		log_warn("redis %s: down: %s; retrying", rc->name, why);
+		if (rc->log == NULL || atomic_fetch_add(&rc->log->down, 1) == 0)
+			log_warn("redis %s: down: %s; retrying", rc->name, why);
+		else
+			log_info("redis %s: down: %s; retrying", rc->name,
+			    why);
 		rc->logged = LOGGED_DOWN;
 	} else
 		log_debug("redis %s: still down: %s", rc->name, why);
@@ -233,7 +239,12 @@ conn_ready(struct redis_conn *rc)
 	rc->backoff = rc->backoff_min;
 	evtimer_del(rc->conn_ev);
 	if (rc->logged != LOGGED_UP) {
-		log_notice("redis %s: connected", rc->name);
+		if (rc->log == NULL || (rc->logged == LOGGED_DOWN ?
+		    atomic_fetch_sub(&rc->log->down, 1) == 1 :
+		    atomic_exchange(&rc->log->announced, 1) == 0))
+			log_notice("redis %s: connected", rc->name);
+		else
+			log_info("redis %s: connected", rc->name);
 		rc->logged = LOGGED_UP;
 	}
 	if (rc->on_ready != NULL) {
@@ -612,6 +623,7 @@ redis_open(struct event_base *base, const struct redis_opts *o, char *err,
 	rc->db = o->db;
 	rc->on_ready = o->on_ready;
 	rc->ready_arg = o->ready_arg;
+	rc->log = o->log;
 	rc->timeout_us = (o->timeout_ms ? o->timeout_ms : DEF_TIMEOUT_MS) *
 	    1000;
 	rc->connect_ms = o->connect_timeout_ms ? o->connect_timeout_ms :
@@ -662,5 +674,7 @@ redis_close(struct redis_conn *rc)
 		redisAsyncFree(ac);	/* each pending command: REDIS_LOST */
 	if (!TAILQ_EMPTY(&rc->fifo))
 		abort();	/* hiredis answers every command it took */
+	if (rc->log != NULL && rc->logged == LOGGED_DOWN)
+		atomic_fetch_sub(&rc->log->down, 1);
 	conn_free(rc);
 }

@@ -67,6 +67,20 @@ struct redis_opts {
 	 */
 	void		(*on_ready)(void *arg);
 	void		*ready_arg;
+	/* Connections that share one (all the workers' of one store) log a
+	 * state change once between them, not once each; NULL: each logs
+	 * its own. Outlives them; zeroed before the first redis_open. */
+	struct redis_log	*log;
+};
+
+/*
+ * The shared log state: "down" is logged when the first connection of
+ * the group goes down, "connected" when the first comes up and again
+ * when the last one that was down is back.
+ */
+struct redis_log {
+	_Atomic int	 down;		/* connections down now, once up */
+	_Atomic int	 announced;	/* "connected" logged once */
 };
 
 /*

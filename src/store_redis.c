@@ -161,6 +161,7 @@ struct store_redis {
 	char			*prefix;
 	uint64_t		 max_body;
 	char			 token[TOKEN_LEN + 1];	/* this process */
+	struct redis_log	 log;		/* its conns log as one */
 	_Atomic uint64_t	 lock_seq;	/* lock ids, from 1 */
 	_Atomic uint64_t	 inserts, evictions, expired, purged, rejected;
 	_Atomic uint64_t	 bad_values;
@@ -1002,6 +1003,7 @@ rs_open(struct store *st, struct event_base *base)
 		ro.st = &c->own_st;
 	ro.on_ready = on_ready;
 	ro.ready_arg = c;
+	ro.log = &sr->log;
 	if ((c->rc = redis_open(base, &ro, err, sizeof(err))) == NULL) {
 		log_warn("redis store: %s", err);
 		free(c);
@@ -1097,6 +1099,7 @@ store_redis_new(const struct redis_opts *ro, const char *prefix,
 	sr->ro.st = NULL;	/* each conn counts on its own; see rs_open */
 	sr->ro.on_ready = NULL;
 	sr->ro.ready_arg = NULL;
+	sr->ro.log = NULL;
 	sr->ro.address = dup_or_null(ro->address, &oom);
 	sr->ro.username = dup_or_null(ro->username, &oom);
 	sr->ro.password = dup_or_null(ro->password, &oom);

@@ -31,6 +31,14 @@ pytestmark = pytest.mark.skipif(shutil.which("redis-server") is None,
                                 reason="redis-server not installed")
 
 
+def resp_cmd(args):
+    out = b"*%d\r\n" % len(args)
+    for a in args:
+        a = a if isinstance(a, bytes) else str(a).encode()
+        out += b"$%d\r\n%s\r\n" % (len(a), a)
+    return out
+
+
 def resp_read(f):
     line = f.readline()
     assert line.endswith(b"\r\n"), line
@@ -54,9 +62,10 @@ def resp_read(f):
 
 
 class Redis:
-    def __init__(self, tmpdir, port=None):
+    def __init__(self, tmpdir, port=None, args=()):
         self.port = port or free_port()
         self.tmpdir = tmpdir
+        self.args = list(args)
         self.proc = None
         self.start()
 
@@ -64,7 +73,7 @@ class Redis:
         self.proc = subprocess.Popen(
             ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1",
              "--save", "", "--appendonly", "no", "--daemonize", "no",
-             "--dir", str(self.tmpdir)],
+             "--dir", str(self.tmpdir)] + self.args,
             stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL)
         assert wait_port(self.port, 10.0, self.proc), "redis did not start"
@@ -72,15 +81,20 @@ class Redis:
     def signal(self, sig):
         self.proc.send_signal(sig)
 
-    def cmd(self, *args):
-        """One command over RESP; the reply as Python values."""
-        out = b"*%d\r\n" % len(args)
-        for a in args:
-            a = a if isinstance(a, bytes) else str(a).encode()
-            out += b"$%d\r\n%s\r\n" % (len(a), a)
+    def cmd(self, *args, auth=None):
+        """One command over RESP; the reply as Python values. auth: the
+        AUTH arguments sent first, if any."""
+        if auth:
+            with socket.create_connection(("127.0.0.1", self.port),
+                                          timeout=TIMEOUT) as s:
+                s.sendall(resp_cmd(("AUTH",) + tuple(auth)) +
+                          resp_cmd(args))
+                f = s.makefile("rb")
+                assert resp_read(f) == "OK"
+                return resp_read(f)
         with socket.create_connection(("127.0.0.1", self.port),
                                       timeout=TIMEOUT) as s:
-            s.sendall(out)
+            s.sendall(resp_cmd(args))
             f = s.makefile("rb")
             return resp_read(f)
 
@@ -402,3 +416,42 @@ def test_lock_holder_gone(vane_factory, backend, redis):
     assert stats(b)["cache"]["lock_waits"] >= 1
     assert is_hit(get(b, path))
     assert lock_keys(redis) == []
+
+
+def test_auth_password_and_acl_user(vane_factory, backend, tmp_path):
+    """AUTH: the default user's password, an ACL user with its own, and a
+    wrong password, which is a miss with the reason in Cache-Status and
+    in one log line, never a failed request."""
+    redis = Redis(tmp_path, args=["--requirepass", "s3cret",
+                                  "--user", "alice", "on", ">pw", "~*",
+                                  "&*", "+@all"])
+    try:
+        a = redis_vane(vane_factory, backend, redis,
+                       redis_extra='password = "s3cret";')
+        b = redis_vane(vane_factory, backend, redis,
+                       redis_extra='username = "alice"; password = "pw";')
+        assert caching_works(a, b)
+        assert caching_works(b, a)
+        # What they stored is there for an authenticated client only.
+        assert redis.cmd("DBSIZE", auth=("s3cret",)) > 0
+        with pytest.raises(RuntimeError, match="NOAUTH"):
+            redis.cmd("DBSIZE")
+        bad = redis_vane(vane_factory, backend, redis,
+                         redis_extra='username = "alice"; '
+                                     'password = "wrong";')
+        for i in range(3):
+            r, took = timed_get(bad, "/cache/auth-%d?cc=%s" % (
+                i, enc("max-age=600")))
+            assert "detail=store-unavailable" in cache_status(r), \
+                cache_status(r)
+            assert took < 1.0, took
+        assert stats(bad)["redis"]["connected"] == 0
+        time.sleep(1.0)  # several reconnect attempts, backoff 100 ms up
+        err = bad.stderr()
+        lines = [ln for ln in err.splitlines()
+                 if "WRONGPASS" in ln and "[warn]" in ln]
+        # Logged once per state change (for all the connections), not
+        # once per attempt or per connection.
+        assert len(lines) == 1, err[-2000:]
+    finally:
+        redis.kill()
