@@ -25,6 +25,9 @@
 
 #define CACHE_VARY_MAX	4096	/* secondary key bytes */
 
+/* Cache-Status detail of a store that failed (compared as a pointer). */
+static const char	store_unavailable[] = "store-unavailable";
+
 static struct cache_opts	copts;
 static struct cache_key_opts	kopts;
 static char			**tag_fields;
@@ -542,7 +545,7 @@ cache_lookup(struct client *c, const char *buf)
 		keep_request(t, buf, m->head_len);
 		if (!t->keep_req) {
 			store_cancel(c->w->sc, req);
-			t->detail = "store-unavailable";
+			t->detail = store_unavailable;
 			return (lookup_finish(c, buf, CACHE_ANSWER_FORWARD));
 		}
 		t->sreq = req;
@@ -592,7 +595,7 @@ lookup_entry_cb(void *arg, struct store_hit *hit)
 	struct cache_tx *t = &c->cache;
 
 	if (hit->status == STORE_ERROR)
-		t->detail = "store-unavailable";
+		t->detail = store_unavailable;
 	if (t->lctx != NULL) {
 		lookup_cb(t->lctx, hit);
 		return;
@@ -723,8 +726,14 @@ locked_cb(void *arg, int status, uint64_t held)
 	t->sreq = NULL;
 	if (status == STORE_OK && held && now_mono_ms() < t->lock_until)
 		lock_arm(c);
-	else
+	else if (status == STORE_OK)
 		lock_resume(c);
+	else {
+		/* The store failed meanwhile: a lookup would wait for it
+		 * again. */
+		t->detail = store_unavailable;
+		lock_forward(c);
+	}
 }
 
 static void
@@ -773,7 +782,8 @@ lock_start(struct client *c)
 	struct cache_tx *t = &c->cache;
 	struct store_req *req;
 
-	if (!store_has_lock(c->w->sc) ||
+	/* After a failed lookup, do not wait on the store a second time. */
+	if (!store_has_lock(c->w->sc) || t->detail == store_unavailable ||
 	    vane.cfg->cache_redis_lock_timeout == 0)
 		return (-1);
 	/* A placeholder, so lock_cb tells an answer at once from a later

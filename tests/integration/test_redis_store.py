@@ -391,6 +391,44 @@ def test_lock_released_when_not_storable(pair, backend, redis):
     assert lock_keys(redis) == []
 
 
+def test_redis_stopped_while_waiting_for_lock(pair, backend, redis):
+    """Redis stops answering while an instance waits for another's
+    fetch: the next poll times out and the request goes to the backend
+    at once, instead of waiting out the 5 s lock."""
+    a, b = pair
+    name = "ws-" + uuid.uuid4().hex[:8]
+    path = "/cache/%s?cc=%s&delay_ms=1500" % (name, enc("max-age=600"))
+    out = {}
+
+    def first():
+        out["a"] = get(a, path)
+
+    t = threading.Thread(target=first)
+    t.start()
+    deadline = time.monotonic() + 2.0
+    while not lock_keys(redis) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    try:
+        out["b"] = None
+
+        def second():
+            out["b"] = timed_get(b, path)
+
+        t2 = threading.Thread(target=second)
+        t2.start()
+        time.sleep(0.3)  # b polls the lock a holds
+        redis.signal(signal.SIGSTOP)
+        t2.join(TIMEOUT)
+        t.join(TIMEOUT)
+    finally:
+        redis.signal(signal.SIGCONT)
+    r, took = out["b"]
+    # 0.3 s of waiting, one poll's timeout, then b's own 1.5 s fetch.
+    assert took < 0.3 + REDIS_TIMEOUT_MS / 1000.0 + 1.5 + 1.0, took
+    assert "detail=store-unavailable" in cache_status(r), cache_status(r)
+    assert out["a"].status_code == 200
+
+
 def test_lock_holder_gone(vane_factory, backend, redis):
     """The instance holding a URL's lock dies mid-fetch: the other waits
     at most lock_timeout, then fetches the URL itself and stores it."""
