@@ -493,3 +493,36 @@ def test_auth_password_and_acl_user(vane_factory, backend, tmp_path):
         assert len(lines) == 1, err[-2000:]
     finally:
         redis.kill()
+
+
+def test_allkeys_lru_evicts_without_errors(vane_factory, backend, tmp_path):
+    """A Redis whose maxmemory is much smaller than what vane stores, with
+    maxmemory-policy allkeys-lru: Redis evicts records, variants and tag
+    sets as it pleases; every request still succeeds, no command fails,
+    and what was stored last is still a hit."""
+    redis = Redis(tmp_path, args=["--maxmemory", "3mb",
+                                  "--maxmemory-policy", "allkeys-lru"])
+    try:
+        a = redis_vane(vane_factory, backend, redis)
+        b = redis_vane(vane_factory, backend, redis)
+        assert caching_works(a, b)
+        run = uuid.uuid4().hex[:6]
+        for i in range(200):  # ~4 MB of 20 kB bodies: over maxmemory
+            r = get(a if i % 2 else b, "/cache/lru-%s-%d?cc=%s&size=20000"
+                    % (run, i, enc("max-age=600")))
+            assert len(r.content) == 20000
+        assert int(dict(line.split(":", 1) for line in
+                        redis.cmd("INFO", "stats").decode().split("\r\n")
+                        if ":" in line)["evicted_keys"]) > 0
+        time.sleep(0.3)
+        last = "/cache/lru-%s-199?cc=%s&size=20000" % (run, enc("max-age=600"))
+        assert is_hit(get(b, last))
+        # Early ones were evicted: misses, answered whole.
+        r = get(b, "/cache/lru-%s-0?cc=%s&size=20000" % (run,
+                                                           enc("max-age=600")))
+        assert len(r.content) == 20000
+        for v in (a, b):
+            red = stats(v)["redis"]
+            assert red["errors"] == 0 and red["timeouts"] == 0, red
+    finally:
+        redis.kill()
