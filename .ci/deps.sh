@@ -7,7 +7,7 @@ set -eu
 PKGS="build-essential autoconf automake pkg-config
 libevent-dev libssl-dev libhiredis-dev libconfig-dev check
 python3 python3-pytest python3-fastapi python3-uvicorn python3-requests
-python3-flask gunicorn redis-server
+python3-flask gunicorn redis-server python3-cryptography
 curl openssl mandoc man-db
 clang libclang-rt-14-dev valgrind
 procps iproute2 ca-certificates git"

@@ -516,7 +516,8 @@ cache_lookup(struct client *c, const char *buf)
 	}
 	cap = m->head_len + 64;
 	if (reserve(&t->key, &t->keycap, cap) == -1 ||
-	    (n = cache_key(t->key, t->keycap, "http", buf, m, &kopts)) < 0) {
+	    (n = cache_key(t->key, t->keycap, c->tls ? "https" : "http", buf,
+	    m, &kopts)) < 0) {
 		t->fwd = CFWD_BYPASS;
 		t->detail = "key";
 		return (CACHE_ANSWER_FORWARD);
@@ -1668,6 +1669,7 @@ refresh_start(struct client *c, const char *buf)
 		return;
 	}
 	bg->cache.refresh = r;
+	bg->tls = c->tls;	/* the same scheme: the same key */
 	c->w->st.cache_bg_refreshes++;
 	log_debug("client %s: \"%s\": stale-while-revalidate: refreshing "
 	    "in the background", c->ip, c->logline);
@@ -2171,7 +2173,8 @@ invalidate(struct client *c, struct http_msg *rq, const char *buf)
 
 	if (c->resp.status < 200 || c->resp.status >= 400)
 		return;
-	if (cache_invalidations(out, sizeof(out), &iv, "http", t->reqhead, rq,
+	if (cache_invalidations(out, sizeof(out), &iv, c->tls ? "https" :
+	    "http", t->reqhead, rq,
 	    buf, &c->resp) <= 0)
 		return;
 	for (i = 0; i < iv.n; i++)

@@ -23,6 +23,7 @@
 #include "config.h"
 #include "http_msg.h"
 #include "log.h"
+#include "tls.h"
 #include "upool.h"
 #include "util.h"
 #include "vane.h"
@@ -65,8 +66,10 @@ client_phase(struct client *c, uint64_t ms)
 }
 
 void
-client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen)
+client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
+    int tls)
 {
+	struct tls_conn *tc = NULL;
 	struct client *c;
 	int one = 1;
 
@@ -91,10 +94,16 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen)
 		evbuffer_free(c->uhead);
 		goto fail;
 	}
-	if (io_init(&c->io, w->base, fd, client_on_io, c) == -1) {
+	if ((tls && (tc = tls_conn_new(vane.tls, fd, &w->st)) == NULL) ||
+	    io_init(&c->io, w->base, fd, client_on_io, c) == -1) {
+		tls_conn_free(tc, 0);
 		ltimer_free(&c->timer);
 		evbuffer_free(c->uhead);
 		goto fail;
+	}
+	if (tc != NULL) {
+		io_start_tls(&c->io, tc);
+		c->tls = 1;
 	}
 	c->io.in_high = (size_t)vane.cfg->limits_header_size + 1;
 	if (c->io.in_high < OUT_HIGH)
@@ -186,7 +195,11 @@ client_close(struct client *c, const char *reason)
 	if (c->closed)
 		return;
 	c->closed = 1;
-	log_debug("client %s: close: %s", c->ip, reason);
+	if (c->io.handshaking && c->io.err != 0)
+		log_info("client %s: TLS handshake failed: %s", c->ip,
+		    io_error(&c->io));
+	else
+		log_debug("client %s: close: %s", c->ip, reason);
 	upstream_release(c, 0);
 	fields_release(c);
 	cache_tx_free(c);
@@ -278,11 +291,11 @@ client_flush(struct client *c)
 		evbuffer_drain(c->io.out, io_pending(&c->io));
 	} else if (io_pending(&c->io) > 0) {
 		if (io_flush(&c->io) == -1) {
-			if (client_detach(c, strerror(c->io.err)))
+			if (client_detach(c, io_error(&c->io)))
 				return (client_flush(c));
 			if (c->state == CS_FORWARD)
 				c->w->st.responses_aborted++;
-			client_close(c, strerror(c->io.err));
+			client_close(c, io_error(&c->io));
 			return (-1);
 		}
 		client_arm(c);
@@ -360,7 +373,7 @@ client_linger(struct client *c)
 		client_close(c, "done");
 		return;
 	}
-	(void)shutdown(c->io.fd, SHUT_WR);
+	io_shutdown_write(&c->io);
 	c->state = CS_LINGER;
 	evbuffer_drain(c->io.in, evbuffer_get_length(c->io.in));
 	client_phase(c, LINGER_MS);
@@ -470,7 +483,7 @@ client_finish(struct client *c)
 	c->bytes_out = 0;
 	c->t_upstream = 0;
 	if (io_flush(&c->io) == -1) {
-		client_close(c, strerror(c->io.err));
+		client_close(c, io_error(&c->io));
 		return;
 	}
 	if (!c->keepalive || c->w->stopping ||
@@ -563,7 +576,7 @@ client_build_uhead(struct client *c, const char *buf)
 	ssize_t n;
 
 	fwd.client_ip = c->ip;
-	fwd.proto = "http";
+	fwd.proto = c->tls ? "https" : "http";
 	fwd.via = "vane";
 	fwd.close = vane.cfg->backends_keepalive == 0;
 	fwd.host = NULL;
@@ -799,7 +812,7 @@ client_on_io(void *arg)
 	struct client *c = arg;
 
 	if (c->io.err != 0 && c->state != CS_FORWARD) {
-		client_close(c, strerror(c->io.err));
+		client_close(c, io_error(&c->io));
 		return;
 	}
 	switch (c->state) {
@@ -813,10 +826,10 @@ client_on_io(void *arg)
 		break;
 	case CS_FORWARD:
 		if (c->io.err != 0) {
-			if (client_detach(c, strerror(c->io.err)))
+			if (client_detach(c, io_error(&c->io)))
 				break;
 			c->w->st.responses_aborted++;
-			client_close(c, strerror(c->io.err));
+			client_close(c, io_error(&c->io));
 			return;
 		}
 		if (c->queued && c->io.eof) {
@@ -890,6 +903,13 @@ client_on_timer(void *arg)
 	c->phase_deadline = 0;
 	switch (c->state) {
 	case CS_IDLE:
+		if (c->io.handshaking) {
+			c->w->st.tls_fail_timeout++;
+			log_info("client %s: TLS handshake not done in time",
+			    c->ip);
+			client_close(c, "TLS handshake timeout");
+			return;
+		}
 		client_close(c, "idle timeout");
 		return;
 	case CS_HEAD:

@@ -65,6 +65,7 @@ struct client {
 	unsigned		 closed:1;
 	unsigned		 keepalive:1;	/* connection persists after this response */
 	unsigned		 bg:1;		/* a background request: no connection */
+	unsigned		 tls:1;		/* accepted on a TLS listener */
 	unsigned		 detached:1;	/* bg: a fetch whose client left while
 						 * others streamed from it */
 	uint32_t		 nreq;		/* requests on this connection */
@@ -111,7 +112,8 @@ struct client {
 };
 
 /* A new connection accepted by a worker's listener. */
-void	client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen);
+void	client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
+	    int tls);
 /*
  * A background request on worker w: the request head head[0..len), as if
  * ip had sent it, read from the event loop once the current callback is

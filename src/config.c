@@ -583,6 +583,33 @@ is_default(const struct opt *d, const void *field)
 	}
 }
 
+/* Remember where option i was set, for errors found after loading. */
+static void
+note_where(struct loader *l, int i, const config_setting_t *s)
+{
+	char buf[1400];
+
+	if (l->cfg->where == NULL &&
+	    (l->cfg->where = calloc(OI_COUNT, sizeof(char *))) == NULL)
+		return;
+	snprintf(buf, sizeof(buf), "%s:%d", setting_file(l, s),
+	    setting_line(l, s));
+	free(l->cfg->where[i]);
+	l->cfg->where[i] = strdup(buf);
+}
+
+const char *
+config_where(const struct config *cfg, const char *path)
+{
+	int i;
+
+	for (i = 0; cfg->where != NULL && i < OI_COUNT; i++)
+		if (opts[i].kind == K_OPT && strcmp(opts[i].path, path) == 0 &&
+		    cfg->where[i] != NULL)
+			return (cfg->where[i]);
+	return (cfg->path);
+}
+
 /* One option the file sets: load it, and warn if it is not active yet. */
 static int
 load_option(struct loader *l, int i, const config_setting_t *s, void *base,
@@ -874,6 +901,7 @@ load_group(struct loader *l, const config_setting_t *g, const char *prefix)
 		default:
 			if (load_option(l, j, s, l->cfg, 0) == -1)
 				return (-1);
+			note_where(l, j, s);
 			break;
 		}
 	}
@@ -1027,6 +1055,9 @@ config_free(struct config *cfg)
 	for (i = 0; i < cfg->nwarnings; i++)
 		free(cfg->warnings[i]);
 	free(cfg->warnings);
+	for (i = 0; cfg->where != NULL && i < OI_COUNT; i++)
+		free(cfg->where[i]);
+	free(cfg->where);
 	free(cfg->path);
 	free(cfg);
 }

@@ -63,6 +63,7 @@ struct config {
 	/* "FILE:LINE: option 'x' is not implemented yet and has no effect" */
 	char	**warnings;
 	int	  nwarnings;
+	char	**where;	/* per option row: "FILE:LINE" it was set at */
 };
 
 /* cfg->log_level: the same order as enum log_level in log.h. */
@@ -72,6 +73,11 @@ enum cfg_log_level {
 /* cfg->cache_store */
 enum cfg_cache_store {
 	CFG_CACHE_MEMORY, CFG_CACHE_REDIS, CFG_CACHE_OFF
+};
+
+/* cfg->tls_protocols */
+enum cfg_tls_protocols {
+	CFG_TLS_12_PLUS, CFG_TLS_13, CFG_TLS_12
 };
 
 /* cfg->backends_balance */
@@ -95,6 +101,13 @@ void		 config_free(struct config *cfg);
  */
 const char	*config_restart_needed(const struct config *old,
 		    const struct config *new);
+
+/*
+ * "FILE:LINE" where the option path ("tls.ciphers") was set, or the
+ * file's path when it was left at its default: for errors found after
+ * loading (OpenSSL refusing a cipher list).
+ */
+const char	*config_where(const struct config *cfg, const char *path);
 
 /* The OPTIONS section of vane.conf(5), mdoc(7): what vane -x man prints. */
 void	config_print_man(FILE *fp);

@@ -13,6 +13,7 @@
 #include <event2/event.h>
 
 #include "io.h"
+#include "tls.h"
 #include "util.h"
 
 /* evbuffer_iovec is handed to the kernel as struct iovec. */
@@ -31,6 +32,17 @@ _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
 #define READ_FIRST	(4096 - 64)
 #define READ_CHUNK	(16384 - 64)
 
+/*
+ * TLS writes: output in several small chains (a head and a small body)
+ * is gathered into one record of up to TLS_GATHER bytes rather than sent
+ * as a record and a send(2) per chain; a large chain is written from
+ * where it lies, at most TLS_WRITE_MAX at a time.
+ */
+#define TLS_GATHER	16384
+#define TLS_WRITE_MAX	65536
+
+static int	io_handshake(struct io *);
+
 static void
 io_event_cb(evutil_socket_t fd, short what, void *arg)
 {
@@ -38,6 +50,18 @@ io_event_cb(evutil_socket_t fd, short what, void *arg)
 	int e = 0;
 	socklen_t elen = sizeof(e);
 
+	if (io->handshaking) {
+		if (what & EV_WRITE)
+			io->writable = 1;
+		if (what & EV_CLOSED)
+			io->rdhup = 1;
+		if (io_handshake(io) != 0) {
+			if (io->err != 0)
+				io->on_io(io->arg);
+			return;
+		}
+		what |= EV_READ;	/* a request may have come with it */
+	}
 	if (what & EV_WRITE) {
 		io->writable = 1;
 		if (io->connecting) {
@@ -156,8 +180,59 @@ io_init_buffers(struct io *io)
 }
 
 void
+io_start_tls(struct io *io, struct tls_conn *tc)
+{
+	io->tls = tc;
+	io->handshaking = 1;
+}
+
+/* One step of the TLS handshake: 0 done, 1 not yet, -1 failed
+ * (io->err). */
+static int
+io_handshake(struct io *io)
+{
+	switch (tls_handshake(io->tls)) {
+	case TLS_OK:
+		io->handshaking = 0;
+		io->readable = 1;	/* OpenSSL may hold a request already */
+		return (0);
+	case TLS_WANT_READ:
+	case TLS_WANT_WRITE:
+		return (1);
+	default:
+		io->err = EPROTO;
+		return (-1);
+	}
+}
+
+const char *
+io_error(const struct io *io)
+{
+	if (io->tls != NULL && io->err == EPROTO &&
+	    tls_conn_error(io->tls)[0] != '\0')
+		return (tls_conn_error(io->tls));
+	return (strerror(io->err));
+}
+
+void
+io_shutdown_write(struct io *io)
+{
+	if (io->tls != NULL && !io->handshaking && io->err == 0) {
+		tls_conn_free(io->tls, 1);	/* close_notify */
+		io->tls = NULL;
+		io->eof = 1;	/* nothing more is read through TLS */
+	}
+	if (io->fd != -1)
+		(void)shutdown(io->fd, SHUT_WR);
+}
+
+void
 io_close(struct io *io)
 {
+	if (io->tls != NULL) {
+		tls_conn_free(io->tls, io->err == 0 && !io->handshaking);
+		io->tls = NULL;
+	}
 	if (io->ev != NULL)
 		close(io->fd);
 	io_release(io);
@@ -167,6 +242,11 @@ io_close(struct io *io)
 void
 io_drop_fd(struct io *io)
 {
+	if (io->tls != NULL) {
+		tls_conn_free(io->tls, 0);
+		io->tls = NULL;
+	}
+	io->handshaking = 0;
 	if (io->ev != NULL) {
 		event_free(io->ev);
 		close(io->fd);
@@ -185,6 +265,55 @@ io_set_owner(struct io *io, void (*on_io)(void *), void *arg)
 	io->arg = arg;
 }
 
+/* io_read through TLS. */
+static size_t
+io_read_tls(struct io *io)
+{
+	struct evbuffer_iovec v[1];
+	size_t total = 0, have, want, got;
+	int drained;
+
+	if (io->handshaking && io_handshake(io) != 0)
+		return (0);
+	while (io->readable && !io->eof && io->err == 0) {
+		have = evbuffer_get_length(io->in);
+		if (have >= io->in_high)
+			break;
+		want = io->in_high - have;
+		if (want > (total == 0 ? READ_FIRST : READ_CHUNK))
+			want = total == 0 ? READ_FIRST : READ_CHUNK;
+		if (evbuffer_reserve_space(io->in, (ev_ssize_t)want, v, 1) < 1) {
+			io->err = ENOMEM;
+			break;
+		}
+		if (v[0].iov_len > want)
+			v[0].iov_len = want;
+		switch (tls_read(io->tls, v[0].iov_base, v[0].iov_len, &got,
+		    &drained)) {
+		case TLS_OK:
+			v[0].iov_len = got;
+			evbuffer_commit_space(io->in, v, 1);
+			total += got;
+			if (drained && !io->rdhup)
+				io->readable = 0;
+			continue;
+		case TLS_WANT_READ:
+		case TLS_WANT_WRITE:	/* no renegotiation: only a key
+					 * update could want it */
+			io->readable = 0;
+			break;
+		case TLS_EOF:
+			io->eof = 1;
+			break;
+		default:
+			io->err = EPROTO;
+			break;
+		}
+		evbuffer_commit_space(io->in, v, 0);
+	}
+	return (total);
+}
+
 size_t
 io_read(struct io *io)
 {
@@ -194,6 +323,8 @@ io_read(struct io *io)
 	ssize_t n;
 	int nv;
 
+	if (io->tls != NULL)
+		return (io_read_tls(io));
 	while (io->readable && !io->eof && io->err == 0) {
 		have = evbuffer_get_length(io->in);
 		if (have >= io->in_high)
@@ -248,6 +379,49 @@ io_read(struct io *io)
  */
 #define IO_MAX_IOV	16
 
+/*
+ * TLS: one SSL_write. After a write that had to wait, the same bytes are
+ * written again (OpenSSL's rule), which is the front of out, untouched.
+ */
+static ssize_t
+io_send_tls(struct io *io)
+{
+	struct evbuffer_iovec v[1];
+	size_t len = evbuffer_get_length(io->out), n, written;
+	unsigned char *p;
+
+	if ((n = io->tls_wlen) == 0) {
+		if (evbuffer_peek(io->out, -1, NULL, v, 1) < 1)
+			return (0);
+		if (v[0].iov_len >= len || v[0].iov_len >= TLS_GATHER)
+			n = v[0].iov_len;
+		else
+			n = len;
+		if (n > TLS_WRITE_MAX)
+			n = TLS_WRITE_MAX;
+		if (n > TLS_GATHER && v[0].iov_len < n)
+			n = TLS_GATHER;
+	}
+	if ((p = evbuffer_pullup(io->out, (ev_ssize_t)n)) == NULL) {
+		errno = ENOMEM;
+		return (-1);
+	}
+	switch (tls_write(io->tls, p, n, &written)) {
+	case TLS_OK:
+		io->tls_wlen = 0;
+		evbuffer_drain(io->out, written);
+		return ((ssize_t)written);
+	case TLS_WANT_WRITE:
+	case TLS_WANT_READ:
+		io->tls_wlen = n;
+		errno = EAGAIN;
+		return (-1);
+	default:
+		errno = EPROTO;
+		return (-1);
+	}
+}
+
 static ssize_t
 io_send(struct io *io)
 {
@@ -256,6 +430,8 @@ io_send(struct io *io)
 	ssize_t n;
 	int nv;
 
+	if (io->tls != NULL)
+		return (io_send_tls(io));
 	nv = evbuffer_peek(io->out, -1, NULL, v, IO_MAX_IOV);
 	if (nv > IO_MAX_IOV)
 		nv = IO_MAX_IOV;
@@ -273,7 +449,8 @@ io_flush(struct io *io)
 {
 	ssize_t n;
 
-	if (!io->writable || evbuffer_get_length(io->out) == 0)
+	if (!io->writable || io->handshaking ||
+	    evbuffer_get_length(io->out) == 0)
 		return (0);
 	/* The send timeout counts from here: progress, or the moment the
 	 * socket stopped taking bytes. */

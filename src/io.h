@@ -26,6 +26,7 @@
 struct event;
 struct event_base;
 struct evbuffer;
+struct tls_conn;
 
 struct io {
 	int		 fd;
@@ -44,6 +45,9 @@ struct io {
 	unsigned	 rdhup:1;	/* the kernel reported the peer's FIN */
 	unsigned	 connecting:1;
 	unsigned	 connected:1;
+	unsigned	 handshaking:1;	/* TLS: handshake not done yet */
+	struct tls_conn	*tls;		/* NULL: plain socket */
+	size_t		 tls_wlen;	/* a TLS write to retry, this long */
 };
 
 /* Take over fd (non-blocking). Returns 0 or -1; on -1 fd is not closed. */
@@ -59,6 +63,17 @@ int	io_connect(struct io *io, struct event_base *base,
  * io_* calls that need the event (io_resume, io_kick) must not be made
  * on it. */
 int	io_init_buffers(struct io *io);
+/*
+ * Speak TLS on io from now on (a server connection just accepted; tc is
+ * over io's descriptor, and io owns it from now). The handshake runs
+ * inside io: the owner's on_io is called once it is done (with input, if
+ * any came with it) or failed (io->err), never in between.
+ */
+void	io_start_tls(struct io *io, struct tls_conn *tc);
+/* Why the connection failed: the TLS error, else strerror(io->err). */
+const char	*io_error(const struct io *io);
+/* The write side is done: close_notify for TLS, then shutdown(SHUT_WR). */
+void	io_shutdown_write(struct io *io);
 /* Close the socket and free the buffers. */
 void	io_close(struct io *io);
 /* Close the descriptor but keep the buffers (a connection whose peer is

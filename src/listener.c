@@ -59,10 +59,9 @@ listeners_open(const struct config *cfg, int nworkers, struct lsock **out,
 	ls = xcalloc((size_t)cfg->nlisten, sizeof(*ls));
 	for (i = 0; i < cfg->nlisten; i++) {
 		l = &cfg->listen[i];
-		if (l->tls)
-			continue;	/* TLS arrives with issue 5; config warned */
-		snprintf(ls[n].name, sizeof(ls[n].name), "%s",
-		    l->address.text);
+		snprintf(ls[n].name, sizeof(ls[n].name), "%s%s",
+		    l->address.text, l->tls ? " (TLS)" : "");
+		ls[n].tls = l->tls;
 		/* SO_REUSEPORT would let a second vane share the port
 		 * silently; probe without it first so that is an error. */
 		if ((fd = bind_one(l, 0, 0)) == -1)

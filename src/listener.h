@@ -14,6 +14,7 @@ struct config;
 struct lsock {
 	char	 name[64];	/* "127.0.0.1:8080" */
 	int	*fds;		/* one per worker */
+	int	 tls;		/* speak TLS (listen.tls) */
 };
 
 /* Returns 0, or -1 with a message in err. */

@@ -20,7 +20,6 @@
 #include <event2/event.h>
 #include <hiredis/hiredis.h>
 #include <libconfig.h>
-#include <openssl/crypto.h>
 
 #include "admin.h"
 #include "backend.h"
@@ -30,6 +29,7 @@
 #include "log.h"
 #include "redis.h"
 #include "store.h"
+#include "tls.h"
 #include "util.h"
 #include "vane.h"
 #include "worker.h"
@@ -62,7 +62,7 @@ version(void)
 {
 	printf("vane %s\n", PACKAGE_VERSION);
 	printf("libevent %s, %s, hiredis %d.%d.%d, libconfig %d.%d.%d\n",
-	    event_get_version(), OpenSSL_version(OPENSSL_VERSION),
+	    event_get_version(), tls_library_version(),
 	    HIREDIS_MAJOR, HIREDIS_MINOR, HIREDIS_PATCH,
 	    LIBCONFIG_VER_MAJOR, LIBCONFIG_VER_MINOR, LIBCONFIG_VER_REVISION);
 }
@@ -78,6 +78,27 @@ load_or_die(const char *path)
 		exit(1);
 	}
 	return (cfg);
+}
+
+/* The TLS context when a listener asks for TLS: certificates read and
+ * checked, or exit 1 with FILE:LINE and the reason. */
+static struct tls_ctx *
+tls_or_die(const struct config *cfg)
+{
+	struct tls_ctx *ctx;
+	char err[1024];
+	int i;
+
+	for (i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls)
+			break;
+	if (i == cfg->nlisten)
+		return (NULL);
+	if ((ctx = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	return (ctx);
 }
 
 static pid_t
@@ -300,6 +321,7 @@ run(const char *path)
 	n = vane.cfg->workers;
 	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		n = 1;
+	vane.tls = tls_or_die(vane.cfg);
 	vane.nservers = backend_init(vane.cfg, &vane.servers);
 	if (vane.cfg->cache_store == CFG_CACHE_REDIS)
 		vane.store = redis_store(vane.cfg);
@@ -340,6 +362,8 @@ run(const char *path)
 		event_free(sev[i]);
 	event_base_free(base);
 	workers_free();
+	tls_ctx_free(vane.tls);
+	vane.tls = NULL;
 	if (vane.cfg->pidfile != NULL)
 		unlink(vane.cfg->pidfile);
 	log_notice("stopped");
@@ -411,6 +435,7 @@ main(int argc, char **argv)
 		return (send_signal(path, sig));
 	if (test) {
 		cfg = load_or_die(path);
+		tls_ctx_free(tls_or_die(cfg));
 		for (ch = 0; ch < cfg->nwarnings; ch++)
 			fprintf(stderr, "%s\n", cfg->warnings[ch]);
 		printf("configuration file %s test is successful\n", path);

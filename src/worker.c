@@ -84,7 +84,12 @@ static void
 accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
     int salen, void *arg)
 {
-	client_accept(arg, fd, sa, salen);
+	struct worker *w = arg;
+	int i;
+
+	for (i = 0; i < w->nls && w->ls[i] != l; i++)
+		;
+	client_accept(w, fd, sa, salen, i < w->nls && lsocks[i].tls);
 }
 
 static void

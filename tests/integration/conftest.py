@@ -401,7 +401,9 @@ def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
               level="info", extra="", workers=1, more_listen=(),
               access_log=None, backend_opts="", server_opts=None):
     """server_opts: {address: {"weight": 3, "max_conns": 2}}, options of
-    single servers in backends.servers (the others get none)."""
+    single servers in backends.servers (the others get none). more_listen:
+    addresses, or (address, 'tls = true; ...') for listeners with
+    options."""
     t = dict(DEFAULT_TIMEOUTS, **(timeouts or {}))
     lim = dict(DEFAULT_LIMITS, **(limits or {}))
     server_opts = server_opts or {}
@@ -415,7 +417,8 @@ def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
     return (
         "workers = %d;\n" % workers +
         "listen = ( %s );\n" % ", ".join(
-            '{ address = "%s"; }' % a
+            '{ address = "%s"; }' % a if isinstance(a, str) else
+            '{ address = "%s"; %s }' % a
             for a in ["127.0.0.1:%d" % port] + list(more_listen)) +
         "backends = { servers = ( %s ); keepalive = %d; %s};\n" % (
             srv, keepalive, backend_opts) +
