@@ -94,7 +94,7 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 		evbuffer_free(c->uhead);
 		goto fail;
 	}
-	if ((tls && (tc = tls_conn_new(vane.tls, fd, &w->st)) == NULL) ||
+	if ((tls && (tc = tls_conn_new(fd, &w->st)) == NULL) ||
 	    io_init(&c->io, w->base, fd, client_on_io, c) == -1) {
 		tls_conn_free(tc, 0);
 		ltimer_free(&c->timer);

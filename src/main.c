@@ -244,6 +244,32 @@ raise_nofile(long want)
 	}
 }
 
+/*
+ * SIGHUP: the certificates and keys of tls.certificates read again (the
+ * listeners themselves change only on restart). A certificate that does
+ * not load keeps the running ones, with the reason in the log.
+ */
+static void
+reload_tls(const struct config *cfg)
+{
+	struct tls_ctx *ctx;
+	char err[1024];
+	int i;
+
+	for (i = 0; i < vane.cfg->nlisten; i++)
+		if (vane.cfg->listen[i].tls)
+			break;
+	if (i == vane.cfg->nlisten)
+		return;
+	if ((ctx = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
+		log_err("reload: %s; keeping the running certificates", err);
+		return;
+	}
+	tls_install(ctx);
+	log_notice("reload: certificates loaded again; new handshakes use "
+	    "them");
+}
+
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
@@ -271,10 +297,11 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 			    err);
 			break;
 		}
+		reload_tls(cfg);
 		config_free(cfg);
-		log_warn("reload: %s is valid, but this version applies a new "
-		    "configuration only on restart; logs reopened",
-		    vane.cfg->path);
+		log_warn("reload: %s is valid; this version applies only the "
+		    "certificates at once, other changes on restart; logs "
+		    "reopened", vane.cfg->path);
 		(void)log_reopen();
 		break;
 	}
@@ -321,7 +348,7 @@ run(const char *path)
 	n = vane.cfg->workers;
 	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		n = 1;
-	vane.tls = tls_or_die(vane.cfg);
+	tls_install(tls_or_die(vane.cfg));
 	vane.nservers = backend_init(vane.cfg, &vane.servers);
 	if (vane.cfg->cache_store == CFG_CACHE_REDIS)
 		vane.store = redis_store(vane.cfg);
@@ -362,8 +389,7 @@ run(const char *path)
 		event_free(sev[i]);
 	event_base_free(base);
 	workers_free();
-	tls_ctx_free(vane.tls);
-	vane.tls = NULL;
+	tls_install(NULL);
 	if (vane.cfg->pidfile != NULL)
 		unlink(vane.cfg->pidfile);
 	log_notice("stopped");

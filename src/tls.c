@@ -3,6 +3,7 @@
  */
 #include <errno.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -41,12 +42,14 @@ struct tls_site {
 #define KT_OTHER	4
 
 struct tls_ctx {
+	_Atomic int	 refs;		/* tls_install's, one per connection */
 	struct tls_site	*sites;		/* [0]: the default */
 	int		 nsites;
 };
 
 struct tls_conn {
 	SSL		*ssl;
+	struct tls_ctx	*ctx;		/* a reference: sni_cb reads it */
 	int		 fd;
 	struct stats	*st;
 	unsigned	 done:1;	/* handshake finished */
@@ -525,9 +528,15 @@ load_cert(struct tls_ctx *ctx, const struct config *cfg, int i, char *err,
 	}
 	if (SSL_CTX_use_PrivateKey_file(s->ssl, c->key, SSL_FILETYPE_PEM) !=
 	    1) {
-		snprintf(err, errlen, "%s:%d: key %s (of certificate %s): %s",
-		    cfg->path, c->line, c->key, c->cert,
-		    ssl_reason(why, sizeof(why)));
+		ssl_reason(why, sizeof(why));
+		if (strstr(why, "mismatch") != NULL)
+			snprintf(err, errlen, "%s:%d: key %s does not match "
+			    "certificate %s", cfg->path, c->line, c->key,
+			    c->cert);
+		else
+			snprintf(err, errlen, "%s:%d: key %s (of certificate "
+			    "%s): %s", cfg->path, c->line, c->key, c->cert,
+			    why);
 		return (-1);
 	}
 	if (SSL_CTX_check_private_key(s->ssl) != 1) {
@@ -559,6 +568,7 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	if (tk_rotate < 1)
 		tk_rotate = 1;
 	ctx = xcalloc(1, sizeof(*ctx));
+	ctx->refs = 1;
 	ctx->sites = xcalloc((size_t)cfg->ntls_certificates,
 	    sizeof(*ctx->sites));
 	for (i = 0; i < cfg->ntls_certificates; i++)
@@ -574,7 +584,7 @@ tls_ctx_free(struct tls_ctx *ctx)
 {
 	int i;
 
-	if (ctx == NULL)
+	if (ctx == NULL || atomic_fetch_sub(&ctx->refs, 1) != 1)
 		return;
 	for (i = 0; i < ctx->nsites; i++)
 		site_free(&ctx->sites[i]);
@@ -584,20 +594,48 @@ tls_ctx_free(struct tls_ctx *ctx)
 
 /* ---------------------------------------------------- connections */
 
+/* The installed context; the lock makes "read it and take a reference"
+ * one step against a swap that drops the last other reference. */
+static pthread_mutex_t	 cur_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct tls_ctx	*cur;
+
+void
+tls_install(struct tls_ctx *ctx)
+{
+	struct tls_ctx *old;
+
+	pthread_mutex_lock(&cur_lock);
+	old = cur;
+	cur = ctx;
+	pthread_mutex_unlock(&cur_lock);
+	tls_ctx_free(old);
+}
+
 struct tls_conn *
-tls_conn_new(struct tls_ctx *ctx, int fd, struct stats *st)
+tls_conn_new(int fd, struct stats *st)
 {
 	struct tls_conn *tc;
+	struct tls_ctx *ctx;
 	BIO *b;
 
-	if ((tc = calloc(1, sizeof(*tc))) == NULL)
+	pthread_mutex_lock(&cur_lock);
+	if ((ctx = cur) != NULL)
+		atomic_fetch_add(&ctx->refs, 1);
+	pthread_mutex_unlock(&cur_lock);
+	if (ctx == NULL)
 		return (NULL);
+	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
+		tls_ctx_free(ctx);
+		return (NULL);
+	}
 	tc->fd = fd;
 	tc->st = st;
+	tc->ctx = ctx;
 	if ((tc->ssl = SSL_new(ctx->sites[0].ssl)) == NULL ||
 	    (b = BIO_new(bio_meth)) == NULL) {
 		SSL_free(tc->ssl);
 		free(tc);
+		tls_ctx_free(ctx);
 		ERR_clear_error();
 		return (NULL);
 	}
@@ -616,6 +654,7 @@ tls_conn_free(struct tls_conn *tc, int graceful)
 		(void)SSL_shutdown(tc->ssl);	/* close_notify, no wait */
 	SSL_free(tc->ssl);
 	ERR_clear_error();
+	tls_ctx_free(tc->ctx);
 	free(tc);
 }
 

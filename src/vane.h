@@ -15,7 +15,6 @@
 
 struct server;
 struct store;
-struct tls_ctx;
 struct worker;
 
 struct vane {
@@ -23,7 +22,6 @@ struct vane {
 	struct server	*servers;
 	int		 nservers;
 	struct store	*store;		/* the response cache; NULL: cache.store "off" */
-	struct tls_ctx	*tls;		/* certificates; NULL: no TLS listener */
 	struct worker	*workers;
 	int		 nworkers;
 	atomic_int	 nconns;	/* client connections open, all workers */

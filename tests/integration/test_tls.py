@@ -59,13 +59,13 @@ def tls_conf(certs, names=("a", "b", "c-rsa", "c-ec"), extra=""):
 
 class TlsVane:
     def __init__(self, vane_factory, backend, certs, tls_extra="",
-                 timeouts=None, extra=""):
+                 timeouts=None, extra="", names=("a", "b", "c-rsa", "c-ec")):
         self.tls_port = free_port()
         self.admin_port = free_port()
         self.v = vane_factory(
             [backend.address], timeouts=timeouts,
             more_listen=[("127.0.0.1:%d" % self.tls_port, "tls = true;")],
-            extra=tls_conf(certs, extra=tls_extra) +
+            extra=tls_conf(certs, names, extra=tls_extra) +
             'admin = { address = "127.0.0.1:%d"; };\n' % self.admin_port +
             extra)
 
@@ -374,6 +374,65 @@ def test_handshake_timeout(vane_factory, backend, certs):
     assert tls_get(tv.tls_port, "/echo")[0] == 200
 
 
+# ------------------------------------------------------------- reload
+
+def test_certificate_reload(vane_factory, backend, certs, tmp_path):
+    """SIGHUP reads the certificates again: new handshakes get the new
+    one, a connection made before goes on; a broken new one keeps the
+    running certificate, with the reason in the log."""
+    import shutil
+    import signal
+    d = tmp_path
+    make_cert(d, "v1", "v1.test", ["r.test"])
+    make_cert(d, "v2", "v2.test", ["r.test"])
+    shutil.copy(d / "v1.pem", d / "r.pem")
+    shutil.copy(d / "v1.key", d / "r.key")
+    mine = dict(certs, r=(str(d / "r.pem"), str(d / "r.key")))
+    tv = TlsVane(vane_factory, backend, mine, names=("r",))
+    assert cert_cn(tls_get(tv.tls_port, "/echo", sni="r.test")[3]["cert"]) \
+        == "v1.test"
+    ctx = client_ctx()
+    old = ctx.wrap_socket(socket.create_connection(
+        ("127.0.0.1", tv.tls_port), timeout=TIMEOUT), server_hostname="r.test")
+    f = old.makefile("rb")
+
+    def old_get():
+        old.sendall(b"GET /bytes/10 HTTP/1.1\r\nHost: r.test\r\n\r\n")
+        assert b" 200 " in f.readline()
+        while f.readline() not in (b"\r\n", b""):
+            pass
+        assert len(f.read(10)) == 10
+
+    try:
+        old_get()
+        shutil.copy(d / "v2.pem", d / "r.pem")
+        shutil.copy(d / "v2.key", d / "r.key")
+        tv.v.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while time.monotonic() < deadline:
+            cn = cert_cn(tls_get(tv.tls_port, "/echo", sni="r.test")[3][
+                "cert"])
+            if cn == "v2.test":
+                break
+            time.sleep(0.1)
+        assert cn == "v2.test"
+        old_get()   # made before the reload, still served
+        # A key that does not match: the running certificate stays.
+        shutil.copy(d / "v1.key", d / "r.key")
+        tv.v.proc.send_signal(signal.SIGHUP)
+        deadline = time.monotonic() + 5
+        while "keeping the running certificates" not in tv.v.stderr() and \
+                time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert "does not match certificate %s" % (d / "r.pem") in \
+            tv.v.stderr()
+        assert cert_cn(tls_get(tv.tls_port, "/echo", sni="r.test")[3][
+            "cert"]) == "v2.test"
+        old_get()
+    finally:
+        old.close()
+
+
 # -------------------------------------------------- configuration errors
 
 def run_t(conf):
@@ -399,9 +458,12 @@ def test_config_errors(certs, tmp_path):
     d = certs["dir"]
     a_pem, a_key = certs["a"]
     b_key = certs["b"][1]
+    c_key = certs["c-rsa"][1]
     cases = [
         ('{ cert = "%s"; key = "%s"; }' % (a_pem, b_key),
          "does not match certificate " + a_pem),
+        ('{ cert = "%s"; key = "%s"; }' % (a_pem, c_key),
+         "key %s does not match certificate %s" % (c_key, a_pem)),
         ('{ cert = "%s/missing.pem"; key = "%s"; }' % (d, a_key),
          "certificate %s/missing.pem" % d),
         ('{ cert = "%s"; key = "%s"; }' % (a_key, a_key),
