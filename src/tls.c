@@ -77,6 +77,10 @@ static pthread_rwlock_t	tk_lock = PTHREAD_RWLOCK_INITIALIZER;
 static struct tkey	tk_cur, tk_prev;
 static int		tk_have;
 static time_t		tk_rotate = 3600;
+/* Fetched once: an OpenSSL 3 fetch by name on every ticket costs more
+ * than the ticket's own encryption. */
+static EVP_CIPHER	*tk_cipher;
+static OSSL_PARAM	 tk_mac_params[2];
 
 static int
 tk_make(struct tkey *k, time_t now)
@@ -118,23 +122,21 @@ static int
 tk_setup(const struct tkey *k, unsigned char *iv, EVP_CIPHER_CTX *cctx,
     EVP_MAC_CTX *hctx, int enc)
 {
-	OSSL_PARAM params[2];
-
-	params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST,
-	    (char *)"SHA256", 0);
-	params[1] = OSSL_PARAM_construct_end();
-	if (EVP_MAC_CTX_set_params(hctx, params) != 1 ||
-	    EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), NULL) != 1)
+	if (EVP_MAC_init(hctx, k->hmac, sizeof(k->hmac), tk_mac_params) != 1)
 		return (-1);
 	if (enc)
-		return (EVP_EncryptInit_ex(cctx, EVP_aes_256_cbc(), NULL,
-		    k->aes, iv) == 1 ? 0 : -1);
-	return (EVP_DecryptInit_ex(cctx, EVP_aes_256_cbc(), NULL, k->aes,
-	    iv) == 1 ? 0 : -1);
+		return (EVP_EncryptInit_ex(cctx, tk_cipher, NULL, k->aes, iv) ==
+		    1 ? 0 : -1);
+	return (EVP_DecryptInit_ex(cctx, tk_cipher, NULL, k->aes, iv) == 1 ?
+	    0 : -1);
 }
 
-/* SSL_CTX_set_tlsext_ticket_key_evp_cb: 1 ok, 2 ok and renew, 0 not
- * ours (full handshake), -1 error. */
+/*
+ * SSL_CTX_set_tlsext_ticket_key_evp_cb: 1 ok, 2 ok and renew, 0 not
+ * ours (full handshake), -1 error. A TLS 1.3 resumption always gets a
+ * new ticket (renew): clients use a ticket once (RFC 8446 §C.4) and would
+ * otherwise fall back to a full handshake every other connection.
+ */
 static int
 ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
     EVP_CIPHER_CTX *cctx, EVP_MAC_CTX *hctx, int enc)
@@ -142,8 +144,7 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 	struct tkey k;
 	int rc = 0;
 
-	(void)ssl;
-	if (tk_check(time(NULL)) == -1)
+	if (tk_cipher == NULL || tk_check(time(NULL)) == -1)
 		return (-1);
 	pthread_rwlock_rdlock(&tk_lock);
 	if (enc) {
@@ -151,7 +152,7 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 		rc = 1;
 	} else if (memcmp(name, tk_cur.name, 16) == 0) {
 		k = tk_cur;
-		rc = 1;
+		rc = SSL_version(ssl) == TLS1_3_VERSION ? 2 : 1;
 	} else if (memcmp(name, tk_prev.name, 16) == 0) {
 		k = tk_prev;
 		rc = 2;
@@ -161,8 +162,7 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
 		return (0);
 	if (enc) {
 		memcpy(name, k.name, 16);
-		if (RAND_bytes(iv, EVP_CIPHER_iv_length(EVP_aes_256_cbc())) !=
-		    1)
+		if (RAND_bytes(iv, EVP_CIPHER_get_iv_length(tk_cipher)) != 1)
 			rc = -1;
 	}
 	if (rc != -1 && tk_setup(&k, iv, cctx, hctx, enc) == -1)
@@ -179,7 +179,7 @@ ticket_cb(SSL *ssl, unsigned char name[16], unsigned char *iv,
  * reader's rule, see io.c).
  */
 static BIO_METHOD	*bio_meth;
-static pthread_once_t	 bio_once = PTHREAD_ONCE_INIT;
+static pthread_once_t	 setup_once = PTHREAD_ONCE_INIT;
 
 static int
 bio_read(BIO *b, char *buf, int len)
@@ -247,9 +247,14 @@ bio_create(BIO *b)
 	return (1);
 }
 
+/* Once per process: the ticket cipher, the BIO method. */
 static void
-bio_setup(void)
+setup(void)
 {
+	tk_cipher = EVP_CIPHER_fetch(NULL, "AES-256-CBC", NULL);
+	tk_mac_params[0] = OSSL_PARAM_construct_utf8_string(
+	    OSSL_MAC_PARAM_DIGEST, (char *)"SHA256", 0);
+	tk_mac_params[1] = OSSL_PARAM_construct_end();
 	bio_meth = BIO_meth_new(BIO_get_new_index() | BIO_TYPE_SOURCE_SINK,
 	    "vane socket");
 	if (bio_meth == NULL)
@@ -554,7 +559,7 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 	struct tls_ctx *ctx;
 	int i;
 
-	pthread_once(&bio_once, bio_setup);
+	pthread_once(&setup_once, setup);
 	if (bio_meth == NULL) {
 		snprintf(err, errlen, "TLS: cannot set up: out of memory");
 		return (NULL);

@@ -229,6 +229,24 @@ def test_resumption_tls13_ticket(tv):
     assert tv.tls()["resumed"] == before + 1
 
 
+def test_resumption_tls13_new_ticket_each_time(tv, tmp_path):
+    """Each TLS 1.3 resumption brings a new ticket (clients use a ticket
+    once, RFC 8446 §C.4): a chain of s_client runs, each with the session
+    the previous one saved, resumes every time."""
+    req = b"GET /echo HTTP/1.1\r\nHost: a.test\r\nConnection: close\r\n\r\n"
+    prev = None
+    for i in range(4):
+        out = tmp_path / ("s%d.pem" % i)
+        args = ["-tls1_3", "-servername", "a.test", "-ign_eof",
+                "-sess_out", str(out)]
+        if prev is not None:
+            args += ["-sess_in", str(prev)]
+        rc, text = s_client(tv.tls_port, *args, data=req)
+        assert ("Reused, TLSv1.3" if i else "New, TLSv1.3") in text, text
+        assert "Post-Handshake New Session Ticket arrived" in text, text
+        prev = out
+
+
 def test_resumption_tls12_reconnect(tv):
     rc, out = s_client(tv.tls_port, "-tls1_2", "-servername", "a.test",
                        "-reconnect", data=b"")
