@@ -1701,9 +1701,10 @@ write_wire(struct client *c, struct store_obj *obj)
 	struct cache_tx *t = &c->cache;
 	struct evbuffer_iovec v;
 	size_t extra = strlen(t->extra), n = obj->wire_len;
+	size_t lx = c->lfields != NULL ? strlen(c->lfields) : 0;
 	char *p;
 
-	if (evbuffer_reserve_space(c->io.out, (ev_ssize_t)(n + extra +
+	if (evbuffer_reserve_space(c->io.out, (ev_ssize_t)(n + extra + lx +
 	    sizeof(ka_line) + 2), &v, 1) < 1)
 		return (-1);
 	p = v.iov_base;
@@ -1711,6 +1712,10 @@ write_wire(struct client *c, struct store_obj *obj)
 	p += n;
 	memcpy(p, t->extra, extra);
 	p += extra;
+	if (lx > 0) {
+		memcpy(p, c->lfields, lx);
+		p += lx;
+	}
 	if (!c->keepalive) {
 		memcpy(p, close_line, sizeof(close_line) - 1);
 		p += sizeof(close_line) - 1;
@@ -1760,6 +1765,7 @@ write_head(struct client *c, const char *head, struct http_msg *sm,
 	o.keep_via = laid;
 	o.date = laid ? NULL : worker_date(c->w);
 	o.extra = t->extra;
+	o.lextra = c->lfields;
 	o.skip = skip;
 	if (t->not_modified) {
 		/* The stored head minus its content fields, as a 304. */

@@ -22,6 +22,7 @@
 #include "client.h"
 #include "config.h"
 #include "http_msg.h"
+#include "listener.h"
 #include "log.h"
 #include "tls.h"
 #include "upool.h"
@@ -67,8 +68,9 @@ client_phase(struct client *c, uint64_t ms)
 
 void
 client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
-    int tls)
+    const struct lsock *ls)
 {
+	int tls = ls->tls;
 	struct tls_conn *tc = NULL;
 	struct client *c;
 	int one = 1;
@@ -105,6 +107,8 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 		io_start_tls(&c->io, tc);
 		c->tls = 1;
 	}
+	c->ls = ls;
+	c->lfields = ls->fields;
 	c->io.in_high = (size_t)vane.cfg->limits_header_size + 1;
 	if (c->io.in_high < OUT_HIGH)
 		c->io.in_high = OUT_HIGH;
@@ -395,7 +399,7 @@ client_closing(struct client *c)
 void
 client_error(struct client *c, int status, const char *reason)
 {
-	char buf[512], extra[224];
+	char buf[1024], extra[640];
 	ssize_t n;
 
 	if (c->closed)
@@ -430,6 +434,9 @@ client_error(struct client *c, int status, const char *reason)
 		snprintf(extra, sizeof(extra), "Retry-After: %d\r\n",
 		    c->retry_after);
 	cache_error_status(c, extra, sizeof(extra));
+	if (c->lfields != NULL && strlen(extra) + strlen(c->lfields) <
+	    sizeof(extra))
+		strcat(extra, c->lfields);
 	n = http_msg_error(buf, sizeof(buf), status, worker_date(c->w),
 	    !c->keepalive, c->method == HM_HEAD,
 	    extra[0] != '\0' ? extra : NULL);
@@ -628,6 +635,67 @@ client_answer_final(struct client *c, const char *buf)
 	client_finish(c);
 }
 
+/*
+ * listen.redirect_https: the same URL over https, on the TLS listener's
+ * port; 301 for GET and HEAD, 308 for the rest (RFC 9110 §15.4.9: the
+ * method and body are kept). Without a Host there is no URL to give.
+ */
+static void
+client_redirect(struct client *c, const char *buf)
+{
+	struct http_msg *m = &c->req;
+	struct http_span h, t;
+	const char *hp;
+	size_t hlen, cap;
+	char *loc, *out, port[16];
+	int status = m->method == HM_GET || m->method == HM_HEAD ? 301 : 308;
+	ssize_t n;
+
+	if (m->host < 0) {
+		c->w->st.requests_bad++;
+		client_error(c, 400, "no Host to redirect to");
+		return;
+	}
+	h = m->fields[m->host].value;
+	hp = buf + h.off;
+	/* The host without its port: "[v6]" keeps its brackets. */
+	for (hlen = h.len; hlen > 0 && hp[hlen - 1] >= '0' &&
+	    hp[hlen - 1] <= '9'; hlen--)
+		;
+	if (hlen == 0 || hp[hlen - 1] != ':' || (hlen >= 2 &&
+	    hp[hlen - 2] != ']' && memchr(hp, ':', hlen - 1) != NULL))
+		hlen = h.len;
+	else
+		hlen--;
+	t = m->form == HT_ABSOLUTE ? m->path : m->target;
+	if (m->form == HT_ASTERISK || m->form == HT_AUTHORITY)
+		t.len = 0;
+	port[0] = '\0';
+	if (c->ls->https_port != 443)
+		snprintf(port, sizeof(port), ":%d", c->ls->https_port);
+	if (m->framing != HF_NONE)
+		c->keepalive = 0;	/* the body stays unread */
+	cap = 64 + hlen + t.len;
+	loc = xmalloc(cap);
+	out = xmalloc(cap + 512);
+	snprintf(loc, cap, "Location: https://%.*s%s%.*s\r\n", (int)hlen, hp,
+	    port, t.len > 0 ? (int)t.len : 1, t.len > 0 ? buf + t.off : "/");
+	n = http_msg_error(out, cap + 512, status, worker_date(c->w),
+	    !c->keepalive, m->method == HM_HEAD, loc);
+	if (n > 0) {
+		evbuffer_add(c->io.out, out, (size_t)n);
+		c->bytes_out = (uint64_t)n;
+	}
+	free(loc);
+	free(out);
+	c->status = status;
+	c->resp_started = 1;
+	evbuffer_drain(c->io.in, m->head_len);
+	fields_release(c);
+	client_log(c);
+	client_finish(c);
+}
+
 /* A complete request head is at the start of the input buffer. */
 static void
 client_request(struct client *c, const char *buf)
@@ -656,6 +724,10 @@ client_request(struct client *c, const char *buf)
 	if (m->method == HM_CONNECT) {
 		w->st.requests_bad++;
 		client_error(c, 501, "CONNECT is not supported");
+		return;
+	}
+	if (c->ls != NULL && c->ls->redirect_https) {
+		client_redirect(c, buf);
 		return;
 	}
 	if (http_msg_max_forwards(buf, m) == 0) {

@@ -35,6 +35,7 @@
 #include "relay.h"
 
 struct evbuffer;
+struct lsock;
 struct worker;
 struct server;
 struct uconn;
@@ -66,6 +67,9 @@ struct client {
 	unsigned		 keepalive:1;	/* connection persists after this response */
 	unsigned		 bg:1;		/* a background request: no connection */
 	unsigned		 tls:1;		/* accepted on a TLS listener */
+	const char		*lfields;	/* the listener's field lines for
+						 * every response (HSTS), or "" */
+	const struct lsock	*ls;		/* accepted on it; NULL: bg */
 	unsigned		 detached:1;	/* bg: a fetch whose client left while
 						 * others streamed from it */
 	uint32_t		 nreq;		/* requests on this connection */
@@ -113,7 +117,7 @@ struct client {
 
 /* A new connection accepted by a worker's listener. */
 void	client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
-	    int tls);
+	    const struct lsock *ls);
 /*
  * A background request on worker w: the request head head[0..len), as if
  * ip had sent it, read from the event loop once the current callback is

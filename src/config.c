@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include <libconfig.h>
 
@@ -50,6 +51,7 @@ static const char	*check_status_list(const char *);
 static const char	*check_field_name(const char *);
 static const char	*check_field_list(const char *);
 static const char	*check_host_name(const char *);
+static const char	*check_hsts(const char *);
 
 /* Index of every row, so an element can name its list. */
 enum {
@@ -135,6 +137,25 @@ check_host_name(const char *s)
 {
 	return (s[0] == '\0' || has_unsafe_byte(s) ? "must be a host name "
 	    "without spaces, control or non-ASCII characters" : NULL);
+}
+
+/* RFC 6797 §6.1: max-age=N, then ";"-separated directives; one line. */
+static const char *
+check_hsts(const char *s)
+{
+	const char *p = s;
+	size_t i;
+
+	for (i = 0; s[i] != '\0'; i++)
+		if ((unsigned char)s[i] < 0x20 || (unsigned char)s[i] > 0x7e)
+			break;
+	while (*p == ' ')
+		p++;
+	if (strncasecmp(p, "max-age=", 8) != 0 || p[8] < '0' || p[8] > '9' ||
+	    s[i] != '\0' || i > 256)
+		return ("must start with max-age=SECONDS, e.g. "
+		    "\"max-age=63072000; includeSubDomains\", on one line");
+	return (NULL);
 }
 
 static const char *
@@ -935,6 +956,32 @@ check_required(struct loader *l)
 	return (0);
 }
 
+/* Listener options that only make sense with TLS, or without it. */
+static int
+check_listen(struct loader *l)
+{
+	const struct cfg_listen	*ln;
+	int			 i;
+
+	for (i = 0; i < l->cfg->nlisten; i++) {
+		ln = &l->cfg->listen[i];
+		if (ln->tls && ln->redirect_https) {
+			snprintf(l->err, l->errlen, "%s:%d: listen %s: "
+			    "redirect_https is for a plain listener, and this "
+			    "one has tls = true", l->path, ln->line,
+			    ln->address.text);
+			return (-1);
+		}
+		if (!ln->tls && ln->hsts != NULL) {
+			snprintf(l->err, l->errlen, "%s:%d: listen %s: hsts "
+			    "needs tls = true (browsers ignore it over plain "
+			    "HTTP)", l->path, ln->line, ln->address.text);
+			return (-1);
+		}
+	}
+	return (0);
+}
+
 /* Lines in the file, for errors about what it lacks. */
 static int
 count_lines(FILE *fp)
@@ -1013,7 +1060,7 @@ config_load(const char *path, char *err, size_t errlen)
 	}
 	if (read_file(&l) == -1 ||
 	    load_group(&l, config_root_setting(&l.lc), "") == -1 ||
-	    check_required(&l) == -1)
+	    check_required(&l) == -1 || check_listen(&l) == -1)
 		goto fail;
 	config_destroy(&l.lc);
 	return (l.cfg);

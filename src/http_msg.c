@@ -350,7 +350,7 @@ http_msg_response_size(const struct http_msg *resp, const struct http_out *o)
 {
 	return (HM_SLACK + fields_size(resp) + resp->reason.len +
 	    strlen(http_reason(resp->status)) + str_size(o->via) +
-	    str_size(o->date) + str_size(o->extra));
+	    str_size(o->date) + str_size(o->extra) + str_size(o->lextra));
 }
 
 static void
@@ -406,6 +406,8 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 	}
 	if (o->extra != NULL)
 		put_str(&w, o->extra);
+	if (o->lextra != NULL)
+		put_str(&w, o->lextra);
 	if (!o->keepalive)
 		PUT_LIT(&w, "Connection: close\r\n");
 	else if (o->client_version == 10)

@@ -54,14 +54,26 @@ listeners_open(const struct config *cfg, int nworkers, struct lsock **out,
 {
 	struct lsock *ls;
 	const struct cfg_listen *l;
-	int i, j, n = 0, fd;
+	int i, j, n = 0, fd, https_port = 443;
 
+	for (i = cfg->nlisten - 1; i >= 0; i--)
+		if (cfg->listen[i].tls)
+			https_port = ntohs(cfg->listen[i].address.ss.ss_family ==
+			    AF_INET6 ? ((const struct sockaddr_in6 *)
+			    &cfg->listen[i].address.ss)->sin6_port :
+			    ((const struct sockaddr_in *)
+			    &cfg->listen[i].address.ss)->sin_port);
 	ls = xcalloc((size_t)cfg->nlisten, sizeof(*ls));
 	for (i = 0; i < cfg->nlisten; i++) {
 		l = &cfg->listen[i];
 		snprintf(ls[n].name, sizeof(ls[n].name), "%s%s",
 		    l->address.text, l->tls ? " (TLS)" : "");
 		ls[n].tls = l->tls;
+		ls[n].redirect_https = l->redirect_https;
+		ls[n].https_port = https_port;
+		if (l->hsts != NULL)
+			snprintf(ls[n].fields, sizeof(ls[n].fields),
+			    "Strict-Transport-Security: %s\r\n", l->hsts);
 		/* SO_REUSEPORT would let a second vane share the port
 		 * silently; probe without it first so that is an error. */
 		if ((fd = bind_one(l, 0, 0)) == -1)

@@ -470,6 +470,7 @@ upstream_emit_head(struct client *c, const char *buf)
 	o.client_version = c->version;
 	o.via = "vane";
 	o.date = worker_date(c->w);
+	o.lextra = c->lfields;
 	if (c->cache.fwd != CFWD_NONE) {
 		o.extra = c->cache.extra;
 		o.skip = c->cache.skip;

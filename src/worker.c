@@ -89,7 +89,11 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 
 	for (i = 0; i < w->nls && w->ls[i] != l; i++)
 		;
-	client_accept(w, fd, sa, salen, i < w->nls && lsocks[i].tls);
+	if (i == w->nls) {
+		close(fd);	/* not one of ours: cannot happen */
+		return;
+	}
+	client_accept(w, fd, sa, salen, &lsocks[i]);
 }
 
 static void

@@ -59,12 +59,17 @@ def tls_conf(certs, names=("a", "b", "c-rsa", "c-ec"), extra=""):
 
 class TlsVane:
     def __init__(self, vane_factory, backend, certs, tls_extra="",
-                 timeouts=None, extra="", names=("a", "b", "c-rsa", "c-ec")):
+                 timeouts=None, extra="", names=("a", "b", "c-rsa", "c-ec"),
+                 tls_listen="", redirect=False):
         self.tls_port = free_port()
         self.admin_port = free_port()
+        self.redirect_port = free_port()
+        more = [("127.0.0.1:%d" % self.tls_port, "tls = true; " + tls_listen)]
+        if redirect:
+            more.append(("127.0.0.1:%d" % self.redirect_port,
+                         "redirect_https = true;"))
         self.v = vane_factory(
-            [backend.address], timeouts=timeouts,
-            more_listen=[("127.0.0.1:%d" % self.tls_port, "tls = true;")],
+            [backend.address], timeouts=timeouts, more_listen=more,
             extra=tls_conf(certs, names, extra=tls_extra) +
             'admin = { address = "127.0.0.1:%d"; };\n' % self.admin_port +
             extra)
@@ -392,6 +397,79 @@ def test_handshake_timeout(vane_factory, backend, certs):
     assert tls_get(tv.tls_port, "/echo")[0] == 200
 
 
+# --------------------------------------------------- redirect and HSTS
+
+def raw(port, data, timeout=TIMEOUT):
+    with socket.create_connection(("127.0.0.1", port), timeout=timeout) as s:
+        s.sendall(data)
+        out = b""
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    return out
+
+
+def test_redirect_https(vane_factory, backend, certs):
+    tv = TlsVane(vane_factory, backend, certs, redirect=True)
+    backend.reset()
+    p = tv.redirect_port
+    port = ":%d" % tv.tls_port
+    cases = [
+        (b"GET /a/b?x=1&y=%2F HTTP/1.1\r\nHost: shop.test:8080\r\n"
+         b"Connection: close\r\n\r\n",
+         301, "https://shop.test%s/a/b?x=1&y=%%2F" % port),
+        (b"HEAD / HTTP/1.1\r\nHost: shop.test\r\nConnection: close\r\n"
+         b"\r\n", 301, "https://shop.test%s/" % port),
+        (b"POST /form HTTP/1.1\r\nHost: shop.test\r\nContent-Length: 3"
+         b"\r\n\r\nabc", 308, "https://shop.test%s/form" % port),
+        (b"GET http://other.test/abs?q HTTP/1.1\r\nHost: other.test\r\n"
+         b"Connection: close\r\n\r\n", 301,
+         "https://other.test%s/abs?q" % port),
+        (b"GET /v6 HTTP/1.1\r\nHost: [::1]:8080\r\nConnection: close"
+         b"\r\n\r\n", 301, "https://[::1]%s/v6" % port),
+    ]
+    for req, status, loc in cases:
+        out = raw(p, req)
+        head, _, body = out.partition(b"\r\n\r\n")
+        lines = head.decode().split("\r\n")
+        assert lines[0].startswith("HTTP/1.1 %d " % status), out
+        assert "Location: " + loc in lines, lines
+        if req.startswith(b"HEAD"):
+            assert body == b""
+    # HTTP/1.0 without Host: no URL to redirect to.
+    out = raw(p, b"GET / HTTP/1.0\r\n\r\n")
+    assert out.startswith(b"HTTP/1.1 400 "), out
+    # Nothing reached the backend.
+    assert backend.stats()["requests"] == 0, backend.stats()
+
+
+def test_hsts_on_every_tls_response(vane_factory, backend, certs):
+    value = "max-age=63072000; includeSubDomains"
+    tv = TlsVane(vane_factory, backend, certs,
+                 tls_listen='hsts = "%s";' % value)
+    path = "/cache/hsts-%d?cc=max-age%%3D600" % time.monotonic_ns()
+    for p in ("/echo", path, path, "/status/404"):
+        st, h, _, _ = tls_get(tv.tls_port, p)
+        assert h.get("strict-transport-security") == value, (p, st, h)
+    assert h["strict-transport-security"] and st == 404
+    # One vane makes itself: a request it refuses.
+    ctx = client_ctx()
+    with socket.create_connection(("127.0.0.1", tv.tls_port),
+                                  timeout=TIMEOUT) as s:
+        with ctx.wrap_socket(s, server_hostname="a.test") as t:
+            t.sendall(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n")
+            got = t.recv(65536)
+    assert got.startswith(b"HTTP/1.1 400 "), got
+    assert ("Strict-Transport-Security: " + value).encode() in got, got
+    # Never over plain HTTP.
+    with RawConn(tv.v.port, timeout=TIMEOUT) as c:
+        c.send(request("GET", "/echo", host="a.test"))
+        r = c.read_response()
+    assert r.header("strict-transport-security") is None
+
+
 # ------------------------------------------------------------- reload
 
 def test_certificate_reload(vane_factory, backend, certs, tmp_path):
@@ -504,6 +582,24 @@ def test_config_errors(certs, tmp_path):
     err = p.stderr.decode()
     assert p.returncode == 1 and err.startswith("%s:4: tls.ciphers: "
                                                  % conf), err
+
+
+def test_config_listener_options(certs, tmp_path):
+    for listen, want in (
+            ('{ address = "127.0.0.1:1"; hsts = "max-age=1"; }',
+             "hsts needs tls = true"),
+            ('{ address = "127.0.0.1:1"; tls = true; redirect_https = true; }',
+             "redirect_https is for a plain listener"),
+            ('{ address = "127.0.0.1:1"; tls = true; hsts = "1 year"; }',
+             "must start with max-age=")):
+        conf = tmp_path / "l.conf"
+        conf.write_text("listen = (\n  %s\n);\n"
+                        'backends = { servers = ( { address = '
+                        '"127.0.0.1:2"; } ); };\n' % listen + tls_conf(certs))
+        p = run_t(conf)
+        err = p.stderr.decode()
+        assert p.returncode == 1 and err.startswith("%s:2: " % conf), err
+        assert want in err, err
 
 
 def test_config_expired_certificate(certs, tmp_path):
