@@ -58,12 +58,12 @@ struct http_out {
 	const char	*via;		/* "vane" */
 	const char	*date;		/* IMF-fixdate, added when the response has no Date */
 	const char	*extra;		/* field lines to add (each ending in CRLF), or NULL */
-	const char	*lextra;	/* more of them, after extra: the listener's
-					 * own (Strict-Transport-Security), or NULL */
 	const uint8_t	*skip;		/* skip[i] != 0: leave field i out; NULL: none */
 	int		keep_via;	/* the head already carries this hop's Via
 					 * (a stored response): send Via fields as
 					 * they are, add none */
+	const char	*lextra;	/* more of them, after extra: the listener's
+					 * own (Strict-Transport-Security), or NULL */
 };
 
 /*

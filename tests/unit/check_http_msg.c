@@ -165,7 +165,7 @@ struct pcase {
 #define DATE	"Sun, 06 Nov 1994 08:49:37 GMT"
 /* keepalive, client_version, chunk, strip_te, via, date, extra, skip,
  * keep_via */
-#define OUT(ka, v, ch, st)	{ (ka), (v), (ch), (st), "vane", DATE, NULL, NULL, 0 }
+#define OUT(ka, v, ch, st)	{ (ka), (v), (ch), (st), "vane", DATE, NULL, NULL, 0, NULL }
 
 /* Fields 0 and 2 left out (Age and a Vane-Cache-Control, say). */
 static const uint8_t skip_0_2[8] = { 1, 0, 1 };
@@ -228,25 +228,25 @@ static const struct pcase pcases[] = {
 	    "Via: 1.1 vane\r\n\r\n" },
 	{ "no date to add",
 	    "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
-	    { 1, 11, 0, 0, "vane", NULL, NULL, NULL, 0 },
+	    { 1, 11, 0, 0, "vane", NULL, NULL, NULL, 0, NULL },
 	    "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nVia: 1.1 vane\r\n\r\n" },
-	{ "extra field lines after Via and Date, before Connection",
+	{ "extra, then the listener's, after Via and Date, before Connection",
 	    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 	    { 0, 11, 0, 0, "vane", DATE, "Age: 3\r\nCache-Status: vane; hit\r\n",
-	      NULL, 0 },
+	      NULL, 0, "Strict-Transport-Security: max-age=9\r\n" },
 	    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nVia: 1.1 vane\r\n"
 	    "Date: " DATE "\r\nAge: 3\r\nCache-Status: vane; hit\r\n"
-	    "Connection: close\r\n\r\n" },
+	    "Strict-Transport-Security: max-age=9\r\nConnection: close\r\n\r\n" },
 	{ "skipped fields are left out by index",
 	    "HTTP/1.1 200 OK\r\nAge: 5\r\nETag: \"e\"\r\n"
 	    "Vane-Cache-Control: max-age=60\r\nDate: X\r\nContent-Length: 0\r\n\r\n",
-	    { 1, 11, 0, 0, "vane", DATE, NULL, skip_0_2, 0 },
+	    { 1, 11, 0, 0, "vane", DATE, NULL, skip_0_2, 0, NULL },
 	    "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nDate: X\r\nContent-Length: 0\r\n"
 	    "Via: 1.1 vane\r\n\r\n" },
 	{ "stored head with our Via: kept as it is, none added",
 	    "HTTP/1.1 200 OK\r\nVia: 1.1 backend, 1.1 vane\r\nDate: D\r\n"
 	    "Content-Length: 0\r\n\r\n",
-	    { 1, 11, 0, 0, "vane", NULL, NULL, NULL, 1 },
+	    { 1, 11, 0, 0, "vane", NULL, NULL, NULL, 1, NULL },
 	    "HTTP/1.1 200 OK\r\nVia: 1.1 backend, 1.1 vane\r\nDate: D\r\n"
 	    "Content-Length: 0\r\n\r\n" },
 };
