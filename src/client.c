@@ -96,7 +96,7 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 		evbuffer_free(c->uhead);
 		goto fail;
 	}
-	if ((tls && (tc = tls_conn_new(fd, &w->st)) == NULL) ||
+	if ((tls && (tc = tls_conn_new(fd, &w->st, ls->index)) == NULL) ||
 	    io_init(&c->io, w->base, fd, client_on_io, c) == -1) {
 		tls_conn_free(tc, 0);
 		ltimer_free(&c->timer);
@@ -584,6 +584,8 @@ client_build_uhead(struct client *c, const char *buf)
 
 	fwd.client_ip = c->ip;
 	fwd.proto = c->tls ? "https" : "http";
+	fwd.subject_field = vane.cfg->tls_client_subject_field;
+	fwd.subject = c->io.tls != NULL ? tls_conn_subject(c->io.tls) : NULL;
 	fwd.via = "vane";
 	fwd.close = vane.cfg->backends_keepalive == 0;
 	fwd.host = NULL;

@@ -972,6 +972,12 @@ check_listen(struct loader *l)
 			    ln->address.text);
 			return (-1);
 		}
+		if (!ln->tls && ln->client_ca != NULL) {
+			snprintf(l->err, l->errlen, "%s:%d: listen %s: "
+			    "client_ca needs tls = true", l->path, ln->line,
+			    ln->address.text);
+			return (-1);
+		}
 		if (!ln->tls && ln->hsts != NULL) {
 			snprintf(l->err, l->errlen, "%s:%d: listen %s: hsts "
 			    "needs tls = true (browsers ignore it over plain "

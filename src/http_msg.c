@@ -258,7 +258,8 @@ http_msg_request_size(const struct http_msg *req, const struct http_fwd *fwd)
 	return (HM_SLACK + fields_size(req) + req->method_s.len +
 	    req->target.len + req->authority.len + 2 * (size_t)h.len +
 	    3 * str_size(fwd->client_ip) + 3 * str_size(fwd->proto) +
-	    str_size(fwd->via) + str_size(fwd->host));
+	    str_size(fwd->via) + str_size(fwd->host) +
+	    str_size(fwd->subject_field) + str_size(fwd->subject));
 }
 
 /* Fields a forwarded request does not carry as received. */
@@ -318,7 +319,9 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 		PUT_LIT(&w, "\r\n");
 	}
 	for (i = 0; i < req->nfields; i++) {
-		if (request_drops(req, &req->fields[i]))
+		if (request_drops(req, &req->fields[i]) ||
+		    (fwd->subject_field != NULL && http_span_eq(buf,
+		    req->fields[i].name, fwd->subject_field)))
 			continue;
 		if (req->fields[i].id == HH_CONTENT_LENGTH)
 			put_length(&w, buf, &req->fields[i],
@@ -337,6 +340,12 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 		put(&w, "\r\n", 2);
 	}
 	put_forwarded(&w, buf, req, fwd);
+	if (fwd->subject_field != NULL && fwd->subject != NULL) {
+		put_str(&w, fwd->subject_field);
+		PUT_LIT(&w, ": ");
+		put_str(&w, fwd->subject);
+		put(&w, "\r\n", 2);
+	}
 	if (req->framing == HF_CHUNKED)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	if (fwd->close)

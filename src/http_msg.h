@@ -24,6 +24,10 @@ struct http_fwd {
 	int		close;		/* ask the backend to close: Connection: close */
 	const char	*host;		/* Host for a request that has none (HTTP/1.0),
 					 * e.g. the address the client connected to */
+	/* The field that carries the client certificate's subject (mTLS):
+	 * one the client sent is never passed on; NULL: none. */
+	const char	*subject_field;
+	const char	*subject;	/* its value for this request, or NULL */
 };
 
 /*

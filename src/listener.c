@@ -69,6 +69,7 @@ listeners_open(const struct config *cfg, int nworkers, struct lsock **out,
 		snprintf(ls[n].name, sizeof(ls[n].name), "%s%s",
 		    l->address.text, l->tls ? " (TLS)" : "");
 		ls[n].tls = l->tls;
+		ls[n].index = i;
 		ls[n].redirect_https = l->redirect_https;
 		ls[n].https_port = https_port;
 		if (l->hsts != NULL)

@@ -15,6 +15,7 @@ struct lsock {
 	char	 name[64];	/* "127.0.0.1:8080" */
 	int	*fds;		/* one per worker */
 	int	 tls;		/* speak TLS (listen.tls) */
+	int	 index;		/* in cfg->listen */
 	int	 redirect_https;	/* answer with a redirect to https */
 	int	 https_port;	/* the first TLS listener's port, or 443 */
 	char	 fields[320];	/* field lines every response gets (HSTS) */

@@ -41,15 +41,26 @@ struct tls_site {
 #define KT_EC		2
 #define KT_OTHER	4
 
+/* Per listener (by its index in cfg->listen): client certificates. */
+struct tls_lis {
+	X509_STORE		*store;	/* client_ca; NULL: none asked */
+	STACK_OF(X509_NAME)	*names;	/* its subjects, for the request */
+	char			 sid[32];	/* session ID context */
+};
+
 struct tls_ctx {
 	_Atomic int	 refs;		/* tls_install's, one per connection */
 	struct tls_site	*sites;		/* [0]: the default */
 	int		 nsites;
+	struct tls_lis	*lis;
+	int		 nlis;
 };
 
 struct tls_conn {
 	SSL		*ssl;
 	struct tls_ctx	*ctx;		/* a reference: sni_cb reads it */
+	X509_STORE	*store;		/* client CAs (ctx's), or NULL */
+	char		*subject;	/* of the verified client certificate */
 	int		 fd;
 	struct stats	*st;
 	unsigned	 done:1;	/* handshake finished */
@@ -324,8 +335,16 @@ sni_cb(SSL *ssl, int *alert, void *arg)
 					break;
 			}
 		}
-	if (SSL_get_SSL_CTX(ssl) != ctx->sites[best].ssl)
+	if (SSL_get_SSL_CTX(ssl) != ctx->sites[best].ssl) {
+		struct tls_conn *tc = SSL_get_app_data(ssl);
+
 		SSL_set_SSL_CTX(ssl, ctx->sites[best].ssl);
+		/* The switch replaces the connection's certificate settings,
+		 * its verify store among them. */
+		if (tc != NULL && tc->store != NULL &&
+		    SSL_set1_verify_cert_store(ssl, tc->store) != 1)
+			return (SSL_TLSEXT_ERR_ALERT_FATAL);
+	}
 	return (SSL_TLSEXT_ERR_OK);
 }
 
@@ -553,6 +572,35 @@ load_cert(struct tls_ctx *ctx, const struct config *cfg, int i, char *err,
 	return (0);
 }
 
+/* Listener i's client certificate settings. */
+static int
+load_listener(struct tls_ctx *ctx, const struct config *cfg, int i,
+    char *err, size_t errlen)
+{
+	const struct cfg_listen *l = &cfg->listen[i];
+	struct tls_lis *tl = &ctx->lis[i];
+	char why[160];
+
+	/* Sessions never resume across listeners that ask for different
+	 * client certificates: the session ID context tells them apart. */
+	if (l->client_ca == NULL) {
+		snprintf(tl->sid, sizeof(tl->sid), "%s", SID_CONTEXT);
+		return (0);
+	}
+	snprintf(tl->sid, sizeof(tl->sid), "%s/mtls/%d", SID_CONTEXT, i);
+	if ((tl->store = X509_STORE_new()) == NULL ||
+	    X509_STORE_load_file(tl->store, l->client_ca) != 1 ||
+	    (tl->names = SSL_load_client_CA_file(l->client_ca)) == NULL) {
+		snprintf(err, errlen, "%s:%d: listen %s: client_ca %s: %s",
+		    cfg->path, l->line, l->address.text, l->client_ca,
+		    ERR_peek_error() != 0 ? ssl_reason(why, sizeof(why)) :
+		    "no certificate in it");
+		ERR_clear_error();
+		return (-1);
+	}
+	return (0);
+}
+
 struct tls_ctx *
 tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 {
@@ -581,6 +629,13 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 			tls_ctx_free(ctx);
 			return (NULL);
 		}
+	ctx->lis = xcalloc((size_t)cfg->nlisten, sizeof(*ctx->lis));
+	ctx->nlis = cfg->nlisten;
+	for (i = 0; i < cfg->nlisten; i++)
+		if (load_listener(ctx, cfg, i, err, errlen) == -1) {
+			tls_ctx_free(ctx);
+			return (NULL);
+		}
 	return (ctx);
 }
 
@@ -594,6 +649,11 @@ tls_ctx_free(struct tls_ctx *ctx)
 	for (i = 0; i < ctx->nsites; i++)
 		site_free(&ctx->sites[i]);
 	free(ctx->sites);
+	for (i = 0; i < ctx->nlis; i++) {
+		X509_STORE_free(ctx->lis[i].store);
+		sk_X509_NAME_pop_free(ctx->lis[i].names, X509_NAME_free);
+	}
+	free(ctx->lis);
 	free(ctx);
 }
 
@@ -617,8 +677,10 @@ tls_install(struct tls_ctx *ctx)
 }
 
 struct tls_conn *
-tls_conn_new(int fd, struct stats *st)
+tls_conn_new(int fd, struct stats *st, int listener)
 {
+	STACK_OF(X509_NAME) *names;
+	struct tls_lis *tl;
 	struct tls_conn *tc;
 	struct tls_ctx *ctx;
 	BIO *b;
@@ -646,7 +708,25 @@ tls_conn_new(int fd, struct stats *st)
 	}
 	BIO_set_data(b, tc);
 	SSL_set_bio(tc->ssl, b, b);
+	SSL_set_app_data(tc->ssl, tc);
 	SSL_set_accept_state(tc->ssl);
+	if (listener < 0 || listener >= ctx->nlis)
+		return (tc);
+	tl = &ctx->lis[listener];
+	SSL_set_session_id_context(tc->ssl, (const unsigned char *)tl->sid,
+	    (unsigned int)strlen(tl->sid));
+	if (tl->store != NULL) {
+		if (SSL_set1_verify_cert_store(tc->ssl, tl->store) != 1 ||
+		    (names = SSL_dup_CA_list(tl->names)) == NULL) {
+			tls_conn_free(tc, 0);
+			ERR_clear_error();
+			return (NULL);
+		}
+		SSL_set_client_CA_list(tc->ssl, names);
+		SSL_set_verify(tc->ssl, SSL_VERIFY_PEER |
+		    SSL_VERIFY_FAIL_IF_NO_PEER_CERT, NULL);
+		tc->store = tl->store;
+	}
 	return (tc);
 }
 
@@ -660,6 +740,7 @@ tls_conn_free(struct tls_conn *tc, int graceful)
 	SSL_free(tc->ssl);
 	ERR_clear_error();
 	tls_ctx_free(tc->ctx);
+	free(tc->subject);
 	free(tc);
 }
 
@@ -696,12 +777,39 @@ count_failure(struct tls_conn *tc)
 	    strstr(w, "no suitable") != NULL ||
 	    strstr(w, "no shared") != NULL)
 		tc->st->tls_fail_protocol++;
+	else if (strstr(w, "certificate") != NULL)
+		tc->st->tls_fail_client_cert++;
 	else if (strstr(w, "connection closed") != NULL ||
 	    strstr(w, "Connection reset") != NULL ||
 	    strstr(w, "unexpected eof") != NULL)
 		tc->st->tls_fail_closed++;
 	else
 		tc->st->tls_fail_other++;
+}
+
+/* The verified client certificate's subject, RFC 2253 with every byte
+ * outside printable ASCII escaped: safe in a header field. */
+static void
+peer_subject(struct tls_conn *tc)
+{
+	X509 *x = SSL_get0_peer_certificate(tc->ssl);
+	BIO *b;
+	char *p;
+	long n;
+	int i;
+
+	if (x == NULL || SSL_get_verify_result(tc->ssl) != X509_V_OK ||
+	    (b = BIO_new(BIO_s_mem())) == NULL)
+		return;
+	if (X509_NAME_print_ex(b, X509_get_subject_name(x), 0,
+	    XN_FLAG_RFC2253) >= 0 && (n = BIO_get_mem_data(b, &p)) > 0 &&
+	    (tc->subject = malloc((size_t)n + 1)) != NULL) {
+		for (i = 0; i < n; i++)
+			tc->subject[i] = p[i] >= 0x20 && p[i] < 0x7f ? p[i] :
+			    '?';
+		tc->subject[n] = '\0';
+	}
+	BIO_free(b);
 }
 
 enum tls_status
@@ -720,6 +828,8 @@ tls_handshake(struct tls_conn *tc)
 			tc->st->tls_v13++;
 		else
 			tc->st->tls_v12++;
+		if (tc->store != NULL)
+			peer_subject(tc);
 		return (TLS_OK);
 	}
 	switch ((e = SSL_get_error(tc->ssl, rc))) {
@@ -790,6 +900,12 @@ const char *
 tls_conn_error(const struct tls_conn *tc)
 {
 	return (tc->why);
+}
+
+const char *
+tls_conn_subject(const struct tls_conn *tc)
+{
+	return (tc->subject);
 }
 
 const char *

@@ -68,9 +68,10 @@ void		 tls_ctx_free(struct tls_ctx *ctx);
 void		 tls_install(struct tls_ctx *ctx);
 
 /* A server connection over fd (non-blocking, owned by the caller), with
- * the installed context; its handshake counts into st (the worker's
- * counters). NULL: no context installed, or no memory. */
-struct tls_conn	*tls_conn_new(int fd, struct stats *st);
+ * the installed context and the settings of cfg->listen[listener] (client
+ * certificates); its handshake counts into st (the worker's counters).
+ * NULL: no context installed, or no memory. */
+struct tls_conn	*tls_conn_new(int fd, struct stats *st, int listener);
 /*
  * Free the connection (not the descriptor). graceful: the handshake was
  * done and nothing failed, so send close_notify first (one attempt, no
@@ -96,6 +97,9 @@ enum tls_status	 tls_write(struct tls_conn *tc, const void *buf, size_t len,
 		    size_t *written);
 /* Why the last step failed, for the log ("" if it did not). */
 const char	*tls_conn_error(const struct tls_conn *tc);
+/* The subject of the client certificate the listener's client_ca
+ * verified (RFC 2253, printable ASCII only), or NULL. */
+const char	*tls_conn_subject(const struct tls_conn *tc);
 /* The negotiated protocol ("TLSv1.3"), once the handshake is done. */
 const char	*tls_conn_version(const struct tls_conn *tc);
 

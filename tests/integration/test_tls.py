@@ -470,6 +470,86 @@ def test_hsts_on_every_tls_response(vane_factory, backend, certs):
     assert r.header("strict-transport-security") is None
 
 
+# ------------------------------------------------------- mutual TLS
+
+@pytest.fixture(scope="module")
+def client_pki(tmp_path_factory):
+    """A client CA, a client certificate it signed, and one from another
+    CA."""
+    d = tmp_path_factory.mktemp("pki")
+    for ca in ("ca", "other-ca"):
+        openssl("req", "-x509", "-newkey", "rsa:2048", "-keyout",
+                ca + ".key", "-out", ca + ".pem", "-days", "2", "-nodes",
+                "-subj", "/CN=%s" % ca, cwd=d)
+    for name, ca in (("alice", "ca"), ("mallory", "other-ca")):
+        openssl("req", "-newkey", "rsa:2048", "-keyout", name + ".key",
+                "-out", name + ".csr", "-nodes", "-subj",
+                "/O=Example Org/CN=%s" % name, cwd=d)
+        openssl("x509", "-req", "-in", name + ".csr", "-CA", ca + ".pem",
+                "-CAkey", ca + ".key", "-CAcreateserial", "-out",
+                name + ".pem", "-days", "2", cwd=d)
+    return d
+
+
+def mtls_get(port, path, cert=None, extra_headers=b""):
+    ctx = client_ctx()
+    if cert is not None:
+        ctx.load_cert_chain(str(cert) + ".pem", str(cert) + ".key")
+    return tls_get(port, path, ctx, extra_headers=extra_headers)
+
+
+def test_mtls(vane_factory, backend, certs, client_pki):
+    tv = TlsVane(vane_factory, backend, certs,
+                 tls_listen='client_ca = "%s";' % (client_pki / "ca.pem"))
+    st, _, body, _ = mtls_get(tv.tls_port, "/echo", client_pki / "alice",
+                              extra_headers=b"X-Client-Subject: CN=admin\r\n")
+    assert st == 200
+    hdrs = json.loads(body)["headers"]
+    subj = [v for k, v in hdrs if k.lower() == "x-client-subject"]
+    assert subj == ["CN=alice,O=Example Org"], hdrs
+    before = tv.tls()["fail_client_cert"]
+    # No certificate, or one another CA signed: refused in the handshake
+    # (TLS 1.3 reports it after the client's Finished: at the first read).
+    for who in (None, client_pki / "mallory"):
+        with pytest.raises((ssl.SSLError, ConnectionResetError,
+                            BrokenPipeError, ValueError, IndexError)):
+            mtls_get(tv.tls_port, "/echo", who)
+    deadline = time.monotonic() + 5
+    while tv.tls()["fail_client_cert"] < before + 2 and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert tv.tls()["fail_client_cert"] == before + 2
+    # A forged subject from a client of a plain listener never passes.
+    with RawConn(tv.v.port, timeout=TIMEOUT) as c:
+        c.send(request("GET", "/echo", host="a.test",
+                       headers=[("X-Client-Subject", "CN=admin")]))
+        r = c.read_response()
+    hdrs = json.loads(r.body)["headers"]
+    assert not [v for k, v in hdrs if k.lower() == "x-client-subject"], hdrs
+
+
+def test_mtls_session_not_resumed_elsewhere(vane_factory, backend, certs,
+                                            client_pki):
+    """A session from a listener that asks no certificate does not
+    resume on one that does (that would skip the client's certificate):
+    the handshake there is a full one, and without a certificate it
+    fails."""
+    open_port, mtls_port = free_port(), free_port()
+    vane_factory([backend.address], more_listen=[
+        ("127.0.0.1:%d" % open_port, "tls = true;"),
+        ("127.0.0.1:%d" % mtls_port,
+         'tls = true; client_ca = "%s";' % (client_pki / "ca.pem"))],
+        extra=tls_conf(certs))
+    ctx = client_ctx(minv=ssl.TLSVersion.TLSv1_3)
+    _, _, _, f1 = tls_get(open_port, "/echo", ctx)
+    assert f1["session"] is not None
+    _, _, _, f2 = tls_get(open_port, "/echo", ctx, session=f1["session"])
+    assert f2["reused"]     # it does resume where it came from
+    with pytest.raises((ssl.SSLError, ConnectionResetError, BrokenPipeError,
+                        ValueError, IndexError)):
+        tls_get(mtls_port, "/echo", ctx, session=f2["session"])
+
+
 # ------------------------------------------------------------- reload
 
 def test_certificate_reload(vane_factory, backend, certs, tmp_path):

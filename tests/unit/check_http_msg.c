@@ -21,7 +21,7 @@ struct qcase {
 	const char	*want;
 };
 
-#define FWD(ip, proto, close)	{ (ip), (proto), "vane", (close), NULL }
+#define FWD(ip, proto, close)	{ (ip), (proto), "vane", (close), NULL, NULL, NULL }
 #define TAIL(ip, proto, host) "Via: 1.1 vane\r\nX-Forwarded-For: " ip "\r\n" \
 	"X-Forwarded-Proto: " proto "\r\nForwarded: for=" ip ";proto=" proto \
 	host "\r\n"
@@ -29,14 +29,14 @@ struct qcase {
 static const struct qcase qcases[] = {
 	{ "HTTP/1.0 without Host gets one, RFC 9112 §3.2",
 	    "GET /x HTTP/1.0\r\nAccept: */*\r\n\r\n",
-	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080" },
+	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL },
 	    "GET /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n"
 	    "Via: 1.0 vane\r\nX-Forwarded-For: 10.0.0.1\r\n"
 	    "X-Forwarded-Proto: http\r\nForwarded: for=10.0.0.1;proto=http"
 	    "\r\n\r\n" },
 	{ "a request with Host keeps it, fwd->host unused",
 	    "GET /x HTTP/1.0\r\nHost: a\r\n\r\n",
-	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080" },
+	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL },
 	    "GET /x HTTP/1.1\r\nHost: a\r\nVia: 1.0 vane\r\n"
 	    "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: http\r\n"
 	    "Forwarded: for=10.0.0.1;proto=http;host=a\r\n\r\n" },
@@ -54,6 +54,20 @@ static const struct qcase qcases[] = {
 	    "TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: x1\r\n\r\n",
 	    FWD("10.0.0.1", "http", 0),
 	    "TRACE / HTTP/1.1\r\nHost: a\r\nMax-Forwards: x1\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+	{ "client certificate subject: the client's own removed, ours added",
+	    "GET / HTTP/1.1\r\nHost: a\r\nx-client-subject: CN=forged\r\n"
+	    "X-Bar: kept\r\nX-Client-Subject: CN=again\r\n\r\n",
+	    { "10.0.0.1", "https", "vane", 0, NULL, "X-Client-Subject",
+	      "CN=alice,O=Example" },
+	    "GET / HTTP/1.1\r\nHost: a\r\nX-Bar: kept\r\n"
+	    TAIL("10.0.0.1", "https", ";host=a")
+	    "X-Client-Subject: CN=alice,O=Example\r\n\r\n" },
+	{ "no client certificate: the client's subject field still removed",
+	    "GET / HTTP/1.1\r\nHost: a\r\nX-Client-Subject: CN=forged\r\n"
+	    "\r\n",
+	    { "10.0.0.1", "http", "vane", 0, NULL, "X-Client-Subject", NULL },
+	    "GET / HTTP/1.1\r\nHost: a\r\n"
 	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
 	{ "origin-form kept, forwarding fields added",
 	    "GET /a?b HTTP/1.1\r\nHost: example.com\r\nAccept: */*\r\n\r\n",
@@ -139,7 +153,7 @@ static const struct qcase qcases[] = {
 	{ "no peer, no proto: existing values pass, Via default name",
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\n"
 	    "Forwarded: for=x\r\n\r\n",
-	    { NULL, NULL, NULL, 0, NULL },
+	    { NULL, NULL, NULL, 0, NULL, NULL, NULL },
 	    "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.1 vane\r\n"
 	    "X-Forwarded-For: 1.1.1.1\r\nForwarded: for=x\r\n\r\n" },
 	{ "CONNECT keeps authority-form",
