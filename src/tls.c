@@ -14,6 +14,7 @@
 #include <openssl/core_names.h>
 #include <openssl/err.h>
 #include <openssl/evp.h>
+#include <openssl/ocsp.h>
 #include <openssl/rand.h>
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
@@ -30,8 +31,17 @@
 
 /* One OpenSSL context: a certificate (or an RSA and an ECDSA one) for a
  * set of names. */
+/* An OCSP response to staple when leaf is the certificate sent. */
+struct tls_staple {
+	X509		*leaf;
+	unsigned char	*der;
+	long		 len;
+};
+
 struct tls_site {
 	SSL_CTX		*ssl;
+	struct tls_staple staples[2];	/* one per key type */
+	int		 nstaples;
 	char		**names;	/* dNSNames (or the CN) */
 	int		 nnames;
 	int		 types;		/* key types loaded: bits of KT_* */
@@ -409,6 +419,10 @@ site_free(struct tls_site *s)
 {
 	int i;
 
+	for (i = 0; i < s->nstaples; i++) {
+		X509_free(s->staples[i].leaf);
+		free(s->staples[i].der);
+	}
 	SSL_CTX_free(s->ssl);
 	for (i = 0; i < s->nnames; i++)
 		free(s->names[i]);
@@ -468,6 +482,110 @@ ctx_settings(SSL_CTX *ssl, const struct config *cfg, struct tls_ctx *ctx,
 	SSL_CTX_set_alpn_select_cb(ssl, alpn_cb, NULL);
 	SSL_CTX_set_tlsext_servername_callback(ssl, sni_cb);
 	SSL_CTX_set_tlsext_servername_arg(ssl, ctx);
+	return (0);
+}
+
+/* The status request of a client (OCSP stapling): the response read
+ * for the certificate being sent, if any. */
+static int
+status_cb(SSL *ssl, void *arg)
+{
+	struct tls_site *s = arg;
+	X509 *x = SSL_get_certificate(ssl);
+	unsigned char *copy;
+	int i;
+
+	for (i = 0; x != NULL && i < s->nstaples; i++) {
+		if (X509_cmp(x, s->staples[i].leaf) != 0)
+			continue;
+		if ((copy = OPENSSL_memdup(s->staples[i].der,
+		    (size_t)s->staples[i].len)) == NULL)
+			return (SSL_TLSEXT_ERR_NOACK);
+		SSL_set_tlsext_status_ocsp_resp(ssl, copy, s->staples[i].len);
+		return (SSL_TLSEXT_ERR_OK);
+	}
+	return (SSL_TLSEXT_ERR_NOACK);
+}
+
+/*
+ * Read certificate c's OCSP response file and check it: it parses, says
+ * successful, is within its validity, and (when the chain holds the
+ * issuer) names this certificate as good. 0, or -1 with why.
+ */
+static int
+load_staple(struct tls_site *s, const struct config *cfg,
+    const struct cfg_cert *c, X509 *leaf, char *err, size_t errlen)
+{
+	STACK_OF(X509) *chain = NULL;
+	OCSP_RESPONSE *r = NULL;
+	OCSP_BASICRESP *bs = NULL;
+	OCSP_CERTID *id = NULL;
+	ASN1_GENERALIZEDTIME *thisupd, *nextupd;
+	const unsigned char *p;
+	unsigned char buf[65536];
+	const char *why = NULL;
+	X509 *issuer = NULL;
+	size_t n = 0;
+	FILE *fp;
+	int i, status = -1, reason;
+
+	if ((fp = fopen(c->ocsp, "rb")) == NULL) {
+		snprintf(err, errlen, "%s:%d: ocsp %s: %s", cfg->path, c->line,
+		    c->ocsp, strerror(errno));
+		return (-1);
+	}
+	n = fread(buf, 1, sizeof(buf), fp);
+	fclose(fp);
+	p = buf;
+	if (n == 0 || n == sizeof(buf) ||
+	    (r = d2i_OCSP_RESPONSE(NULL, &p, (long)n)) == NULL)
+		why = "not a DER OCSP response";
+	else if (OCSP_response_status(r) != OCSP_RESPONSE_STATUS_SUCCESSFUL)
+		why = "the responder did not answer successfully";
+	else if ((bs = OCSP_response_get1_basic(r)) == NULL)
+		why = "no basic response in it";
+	if (why == NULL) {
+		SSL_CTX_get0_chain_certs(s->ssl, &chain);
+		for (i = 0; chain != NULL && i < sk_X509_num(chain); i++)
+			if (X509_check_issued(sk_X509_value(chain, i), leaf) ==
+			    X509_V_OK)
+				issuer = sk_X509_value(chain, i);
+		if (issuer != NULL &&
+		    ((id = OCSP_cert_to_id(NULL, leaf, issuer)) == NULL ||
+		    OCSP_resp_find_status(bs, id, &status, &reason, NULL,
+		    &thisupd, &nextupd) != 1))
+			why = "it is about another certificate";
+		else if (issuer != NULL && status != V_OCSP_CERTSTATUS_GOOD)
+			why = status == V_OCSP_CERTSTATUS_REVOKED ?
+			    "the certificate is revoked" :
+			    "the certificate's status is unknown";
+		else if (issuer != NULL &&
+		    OCSP_check_validity(thisupd, nextupd, 300, -1) != 1)
+			why = "it has expired (or is not valid yet)";
+		else if (issuer == NULL)
+			log_warn("%s:%d: ocsp %s: the issuer of %s is not in "
+			    "its chain: stapled without checking it is about "
+			    "this certificate", cfg->path, c->line, c->ocsp,
+			    c->cert);
+	}
+	OCSP_CERTID_free(id);
+	OCSP_BASICRESP_free(bs);
+	OCSP_RESPONSE_free(r);
+	ERR_clear_error();
+	if (why != NULL) {
+		snprintf(err, errlen, "%s:%d: ocsp %s (of certificate %s): %s",
+		    cfg->path, c->line, c->ocsp, c->cert, why);
+		return (-1);
+	}
+	if (s->nstaples == 2)
+		return (0);	/* one per key type; cannot happen */
+	X509_up_ref(leaf);
+	s->staples[s->nstaples].leaf = leaf;
+	s->staples[s->nstaples].der = xmalloc(n);
+	memcpy(s->staples[s->nstaples].der, buf, n);
+	s->staples[s->nstaples++].len = (long)n;
+	SSL_CTX_set_tlsext_status_cb(s->ssl, status_cb);
+	SSL_CTX_set_tlsext_status_arg(s->ssl, s);
 	return (0);
 }
 
@@ -569,6 +687,11 @@ load_cert(struct tls_ctx *ctx, const struct config *cfg, int i, char *err,
 		    "certificate %s", cfg->path, c->line, c->key, c->cert);
 		return (-1);
 	}
+	/* The certificate just loaded is the context's current one, its
+	 * chain the current chain. */
+	if (c->ocsp != NULL && load_staple(s, cfg, c,
+	    SSL_CTX_get0_certificate(s->ssl), err, errlen) == -1)
+		return (-1);
 	return (0);
 }
 

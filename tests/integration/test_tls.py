@@ -550,6 +550,95 @@ def test_mtls_session_not_resumed_elsewhere(vane_factory, backend, certs,
         tls_get(mtls_port, "/echo", ctx, session=f2["session"])
 
 
+# ------------------------------------------------------- OCSP stapling
+
+@pytest.fixture(scope="module")
+def ocsp_pki(tmp_path_factory):
+    """A CA, a server certificate it signed (chain file: leaf then CA), and
+    OCSP responses made by the CA for it: good, and revoked."""
+    d = tmp_path_factory.mktemp("ocsp")
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-keyout", "ca.key",
+            "-out", "ca.pem", "-days", "2", "-nodes", "-subj", "/CN=ocsp-ca",
+            cwd=d)
+    openssl("req", "-newkey", "rsa:2048", "-keyout", "srv.key", "-out",
+            "srv.csr", "-nodes", "-subj", "/CN=ocsp.test", cwd=d)
+    (d / "ext.cnf").write_text("subjectAltName=DNS:ocsp.test\n")
+    openssl("x509", "-req", "-in", "srv.csr", "-CA", "ca.pem", "-CAkey",
+            "ca.key", "-set_serial", "4660", "-out", "srv.pem", "-days", "2",
+            "-extfile", "ext.cnf", cwd=d)
+    (d / "chain.pem").write_bytes((d / "srv.pem").read_bytes() +
+                                  (d / "ca.pem").read_bytes())
+    openssl("ocsp", "-issuer", "ca.pem", "-cert", "srv.pem", "-reqout",
+            "req.der", cwd=d)
+    subject = "/CN=ocsp.test"
+    for name, state in (("good", "V"), ("revoked", "R")):
+        revoked = "991231235959Z" if state == "R" else ""
+        (d / ("index-%s.txt" % name)).write_text(
+            "%s\t301231235959Z\t%s\t1234\tunknown\t%s\n"
+            % (state, revoked, subject))
+        openssl("ocsp", "-index", "index-%s.txt" % name, "-rsigner",
+                "ca.pem", "-rkey", "ca.key", "-CA", "ca.pem", "-reqin",
+                "req.der", "-respout", "%s.der" % name, "-ndays", "1",
+                cwd=d)
+    return d
+
+
+def test_ocsp_stapled(vane_factory, backend, certs, ocsp_pki):
+    d = ocsp_pki
+    port = free_port()
+    vane_factory([backend.address],
+                 more_listen=[("127.0.0.1:%d" % port, "tls = true;")],
+                 extra='tls = { certificates = ( %s, { cert = "%s"; '
+                       'key = "%s"; ocsp = "%s"; } ); };\n'
+                       % ('{ cert = "%s"; key = "%s"; }' % certs["a"],
+                          d / "chain.pem", d / "srv.key", d / "good.der"))
+    rc, out = s_client(port, "-servername", "ocsp.test", "-status",
+                       data=b"Q\n")
+    assert "OCSP Response Status: successful" in out, out
+    assert "Cert Status: good" in out, out
+    # The other certificate has none: nothing stapled.
+    rc, out = s_client(port, "-servername", "a.test", "-status",
+                       data=b"Q\n")
+    assert "OCSP response: no response sent" in out, out
+
+
+def test_ocsp_config_errors(certs, ocsp_pki, tmp_path):
+    d = ocsp_pki
+    junk = tmp_path / "junk.der"
+    junk.write_bytes(b"not der at all")
+    for resp, want in ((junk, "not a DER OCSP response"),
+                       (d / "revoked.der", "the certificate is revoked"),
+                       (tmp_path / "missing.der", "No such file")):
+        conf = tmp_path / "o.conf"
+        conf.write_text(base_conf(
+            'tls = {\n certificates = (\n  { cert = "%s"; key = "%s"; '
+            'ocsp = "%s"; }\n );\n};\n' % (d / "chain.pem", d / "srv.key",
+                                              resp)))
+        p = run_t(conf)
+        err = p.stderr.decode()
+        assert p.returncode == 1, err
+        assert err.startswith("%s:5: ocsp %s" % (conf, resp)), err
+        assert want in err, err
+    # A response about another certificate (a.test's chain has no issuer,
+    # so use the good one with a different leaf from the same CA).
+    openssl("req", "-newkey", "rsa:2048", "-keyout", "o2.key", "-out",
+            "o2.csr", "-nodes", "-subj", "/CN=other.test", cwd=tmp_path)
+    openssl("x509", "-req", "-in", "o2.csr", "-CA", str(d / "ca.pem"),
+            "-CAkey", str(d / "ca.key"), "-set_serial", "77", "-out",
+            "o2.pem", "-days", "2", cwd=tmp_path)
+    (tmp_path / "o2chain.pem").write_bytes(
+        (tmp_path / "o2.pem").read_bytes() + (d / "ca.pem").read_bytes())
+    conf = tmp_path / "o.conf"
+    conf.write_text(base_conf(
+        'tls = {\n certificates = (\n  { cert = "%s"; key = "%s"; '
+        'ocsp = "%s"; }\n );\n};\n' % (tmp_path / "o2chain.pem",
+                                          tmp_path / "o2.key",
+                                          d / "good.der")))
+    p = run_t(conf)
+    assert p.returncode == 1 and b"about another certificate" in p.stderr, \
+        p.stderr
+
+
 # ------------------------------------------------------------- reload
 
 def test_certificate_reload(vane_factory, backend, certs, tmp_path):
