@@ -736,8 +736,12 @@ tls_ctx_new(const struct config *cfg, char *err, size_t errlen)
 		return (NULL);
 	}
 	if (cfg->ntls_certificates == 0) {
-		snprintf(err, errlen, "%s: a listener has tls = true but "
-		    "tls.certificates is empty", cfg->path);
+		for (i = 0; i < cfg->nlisten && !cfg->listen[i].tls; i++)
+			;
+		snprintf(err, errlen, "%s:%d: listen %s: tls = true needs a "
+		    "certificate in tls.certificates", cfg->path,
+		    i < cfg->nlisten ? cfg->listen[i].line : 0,
+		    i < cfg->nlisten ? cfg->listen[i].address.text : "");
 		return (NULL);
 	}
 	tk_rotate = (time_t)(cfg->tls_session_timeout / 1000);

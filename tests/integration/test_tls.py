@@ -771,6 +771,31 @@ def test_config_listener_options(certs, tmp_path):
         assert want in err, err
 
 
+def test_config_tls_without_certificates(tmp_path):
+    conf = tmp_path / "n.conf"
+    conf.write_text(base_conf(""))
+    p = run_t(conf)
+    err = p.stderr.decode()
+    assert p.returncode == 1 and err.startswith(
+        "%s:1: listen 127.0.0.1:1: tls = true needs a certificate" % conf), \
+        err
+
+
+def test_resumption_across_workers(vane_factory, backend, certs):
+    """Four workers share the ticket keys: a session made on one resumes
+    on whichever worker the next connection reaches."""
+    port, admin = free_port(), free_port()
+    vane_factory([backend.address], workers=4,
+                 more_listen=[("127.0.0.1:%d" % port, "tls = true;")],
+                 extra=tls_conf(certs) +
+                 'admin = { address = "127.0.0.1:%d"; };\n' % admin)
+    ctx = client_ctx(minv=ssl.TLSVersion.TLSv1_3)
+    _, _, _, f = tls_get(port, "/echo", ctx)
+    for i in range(20):
+        _, _, _, f = tls_get(port, "/echo", ctx, session=f["session"])
+        assert f["reused"], i
+
+
 def test_config_expired_certificate(certs, tmp_path):
     """A certificate whose notAfter has passed: made with the Python
     cryptography package (the openssl CLI of Debian 12 cannot back-date)."""
