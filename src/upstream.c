@@ -624,20 +624,27 @@ up_failed_early(struct client *c, int timeout)
 {
 	struct uconn *uc = c->uc;
 	struct worker *w = c->w;
-	int connected = uc->io.connected;
+	int connected = uc->io.connected, tls;
 	const char *why;
 
 	if (!connected) {
+		/* Over TLS the connect is done only with the handshake: a
+		 * failed one (certificate, name, not TLS) fails the same. */
+		tls = uc->io.tls != NULL && !uc->io.connecting &&
+		    (timeout || uc->io.err == EPROTO);
 		if (timeout)
 			w->st.backend_timeouts++;
 		else
 			w->st.backend_errors++;
-		why = timeout ? "connect timeout" : strerror(uc->io.err);
-		log_warn("backend %s: connect: %s", c->srv->name, why);
+		why = timeout ? (tls ? "TLS handshake timeout" :
+		    "connect timeout") : io_error(&uc->io);
+		log_warn("backend %s: %s: %s", c->srv->name, tls ?
+		    "TLS handshake" : "connect", why);
 		backend_failed(c->srv, now_mono_ms(), why);
 		/* Nothing was sent: any request may go to another server. */
 		upstream_retry(c, 0, timeout ? 504 : 502, timeout ?
-		    "backend connect timeout" : "cannot connect to the backend");
+		    "backend connect timeout" : tls ? "TLS handshake with the "
+		    "backend failed" : "cannot connect to the backend");
 		return;
 	}
 	if (timeout) {
