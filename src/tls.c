@@ -55,8 +55,9 @@ struct tls_client {
 	char		*name;		/* SNI and the name checked */
 	int		 name_is_ip;
 	int		 verify;
-	pthread_mutex_t	 lock;		/* session: workers are threads */
-	SSL_SESSION	*session;	/* the latest, to resume; or NULL */
+	pthread_mutex_t	 lock;		/* sess: workers are threads */
+	unsigned char	*sess;		/* the latest session, DER; or NULL */
+	size_t		 sesslen;
 };
 
 struct tls_conn {
@@ -681,22 +682,48 @@ tls_conn_free(struct tls_conn *tc, int graceful)
 /*
  * A new session from the server (with TLS 1.3 a ticket that comes after
  * the handshake, read with the response): keep the latest for the next
- * connection to this server. 1: the reference is ours.
+ * connection to this server. Kept encoded, and decoded by each connection
+ * that resumes it (as HAProxy does): a connection then owns its session
+ * object, never shared with another worker's thread. 0: OpenSSL keeps
+ * its reference.
  */
 static int
 new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
 	struct tls_client *cl = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
-	SSL_SESSION *old;
+	unsigned char *der, *p, *old;
+	int len;
 
-	if (cl == NULL || !SSL_SESSION_is_resumable(sess))
+	if (cl == NULL || !SSL_SESSION_is_resumable(sess) ||
+	    (len = i2d_SSL_SESSION(sess, NULL)) <= 0 ||
+	    (der = malloc((size_t)len)) == NULL)
 		return (0);
+	p = der;
+	if (i2d_SSL_SESSION(sess, &p) != len) {
+		free(der);
+		return (0);
+	}
 	pthread_mutex_lock(&cl->lock);
-	old = cl->session;
-	cl->session = sess;
+	old = cl->sess;
+	cl->sess = der;
+	cl->sesslen = (size_t)len;
 	pthread_mutex_unlock(&cl->lock);
-	SSL_SESSION_free(old);
-	return (1);
+	free(old);
+	return (0);
+}
+
+/* cl's latest session, decoded for one connection; or NULL. */
+static SSL_SESSION *
+client_session(struct tls_client *cl)
+{
+	SSL_SESSION *sess = NULL;
+	const unsigned char *p;
+
+	pthread_mutex_lock(&cl->lock);
+	if ((p = cl->sess) != NULL)
+		sess = d2i_SSL_SESSION(NULL, &p, (long)cl->sesslen);
+	pthread_mutex_unlock(&cl->lock);
+	return (sess);
 }
 
 static int
@@ -794,7 +821,7 @@ tls_client_free(struct tls_client *cl)
 {
 	if (cl == NULL)
 		return;
-	SSL_SESSION_free(cl->session);
+	free(cl->sess);
 	SSL_CTX_free(cl->ssl);
 	pthread_mutex_destroy(&cl->lock);
 	free(cl->name);
@@ -820,15 +847,18 @@ client_name(struct tls_client *cl, SSL *ssl)
 	}
 	if (SSL_set_tlsext_host_name(ssl, cl->name) != 1)
 		return (-1);
-	if (cl->verify && SSL_set1_host(ssl, cl->name) != 1)
-		return (-1);
-	return (0);
+	if (!cl->verify)
+		return (0);
+	/* RFC 6125 §6.4.3: "*" as a whole left label only. */
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return (SSL_set1_host(ssl, cl->name) == 1 ? 0 : -1);
 }
 
 struct tls_conn *
 tls_conn_client(struct tls_client *cl, int fd, struct stats *st)
 {
 	struct tls_conn *tc;
+	SSL_SESSION *sess;
 	BIO *b = NULL;
 
 	if ((tc = calloc(1, sizeof(*tc))) == NULL)
@@ -842,10 +872,10 @@ tls_conn_client(struct tls_client *cl, int fd, struct stats *st)
 	BIO_set_data(b, tc);
 	SSL_set_bio(tc->ssl, b, b);
 	b = NULL;
-	pthread_mutex_lock(&cl->lock);
-	if (cl->session != NULL)
-		(void)SSL_set_session(tc->ssl, cl->session);
-	pthread_mutex_unlock(&cl->lock);
+	if ((sess = client_session(cl)) != NULL) {
+		(void)SSL_set_session(tc->ssl, sess);
+		SSL_SESSION_free(sess);		/* tc->ssl holds it */
+	}
 	SSL_set_connect_state(tc->ssl);
 	return (tc);
 fail:
