@@ -27,8 +27,14 @@ backend_tls(const struct config *cfg, int i, struct server *s, char *err,
 	const char *name = cs->tls_server_name;
 	char host[256], why[512];
 
-	if (!cs->tls)
+	if (!cs->tls) {
+		if (cs->tls_ca != NULL || name != NULL || !cs->tls_verify)
+			log_warn("%s:%d: backend server %s: tls_ca, "
+			    "tls_server_name and tls_verify have no effect "
+			    "without tls = true", cfg->path, cs->line,
+			    cs->address.text);
 		return (0);
+	}
 	if (name == NULL && *(name = address_host(cs->address.text, host,
 	    sizeof(host))) == '\0')
 		name = NULL;

@@ -312,6 +312,21 @@ def test_vane_t_accepts_a_good_tls_ca(tmp_path, pki):
     assert p.returncode == 0, p.stderr.decode()
 
 
+def test_vane_t_warns_of_tls_options_without_tls(tmp_path, pki):
+    conf = tmp_path / "t.conf"
+    conf.write_text(
+        'listen = ( { address = "127.0.0.1:%d"; } );\n'
+        'backends = { servers = (\n'
+        '  { address = "127.0.0.1:2"; tls_ca = "%s"; } ); };\n'
+        % (free_port(), pki["ca"]))
+    p = subprocess.run([vane_bin(), "-t", "-c", str(conf)],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr.decode()
+    assert "%s:3: backend server 127.0.0.1:2: tls_ca, tls_server_name " \
+        "and tls_verify have no effect without tls = true" % conf \
+        in p.stderr.decode()
+
+
 def test_backend_fixture_still_plain(backend):
     # The shared fixture is untouched by the TLS option of conftest.
     assert backend.url.startswith("http://")
