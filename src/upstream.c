@@ -636,11 +636,11 @@ up_failed_early(struct client *c, int timeout)
 			w->st.backend_timeouts++;
 		else
 			w->st.backend_errors++;
-		why = timeout ? (tls ? "TLS handshake timeout" :
-		    "connect timeout") : io_error(&uc->io);
+		why = timeout ? "timeout" : io_error(&uc->io);
 		log_warn("backend %s: %s: %s", c->srv->name, tls ?
 		    "TLS handshake" : "connect", why);
-		backend_failed(c->srv, now_mono_ms(), why);
+		backend_failed(c->srv, now_mono_ms(), !timeout ? why : tls ?
+		    "TLS handshake timeout" : "connect timeout");
 		/* Nothing was sent: any request may go to another server. */
 		upstream_retry(c, 0, timeout ? 504 : 502, timeout ?
 		    "backend connect timeout" : tls ? "TLS handshake with the "

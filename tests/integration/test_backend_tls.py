@@ -234,6 +234,24 @@ def test_plain_http_backend_is_502_not_a_hang(vane_factory, backend, pki):
     assert tv.backend()["tls_failures"] == 1
 
 
+def test_silent_server_is_a_handshake_timeout(vane_factory, raw_backend,
+                                              pki):
+    # A server that accepts and never answers the ClientHello: the
+    # connect deadline covers the handshake.
+    from conftest import h_never
+    srv = raw_backend(h_never)
+    addr = "127.0.0.1:%d" % srv.port
+    tv = TV(vane_factory, [addr], {addr: opts(pki)},
+            backend_opts="retries = 0; ",
+            timeouts={"backend_connect": "400ms"})
+    t0 = time.monotonic()
+    r = tv.get()
+    assert r.status == 504
+    assert 0.3 < time.monotonic() - t0 < 3
+    tv.wait_log(r"backend %s: TLS handshake: timeout" % re.escape(addr))
+    assert tv.backend()["timeouts"] == 1
+
+
 def test_failed_server_retried_and_left_out(vane_factory, tls_backend,
                                             backend, pki):
     # Server 1: the plain uvicorn, spoken to in TLS (fails); server 2:
