@@ -14,6 +14,8 @@ checks over TLS.
 import hashlib
 import json
 import re
+import socket
+import ssl
 import subprocess
 import time
 
@@ -232,6 +234,48 @@ def test_plain_http_backend_is_502_not_a_hang(vane_factory, backend, pki):
     assert time.monotonic() - t0 < 3
     tv.wait_log(r"backend 127\.0\.0\.1:%d: TLS handshake: " % backend.port)
     assert tv.backend()["tls_failures"] == 1
+
+
+def tls_handler(pki, response, close_notify):
+    """A raw TLS server's handler: one request, one close-delimited
+    response, then a close with or without close_notify."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(pki["cert"], pki["key"])
+
+    def handler(c, srv):
+        c.settimeout(TIMEOUT)
+        t = ctx.wrap_socket(c, server_side=True)
+        buf = b""
+        while b"\r\n\r\n" not in buf:
+            chunk = t.recv(65536)
+            if not chunk:
+                return
+            buf += chunk
+        srv.record(buf)
+        t.sendall(response)
+        if close_notify:
+            t.unwrap()
+        else:
+            t.shutdown(socket.SHUT_RDWR)    # a FIN, no close_notify
+    return handler
+
+
+@pytest.mark.parametrize("close_notify", [True, False])
+def test_close_delimited_body_over_tls(vane_factory, raw_backend, pki,
+                                       close_notify):
+    # A body that ends with the connection: over TLS the end is the
+    # close_notify, or, from many servers, the FIN alone. Both end it
+    # (HTTP framing, not TLS, tells a cut body where there is one).
+    body = b"x" * 50000
+    srv = raw_backend(tls_handler(
+        pki, b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body,
+        close_notify))
+    tv = TV(vane_factory, [srv.address], {srv.address: opts(pki)},
+            backend_opts="retries = 0; ")
+    r = tv.get()
+    assert r.status == 200
+    assert r.body == body
+    assert tv.stats()["responses"]["aborted"] == 0
 
 
 def test_silent_server_is_a_handshake_timeout(vane_factory, raw_backend,
