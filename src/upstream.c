@@ -665,7 +665,7 @@ up_failed_early(struct client *c, int timeout)
 		return;
 	}
 	w->st.backend_errors++;
-	why = uc->io.err != 0 ? strerror(uc->io.err) : "connection closed";
+	why = uc->io.err != 0 ? io_error(&uc->io) : "connection closed";
 	log_warn("backend %s: %s before a complete response head",
 	    c->srv->name, why);
 	backend_failed(c->srv, now_mono_ms(), why);
@@ -689,7 +689,7 @@ up_failed_body(struct client *c, int timeout)
 		c->w->st.backend_timeouts++;
 	else
 		c->w->st.backend_errors++;
-	why = timeout ? "timeout" : uc->io.err != 0 ? strerror(uc->io.err) :
+	why = timeout ? "timeout" : uc->io.err != 0 ? io_error(&uc->io) :
 	    "connection closed";
 	log_warn("backend %s: %s in the middle of a response body",
 	    c->srv->name, why);
