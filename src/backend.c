@@ -2,6 +2,7 @@
  * backend.c: the backend server table and the state the workers share
  * about each server. See backend.h for who writes what.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -9,20 +10,56 @@
 #include "balance.h"
 #include "config.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 #include "vane.h"
 
 #define LOAD(x)		atomic_load_explicit(&(x), memory_order_relaxed)
 #define STORE(x, v)	atomic_store_explicit(&(x), (v), memory_order_relaxed)
 
+/* The TLS client of server i: its name is tls_server_name, else the
+ * host of its address as written. */
+static int
+backend_tls(const struct config *cfg, int i, struct server *s, char *err,
+    size_t errlen)
+{
+	const struct cfg_server *cs = &cfg->backends_servers[i];
+	const char *name = cs->tls_server_name;
+	char host[256], why[512];
+
+	if (!cs->tls) {
+		if (cs->tls_ca != NULL || name != NULL || !cs->tls_verify)
+			log_warn("%s:%d: backend server %s: tls_ca, "
+			    "tls_server_name and tls_verify have no effect "
+			    "without tls = true", cfg->path, cs->line,
+			    cs->address.text);
+		return (0);
+	}
+	if (name == NULL && *(name = address_host(cs->address.text, host,
+	    sizeof(host))) == '\0')
+		name = NULL;
+	if ((s->tls = tls_client_new(cs->tls_ca, name, cs->tls_verify, why,
+	    sizeof(why))) == NULL) {
+		snprintf(err, errlen, "%s:%d: backend server %s: %s", cfg->path,
+		    cs->line, cs->address.text, why);
+		return (-1);
+	}
+	return (0);
+}
+
 int
-backend_init(const struct config *cfg, struct server **out)
+backend_init(const struct config *cfg, struct server **out, char *err,
+    size_t errlen)
 {
 	struct server *s;
 	int i, n = cfg->nbackends_servers;
 
 	s = xcalloc((size_t)n, sizeof(*s));
 	for (i = 0; i < n; i++) {
+		if (backend_tls(cfg, i, &s[i], err, errlen) == -1) {
+			backend_free(s, n);
+			return (-1);
+		}
 		s[i].idx = i;
 		memcpy(&s[i].ss, &cfg->backends_servers[i].address.ss,
 		    sizeof(s[i].ss));
@@ -40,7 +77,10 @@ backend_init(const struct config *cfg, struct server **out)
 void
 backend_free(struct server *s, int n)
 {
-	(void)n;
+	int i;
+
+	for (i = 0; s != NULL && i < n; i++)
+		tls_client_free(s[i].tls);
 	free(s);
 }
 

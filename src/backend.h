@@ -18,10 +18,12 @@
 #define VANE_BACKEND_H
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
 struct config;
+struct tls_client;
 
 struct server {
 	int			idx;
@@ -30,6 +32,7 @@ struct server {
 	socklen_t		sslen;
 	int			weight;
 	int			max_conns;	/* 0: no limit */
+	struct tls_client	*tls;		/* tls = true; else NULL */
 
 	atomic_int		up;		/* active checks say so */
 	_Atomic uint64_t	up_since;	/* ms it last came up; 0: at start */
@@ -48,8 +51,13 @@ struct server {
 							 * main thread only */
 };
 
-/* Build the server array from the configuration; returns the count. */
-int		backend_init(const struct config *cfg, struct server **out);
+/*
+ * Build the server array from the configuration; returns the count, or
+ * -1 with "FILE:LINE: message" in err when a server's TLS client cannot
+ * be set up (its tls_ca unreadable). Called by "vane -t" as well.
+ */
+int		backend_init(const struct config *cfg, struct server **out,
+		    char *err, size_t errlen);
 void		backend_free(struct server *s, int n);
 
 /*

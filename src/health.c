@@ -3,8 +3,9 @@
  *
  * One struct hcheck per server, all on the main thread's event_base. A
  * check is a small state machine on one non-blocking socket: connect,
- * send the request, read until the response head parses (the body is
- * ignored), close. One timer per server serves twice: while no check runs
+ * the TLS handshake for a server with tls = true (its certificate is
+ * verified as for requests, its session resumed), send the request,
+ * read until the response head parses (the body is ignored), close. One timer per server serves twice: while no check runs
  * it is the time of the next one, while a check runs it is its deadline
  * (backends.health.timeout, for connect and response together).
  *
@@ -28,6 +29,7 @@
 #include "health.h"
 #include "http_parse.h"
 #include "log.h"
+#include "tls.h"
 #include "util.h"
 #include "vane.h"
 #include "worker.h"
@@ -42,7 +44,8 @@
 /* The first checks of all servers are spread over this much time. */
 #define HC_SPREAD_MS	1000
 
-enum hc_state { HC_IDLE = 0, HC_CONNECTING, HC_SENDING, HC_READING };
+enum hc_state { HC_IDLE = 0, HC_CONNECTING, HC_HANDSHAKE, HC_SENDING,
+	HC_READING };
 
 struct hcheck {
 	uint32_t		 magic;
@@ -50,6 +53,7 @@ struct hcheck {
 	struct event		*timer;	/* next check, or this one's deadline */
 	struct event		*ev;	/* the socket while a check runs */
 	int			 fd;
+	struct tls_conn		*tls;	/* a TLS server's check; else NULL */
 	enum hc_state		 state;
 	uint64_t		 start;	/* ms the check began */
 	char			*req;	/* the request, built once */
@@ -151,6 +155,8 @@ hc_finish(struct hcheck *hc, int ok, const char *reason)
 	uint64_t now = now_mono_ms(), elapsed, interval;
 
 	event_del(hc->ev);
+	tls_conn_free(hc->tls, ok);
+	hc->tls = NULL;
 	if (hc->fd != -1) {
 		close(hc->fd);
 		hc->fd = -1;
@@ -217,7 +223,8 @@ hc_on_timer(evutil_socket_t fd, short what, void *arg)
 		hc_finish(hc, 0, "timeout");
 }
 
-/* Connected (or not): 0 to go on sending, -1 when the check is over. */
+/* Connected (or not): 0 to go on sending, 1 to go on with the TLS
+ * handshake, -1 when the check is over. */
 static int
 hc_connected(struct hcheck *hc)
 {
@@ -230,8 +237,81 @@ hc_connected(struct hcheck *hc)
 		hc_finish(hc, 0, hc_errno_reason(e));
 		return (-1);
 	}
+	if (hc->srv->tls == NULL) {
+		hc->state = HC_SENDING;
+		return (0);
+	}
+	/* A TLS server is checked over TLS, as requests reach it: a
+	 * certificate it fails to present is a failed check. */
+	if ((hc->tls = tls_conn_client(hc->srv->tls, hc->fd, NULL)) == NULL) {
+		hc_finish(hc, 0, strerror(ENOMEM));
+		return (-1);
+	}
+	hc->state = HC_HANDSHAKE;
+	return (1);
+}
+
+/* Wait for what a TLS step wants: 0, or -1 when the check is over. */
+static int
+hc_tls_wait(struct hcheck *hc, enum tls_status st)
+{
+	char why[192];
+
+	switch (st) {
+	case TLS_WANT_READ:
+		if (hc_watch(hc, EV_READ) == -1)
+			break;
+		return (0);
+	case TLS_WANT_WRITE:
+		if (hc_watch(hc, EV_WRITE) == -1)
+			break;
+		return (0);
+	case TLS_EOF:
+		hc_finish(hc, 0, "connection closed");
+		return (-1);
+	default:
+		snprintf(why, sizeof(why), "TLS: %s", tls_conn_error(hc->tls));
+		hc_finish(hc, 0, why);
+		return (-1);
+	}
+	hc_finish(hc, 0, strerror(ENOMEM));
+	return (-1);
+}
+
+/* One step of the TLS handshake: 0 once done, -1 not yet or over. */
+static int
+hc_handshake(struct hcheck *hc)
+{
+	enum tls_status st;
+
+	if ((st = tls_handshake(hc->tls)) != TLS_OK) {
+		(void)hc_tls_wait(hc, st);
+		return (-1);
+	}
 	hc->state = HC_SENDING;
+	if (hc_watch(hc, EV_WRITE) == -1) {
+		hc_finish(hc, 0, strerror(ENOMEM));
+		return (-1);
+	}
 	return (0);
+}
+
+/* send(2), or the same through TLS: bytes, or -1 with errno (EAGAIN to
+ * wait, after hc_tls_wait; EPROTO when the check is over). */
+static ssize_t
+hc_send_some(struct hcheck *hc)
+{
+	enum tls_status st;
+	size_t n;
+
+	if (hc->tls == NULL)
+		return (send(hc->fd, hc->req + hc->sent, hc->reqlen - hc->sent,
+		    MSG_NOSIGNAL));
+	if ((st = tls_write(hc->tls, hc->req + hc->sent, hc->reqlen -
+	    hc->sent, &n)) == TLS_OK)
+		return ((ssize_t)n);
+	errno = hc_tls_wait(hc, st) == 0 ? EAGAIN : EPROTO;
+	return (-1);
 }
 
 static void
@@ -240,8 +320,9 @@ hc_send(struct hcheck *hc)
 	ssize_t n;
 
 	while (hc->sent < hc->reqlen) {
-		n = send(hc->fd, hc->req + hc->sent, hc->reqlen - hc->sent,
-		    MSG_NOSIGNAL);
+		n = hc_send_some(hc);
+		if (hc->state == HC_IDLE)
+			return;		/* a TLS failure ended the check */
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -294,14 +375,38 @@ hc_parse(struct hcheck *hc)
 	return (1);
 }
 
+/* recv(2), or the same through TLS: bytes, 0 at the end, or -1 with
+ * errno (EAGAIN to wait, after hc_tls_wait; EPROTO when the check is
+ * over). */
+static ssize_t
+hc_recv_some(struct hcheck *hc)
+{
+	enum tls_status st;
+	size_t got;
+	int drained;
+
+	if (hc->tls == NULL)
+		return (recv(hc->fd, hc->buf + hc->len, H.lim.max_head -
+		    hc->len, 0));
+	st = tls_read(hc->tls, hc->buf + hc->len, H.lim.max_head - hc->len,
+	    &got, &drained);
+	if (st == TLS_OK)
+		return ((ssize_t)got);
+	if (st == TLS_EOF)
+		return (0);
+	errno = hc_tls_wait(hc, st) == 0 ? EAGAIN : EPROTO;
+	return (-1);
+}
+
 static void
 hc_read(struct hcheck *hc)
 {
 	ssize_t n;
 
 	for (;;) {
-		n = recv(hc->fd, hc->buf + hc->len, H.lim.max_head - hc->len,
-		    0);
+		n = hc_recv_some(hc);
+		if (hc->state == HC_IDLE)
+			return;		/* a TLS failure ended the check */
 		if (n == -1 && errno == EINTR)
 			continue;
 		if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -330,7 +435,18 @@ hc_on_io(evutil_socket_t fd, short what, void *arg)
 	CHECK_OBJ(hc, HCHECK_MAGIC);
 	switch (hc->state) {
 	case HC_CONNECTING:
-		if (hc_connected(hc) == -1)
+		switch (hc_connected(hc)) {
+		case -1:
+			return;
+		case 1:
+			if (hc_handshake(hc) == -1)
+				return;
+			break;
+		}
+		hc_send(hc);
+		break;
+	case HC_HANDSHAKE:
+		if (hc_handshake(hc) == -1)
 			return;
 		/* FALLTHROUGH */
 	case HC_SENDING:
@@ -431,6 +547,7 @@ health_stop(void)
 		hc = &H.hc[i];
 		if (hc->magic != HCHECK_MAGIC)
 			continue;	/* health_start failed before it */
+		tls_conn_free(hc->tls, 0);
 		if (hc->fd != -1)
 			close(hc->fd);
 		if (hc->timer != NULL)

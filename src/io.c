@@ -43,14 +43,43 @@ _Static_assert(sizeof(struct evbuffer_iovec) == sizeof(struct iovec) &&
 
 static int	io_handshake(struct io *);
 
+/* The connect finished: 0 when it succeeded, -1 when it failed
+ * (io->err). */
+static int
+io_connect_done(struct io *io)
+{
+	int e = 0;
+	socklen_t elen = sizeof(e);
+
+	io->connecting = 0;
+	io->writable = 1;
+	if (getsockopt(io->fd, SOL_SOCKET, SO_ERROR, &e, &elen) == -1)
+		e = errno;
+	if (e != 0) {
+		io->err = e;
+		return (-1);
+	}
+	return (0);
+}
+
 static void
 io_event_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct io *io = arg;
-	int e = 0;
-	socklen_t elen = sizeof(e);
 
+	(void)fd;
+	if (io->connecting && (what & EV_WRITE)) {
+		/* Over TLS the owner hears "connected" only once the
+		 * handshake, which starts now, is done (io_handshake). */
+		if (io_connect_done(io) == -1 || !io->handshaking) {
+			io->connected = io->err == 0;
+			io->on_io(io->arg);
+			return;
+		}
+	}
 	if (io->handshaking) {
+		if (io->connecting)
+			return;		/* no handshake before the connect */
 		if (what & EV_WRITE)
 			io->writable = 1;
 		if (what & EV_CLOSED)
@@ -64,18 +93,6 @@ io_event_cb(evutil_socket_t fd, short what, void *arg)
 	}
 	if (what & EV_WRITE) {
 		io->writable = 1;
-		if (io->connecting) {
-			io->connecting = 0;
-			if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &e,
-			    &elen) == -1)
-				e = errno;
-			if (e != 0)
-				io->err = e;
-			else
-				io->connected = 1;
-			io->on_io(io->arg);
-			return;
-		}
 		if (evbuffer_get_length(io->out) > 0 && io_flush(io) == -1) {
 			io->on_io(io->arg);
 			return;
@@ -194,6 +211,7 @@ io_handshake(struct io *io)
 	switch (tls_handshake(io->tls)) {
 	case TLS_OK:
 		io->handshaking = 0;
+		io->connected = 1;	/* a client's connect ends here */
 		io->readable = 1;	/* OpenSSL may hold a request already */
 		return (0);
 	case TLS_WANT_READ:

@@ -64,10 +64,12 @@ int	io_connect(struct io *io, struct event_base *base,
  * on it. */
 int	io_init_buffers(struct io *io);
 /*
- * Speak TLS on io from now on (a server connection just accepted; tc is
- * over io's descriptor, and io owns it from now). The handshake runs
- * inside io: the owner's on_io is called once it is done (with input, if
- * any came with it) or failed (io->err), never in between.
+ * Speak TLS on io from now on (a server connection just accepted, or a
+ * client one just started with io_connect; tc is over io's descriptor,
+ * and io owns it from now). The handshake runs inside io, after the
+ * connect: the owner's on_io is called once it is done (with input, if
+ * any came with it; a client's io->connected is set only then) or failed
+ * (io->err, EPROTO for a TLS failure), never in between.
  */
 void	io_start_tls(struct io *io, struct tls_conn *tc);
 /* Why the connection failed: the TLS error, else strerror(io->err). */

@@ -101,6 +101,21 @@ tls_or_die(const struct config *cfg)
 	return (ctx);
 }
 
+/* The backend servers, each TLS one with its client context; or exit 1
+ * with FILE:LINE and the reason (an unreadable tls_ca). */
+static int
+backends_or_die(const struct config *cfg, struct server **out)
+{
+	char err[1024];
+	int n;
+
+	if ((n = backend_init(cfg, out, err, sizeof(err))) == -1) {
+		fprintf(stderr, "%s\n", err);
+		exit(1);
+	}
+	return (n);
+}
+
 static pid_t
 read_pidfile(const char *path)
 {
@@ -349,7 +364,7 @@ run(const char *path)
 	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		n = 1;
 	tls_install(tls_or_die(vane.cfg));
-	vane.nservers = backend_init(vane.cfg, &vane.servers);
+	vane.nservers = backends_or_die(vane.cfg, &vane.servers);
 	if (vane.cfg->cache_store == CFG_CACHE_REDIS)
 		vane.store = redis_store(vane.cfg);
 	else if (vane.cfg->cache_store != CFG_CACHE_OFF &&
@@ -407,6 +422,7 @@ main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONF, *sig = NULL, *gen = NULL;
 	struct config *cfg;
+	struct server *srv;
 	int ch, test = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
@@ -462,6 +478,8 @@ main(int argc, char **argv)
 	if (test) {
 		cfg = load_or_die(path);
 		tls_ctx_free(tls_or_die(cfg));
+		ch = backends_or_die(cfg, &srv);
+		backend_free(srv, ch);
 		for (ch = 0; ch < cfg->nwarnings; ch++)
 			fprintf(stderr, "%s\n", cfg->warnings[ch]);
 		printf("configuration file %s test is successful\n", path);

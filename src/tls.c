@@ -1,6 +1,8 @@
 /*
- * tls.c: TLS termination over OpenSSL 3. See tls.h.
+ * tls.c: TLS termination, and TLS to backend servers, over OpenSSL 3.
+ * See tls.h.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -66,13 +68,25 @@ struct tls_ctx {
 	int		 nlis;
 };
 
+/* The client side towards one backend server (tls.h). */
+struct tls_client {
+	SSL_CTX		*ssl;
+	char		*name;		/* SNI and the name checked */
+	int		 name_is_ip;
+	int		 verify;
+	pthread_mutex_t	 lock;		/* sess: workers are threads */
+	unsigned char	*sess;		/* the latest session, DER; or NULL */
+	size_t		 sesslen;
+};
+
 struct tls_conn {
 	SSL		*ssl;
 	struct tls_ctx	*ctx;		/* a reference: sni_cb reads it */
 	X509_STORE	*store;		/* client CAs (ctx's), or NULL */
 	char		*subject;	/* of the verified client certificate */
+	struct tls_client *client;	/* set on client connections */
 	int		 fd;
-	struct stats	*st;
+	struct stats	*st;		/* NULL: not counted */
 	unsigned	 done:1;	/* handshake finished */
 	unsigned	 failed:1;
 	unsigned	 drained:1;	/* the last recv took all there was */
@@ -874,6 +888,215 @@ tls_conn_free(struct tls_conn *tc, int graceful)
 	free(tc);
 }
 
+/* ------------------------------------------------------ the client side */
+
+/*
+ * A new session from the server (with TLS 1.3 a ticket that comes after
+ * the handshake, read with the response): keep the latest for the next
+ * connection to this server. Kept encoded, and decoded by each connection
+ * that resumes it (as HAProxy does): a connection then owns its session
+ * object, never shared with another worker's thread. 0: OpenSSL keeps
+ * its reference.
+ */
+static int
+new_session_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct tls_client *cl = SSL_CTX_get_app_data(SSL_get_SSL_CTX(ssl));
+	unsigned char *der, *p, *old;
+	int len;
+
+	if (cl == NULL || !SSL_SESSION_is_resumable(sess) ||
+	    (len = i2d_SSL_SESSION(sess, NULL)) <= 0 ||
+	    (der = malloc((size_t)len)) == NULL)
+		return (0);
+	p = der;
+	if (i2d_SSL_SESSION(sess, &p) != len) {
+		free(der);
+		return (0);
+	}
+	pthread_mutex_lock(&cl->lock);
+	old = cl->sess;
+	cl->sess = der;
+	cl->sesslen = (size_t)len;
+	pthread_mutex_unlock(&cl->lock);
+	free(old);
+	return (0);
+}
+
+/* cl's latest session, decoded for one connection; or NULL. */
+static SSL_SESSION *
+client_session(struct tls_client *cl)
+{
+	SSL_SESSION *sess = NULL;
+	const unsigned char *p;
+
+	pthread_mutex_lock(&cl->lock);
+	if ((p = cl->sess) != NULL)
+		sess = d2i_SSL_SESSION(NULL, &p, (long)cl->sesslen);
+	pthread_mutex_unlock(&cl->lock);
+	return (sess);
+}
+
+static int
+is_ip(const char *s)
+{
+	unsigned char buf[16];
+
+	return (inet_pton(AF_INET, s, buf) == 1 ||
+	    inet_pton(AF_INET6, s, buf) == 1);
+}
+
+/* The CA file: readable, and with at least one certificate. */
+static int
+client_load_ca(struct tls_client *cl, const char *ca_file, char *err,
+    size_t errlen)
+{
+	char why[160];
+	FILE *fp;
+
+	if (ca_file == NULL) {
+		if (SSL_CTX_set_default_verify_paths(cl->ssl) != 1) {
+			snprintf(err, errlen, "the system's trusted "
+			    "authorities: %s", ssl_reason(why, sizeof(why)));
+			return (-1);
+		}
+		return (0);
+	}
+	/* fopen first: its errno says more than OpenSSL's "system lib". */
+	if ((fp = fopen(ca_file, "r")) == NULL) {
+		snprintf(err, errlen, "tls_ca %s: %s", ca_file, strerror(errno));
+		return (-1);
+	}
+	fclose(fp);
+	if (SSL_CTX_load_verify_locations(cl->ssl, ca_file, NULL) != 1) {
+		snprintf(err, errlen, "tls_ca %s: %s", ca_file,
+		    ssl_reason(why, sizeof(why)));
+		return (-1);
+	}
+	return (0);
+}
+
+struct tls_client *
+tls_client_new(const char *ca_file, const char *name, int verify, char *err,
+    size_t errlen)
+{
+	static const unsigned char alpn[] = "\x08http/1.1";
+	struct tls_client *cl;
+	char why[160];
+
+	pthread_once(&setup_once, setup);
+	if (bio_meth == NULL) {
+		snprintf(err, errlen, "TLS: cannot set up: out of memory");
+		return (NULL);
+	}
+	cl = xcalloc(1, sizeof(*cl));
+	pthread_mutex_init(&cl->lock, NULL);
+	cl->verify = verify;
+	if (name != NULL) {
+		cl->name = xstrdup(name);
+		cl->name_is_ip = is_ip(name);
+	}
+	if ((cl->ssl = SSL_CTX_new(TLS_client_method())) == NULL) {
+		snprintf(err, errlen, "TLS: %s", ssl_reason(why, sizeof(why)));
+		goto fail;
+	}
+	SSL_CTX_set_app_data(cl->ssl, cl);
+	SSL_CTX_set_min_proto_version(cl->ssl, TLS1_2_VERSION);
+	SSL_CTX_set_options(cl->ssl, SSL_OP_NO_RENEGOTIATION |
+	    SSL_OP_NO_COMPRESSION);
+	SSL_CTX_set_mode(cl->ssl, SSL_MODE_ENABLE_PARTIAL_WRITE |
+	    SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER | SSL_MODE_RELEASE_BUFFERS);
+	SSL_CTX_set_read_ahead(cl->ssl, 1);
+	/* Sessions are kept here, one per server, not in OpenSSL's cache
+	 * (which clients do not look up). */
+	SSL_CTX_set_session_cache_mode(cl->ssl, SSL_SESS_CACHE_CLIENT |
+	    SSL_SESS_CACHE_NO_INTERNAL_STORE);
+	SSL_CTX_sess_set_new_cb(cl->ssl, new_session_cb);
+	if (SSL_CTX_set_alpn_protos(cl->ssl, alpn, sizeof(alpn) - 1) != 0) {
+		snprintf(err, errlen, "TLS: ALPN: %s", ssl_reason(why,
+		    sizeof(why)));
+		goto fail;
+	}
+	SSL_CTX_set_verify(cl->ssl, verify ? SSL_VERIFY_PEER :
+	    SSL_VERIFY_NONE, NULL);
+	if (client_load_ca(cl, ca_file, err, errlen) == -1)
+		goto fail;
+	return (cl);
+fail:
+	tls_client_free(cl);
+	return (NULL);
+}
+
+void
+tls_client_free(struct tls_client *cl)
+{
+	if (cl == NULL)
+		return;
+	free(cl->sess);
+	SSL_CTX_free(cl->ssl);
+	pthread_mutex_destroy(&cl->lock);
+	free(cl->name);
+	free(cl);
+	ERR_clear_error();
+}
+
+/* SNI and the name to verify, on a new client connection. */
+static int
+client_name(struct tls_client *cl, SSL *ssl)
+{
+	X509_VERIFY_PARAM *vp;
+
+	if (cl->name == NULL)
+		return (0);
+	if (cl->name_is_ip) {
+		/* No SNI for an address (RFC 6066 §3); check iPAddress. */
+		if (!cl->verify)
+			return (0);
+		vp = SSL_get0_param(ssl);
+		return (X509_VERIFY_PARAM_set1_ip_asc(vp, cl->name) == 1 ? 0 :
+		    -1);
+	}
+	if (SSL_set_tlsext_host_name(ssl, cl->name) != 1)
+		return (-1);
+	if (!cl->verify)
+		return (0);
+	/* RFC 6125 §6.4.3: "*" as a whole left label only. */
+	SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
+	return (SSL_set1_host(ssl, cl->name) == 1 ? 0 : -1);
+}
+
+struct tls_conn *
+tls_conn_client(struct tls_client *cl, int fd, struct stats *st)
+{
+	struct tls_conn *tc;
+	SSL_SESSION *sess;
+	BIO *b = NULL;
+
+	if ((tc = calloc(1, sizeof(*tc))) == NULL)
+		return (NULL);
+	tc->fd = fd;
+	tc->st = st;
+	tc->client = cl;
+	if ((tc->ssl = SSL_new(cl->ssl)) == NULL ||
+	    (b = BIO_new(bio_meth)) == NULL || client_name(cl, tc->ssl) == -1)
+		goto fail;
+	BIO_set_data(b, tc);
+	SSL_set_bio(tc->ssl, b, b);
+	b = NULL;
+	if ((sess = client_session(cl)) != NULL) {
+		(void)SSL_set_session(tc->ssl, sess);
+		SSL_SESSION_free(sess);		/* tc->ssl holds it */
+	}
+	SSL_set_connect_state(tc->ssl);
+	return (tc);
+fail:
+	BIO_free(b);
+	SSL_free(tc->ssl);
+	free(tc);
+	ERR_clear_error();
+	return (NULL);
+}
+
 /* A failed step: why, from OpenSSL's queue or errno. */
 static enum tls_status
 fail(struct tls_conn *tc, int sslerr)
@@ -955,6 +1178,31 @@ peer_subject(struct tls_conn *tc)
 	BIO_free(b);
 }
 
+/* A client handshake ended: count it; a failed verification says why
+ * (OpenSSL's queue only says "certificate verify failed"). */
+static void
+client_done(struct tls_conn *tc, int ok)
+{
+	long v;
+	size_t n;
+
+	if (!ok && (v = SSL_get_verify_result(tc->ssl)) != X509_V_OK &&
+	    strstr(tc->why, "verify") != NULL) {
+		n = strlen(tc->why);
+		snprintf(tc->why + n, sizeof(tc->why) - n, ": %s",
+		    X509_verify_cert_error_string(v));
+	}
+	if (tc->st == NULL)
+		return;
+	if (!ok)
+		tc->st->backend_tls_failures++;
+	else {
+		tc->st->backend_tls_handshakes++;
+		if (SSL_session_reused(tc->ssl))
+			tc->st->backend_tls_resumed++;
+	}
+}
+
 enum tls_status
 tls_handshake(struct tls_conn *tc)
 {
@@ -964,6 +1212,10 @@ tls_handshake(struct tls_conn *tc)
 	errno = 0;
 	if ((rc = SSL_do_handshake(tc->ssl)) == 1) {
 		tc->done = 1;
+		if (tc->client != NULL) {
+			client_done(tc, 1);
+			return (TLS_OK);
+		}
 		tc->st->tls_handshakes++;
 		if (SSL_session_reused(tc->ssl))
 			tc->st->tls_resumed++;
@@ -982,7 +1234,10 @@ tls_handshake(struct tls_conn *tc)
 		return (TLS_WANT_WRITE);
 	default:
 		(void)fail(tc, e);
-		count_failure(tc);
+		if (tc->client != NULL)
+			client_done(tc, 0);
+		else
+			count_failure(tc);
 		return (TLS_ERROR);
 	}
 }

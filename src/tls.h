@@ -1,7 +1,7 @@
 /*
- * tls.h: TLS termination (L2), the only part of vane that includes
- * OpenSSL. Nothing here names an OpenSSL type, so io.c and client.c stay
- * free of it.
+ * tls.h: TLS termination and TLS to backends (L2), the only part of
+ * vane that includes OpenSSL. Nothing here names an OpenSSL type, so
+ * io.c, client.c and upstream.c stay free of it.
  *
  *   struct tls_ctx   the server side of every "tls = true" listener, made
  *                    from the configuration: one OpenSSL context per
@@ -9,6 +9,12 @@
  *                    for the same names share one), the protocol and
  *                    cipher settings, session cache and tickets. Shared
  *                    by every worker (OpenSSL contexts are thread-safe).
+ *   struct tls_client the client side towards one backend server with
+ *                    "tls = true": its own OpenSSL context (TLS 1.2+,
+ *                    verification against the configured or the system
+ *                    CAs, the name to send and check) and the session of
+ *                    its latest connection, which the next one resumes.
+ *                    Shared by every worker and the health checks.
  *   struct tls_conn  one connection, used by its worker's thread only.
  *
  * SNI picks the certificate: the first whose names match the requested
@@ -36,6 +42,7 @@
 struct config;
 struct stats;
 struct tls_ctx;
+struct tls_client;
 struct tls_conn;
 
 /* What a handshake, read or write step did. */
@@ -79,7 +86,29 @@ struct tls_conn	*tls_conn_new(int fd, struct stats *st, int listener);
  */
 void		 tls_conn_free(struct tls_conn *tc, int graceful);
 
-/* One step of the server handshake. */
+/*
+ * The client side towards one backend server. ca_file: PEM file of the
+ * trusted authorities (NULL: the system's). name: sent as SNI and checked
+ * against the certificate's dNSNames, or, for an IP address, checked
+ * against its iPAddresses and not sent (RFC 6066 §3). verify 0: accept
+ * any certificate. NULL with a message in err ("tls_ca FILE: reason")
+ * when the CA file cannot be read or holds no certificate.
+ */
+struct tls_client *tls_client_new(const char *ca_file, const char *name,
+		    int verify, char *err, size_t errlen);
+void		 tls_client_free(struct tls_client *cl);
+/*
+ * A client connection over fd (non-blocking, connected or connecting,
+ * owned by the caller) that resumes cl's latest session, if any. Its
+ * handshake counts into st's backend_tls_* counters (NULL: uncounted,
+ * the health checks). NULL: no memory.
+ */
+struct tls_conn	*tls_conn_client(struct tls_client *cl, int fd,
+		    struct stats *st);
+
+/* One step of the handshake (server or client). A client's failed
+ * verification says why in tls_conn_error ("certificate verify failed:
+ * hostname mismatch"). */
 enum tls_status	 tls_handshake(struct tls_conn *tc);
 /*
  * Read decrypted bytes into buf[0..len): *got bytes on TLS_OK. *drained

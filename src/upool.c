@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "config.h"
 #include "log.h"
+#include "tls.h"
 #include "upool.h"
 #include "util.h"
 #include "vane.h"
@@ -72,6 +73,7 @@ uconn_connect(struct worker *w, struct server *srv, void (*on_io)(void *),
     void (*on_timeout)(void *), struct client *c)
 {
 	struct uconn *uc;
+	struct tls_conn *tc;
 	int one = 1, e;
 
 	if ((uc = calloc(1, sizeof(*uc))) == NULL)
@@ -94,6 +96,19 @@ uconn_connect(struct worker *w, struct server *srv, void (*on_io)(void *),
 	}
 	(void)setsockopt(uc->io.fd, IPPROTO_TCP, TCP_NODELAY, &one,
 	    sizeof(one));
+	if (srv->tls != NULL) {
+		/* The handshake follows the connect inside io; the
+		 * connect deadline covers both. */
+		if ((tc = tls_conn_client(srv->tls, uc->io.fd, &w->st)) ==
+		    NULL) {
+			ltimer_free(&uc->timer);
+			io_close(&uc->io);
+			free(uc);
+			errno = ENOMEM;
+			return (NULL);
+		}
+		io_start_tls(&uc->io, tc);
+	}
 	ltimer_set(&uc->timer, now_mono_ms() + vane.cfg->timeouts_backend_connect);
 	w->st.backend_connects++;
 	return (uc);

@@ -625,20 +625,27 @@ up_failed_early(struct client *c, int timeout)
 {
 	struct uconn *uc = c->uc;
 	struct worker *w = c->w;
-	int connected = uc->io.connected;
+	int connected = uc->io.connected, tls;
 	const char *why;
 
 	if (!connected) {
+		/* Over TLS the connect is done only with the handshake: a
+		 * failed one (certificate, name, not TLS) fails the same. */
+		tls = uc->io.tls != NULL && !uc->io.connecting &&
+		    (timeout || uc->io.err == EPROTO);
 		if (timeout)
 			w->st.backend_timeouts++;
 		else
 			w->st.backend_errors++;
-		why = timeout ? "connect timeout" : strerror(uc->io.err);
-		log_warn("backend %s: connect: %s", c->srv->name, why);
-		backend_failed(c->srv, now_mono_ms(), why);
+		why = timeout ? "timeout" : io_error(&uc->io);
+		log_warn("backend %s: %s: %s", c->srv->name, tls ?
+		    "TLS handshake" : "connect", why);
+		backend_failed(c->srv, now_mono_ms(), !timeout ? why : tls ?
+		    "TLS handshake timeout" : "connect timeout");
 		/* Nothing was sent: any request may go to another server. */
 		upstream_retry(c, 0, timeout ? 504 : 502, timeout ?
-		    "backend connect timeout" : "cannot connect to the backend");
+		    "backend connect timeout" : tls ? "TLS handshake with the "
+		    "backend failed" : "cannot connect to the backend");
 		return;
 	}
 	if (timeout) {
@@ -659,7 +666,7 @@ up_failed_early(struct client *c, int timeout)
 		return;
 	}
 	w->st.backend_errors++;
-	why = uc->io.err != 0 ? strerror(uc->io.err) : "connection closed";
+	why = uc->io.err != 0 ? io_error(&uc->io) : "connection closed";
 	log_warn("backend %s: %s before a complete response head",
 	    c->srv->name, why);
 	backend_failed(c->srv, now_mono_ms(), why);
@@ -683,7 +690,7 @@ up_failed_body(struct client *c, int timeout)
 		c->w->st.backend_timeouts++;
 	else
 		c->w->st.backend_errors++;
-	why = timeout ? "timeout" : uc->io.err != 0 ? strerror(uc->io.err) :
+	why = timeout ? "timeout" : uc->io.err != 0 ? io_error(&uc->io) :
 	    "connection closed";
 	log_warn("backend %s: %s in the middle of a response body",
 	    c->srv->name, why);

@@ -312,6 +312,31 @@ format_host(const struct sockaddr *sa, char *buf, size_t len)
 }
 
 char *
+address_host(const char *text, char *buf, size_t len)
+{
+	const char	*colon = strrchr(text, ':');
+	size_t		 hl;
+
+	if (len == 0)
+		return (buf);
+	buf[0] = '\0';
+	if (colon == NULL)
+		return (buf);
+	if (text[0] == '[') {
+		text++;
+		if (colon == text || colon[-1] != ']')
+			return (buf);
+		colon--;
+	}
+	hl = (size_t)(colon - text);
+	if (hl < len) {
+		memcpy(buf, text, hl);
+		buf[hl] = '\0';
+	}
+	return (buf);
+}
+
+char *
 format_address(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char		 host[INET6_ADDRSTRLEN];

@@ -56,6 +56,10 @@ status_set_has(const struct status_set *set, int status)
 char	*format_address(const struct sockaddr *sa, char *buf, size_t len);
 /* Only the host part, v6 without brackets ("::1"); returns buf. */
 char	*format_host(const struct sockaddr *sa, char *buf, size_t len);
+/* The host of an address as written ("localhost:80" -> "localhost",
+ * "[::1]:80" -> "::1"), into buf; returns buf ("" when it does not fit
+ * or there is no port). */
+char	*address_host(const char *text, char *buf, size_t len);
 
 /* Monotonic milliseconds, for timeouts and intervals. */
 uint64_t	now_mono_ms(void);

@@ -84,11 +84,18 @@ def stop_pid(proc, sig=signal.SIGTERM, timeout=5.0):
 # uvicorn backends
 
 class UvicornBackend:
-    def __init__(self, name, tmpdir, port=None):
+    """tls: (certfile, keyfile, cafile) to serve https; the tests reach
+    it verified by cafile."""
+
+    def __init__(self, name, tmpdir, port=None, tls=None):
         self.name = name
         self.port = port or free_port()
-        self.url = "http://127.0.0.1:%d" % self.port
+        self.url = "%s://127.0.0.1:%d" % ("https" if tls else "http",
+                                          self.port)
         self.address = "127.0.0.1:%d" % self.port
+        self.verify = tls[2] if tls else True
+        tls_args = ["--ssl-certfile", tls[0], "--ssl-keyfile", tls[1]] \
+            if tls else []
         self.log = Path(tmpdir) / ("uvicorn-%s.log" % name)
         env = dict(os.environ, BACKEND_NAME=name)
         with open(self.log, "wb") as lf:
@@ -99,7 +106,7 @@ class UvicornBackend:
                  # request.client must be the TCP peer (vane), not what
                  # X-Forwarded-For says: /stats counts connections by it.
                  "--no-proxy-headers",
-                 "--timeout-keep-alive", "30"],
+                 "--timeout-keep-alive", "30"] + tls_args,
                 stdin=subprocess.DEVNULL, stdout=lf, stderr=subprocess.STDOUT,
                 env=env)
 
@@ -109,7 +116,8 @@ class UvicornBackend:
             if self.proc.poll() is not None:
                 break
             try:
-                r = requests.get(self.url + "/health", timeout=1)
+                r = requests.get(self.url + "/health", timeout=1,
+                                 verify=self.verify)
                 if r.status_code == 200:
                     return
             except requests.RequestException:
@@ -120,10 +128,12 @@ class UvicornBackend:
                            (self.name, self.log.read_text(errors="replace")))
 
     def stats(self):
-        return requests.get(self.url + "/stats", timeout=5).json()
+        return requests.get(self.url + "/stats", timeout=5,
+                            verify=self.verify).json()
 
     def reset(self):
-        requests.post(self.url + "/reset", timeout=5).raise_for_status()
+        requests.post(self.url + "/reset", timeout=5,
+                      verify=self.verify).raise_for_status()
 
     def stop(self):
         stop_pid(self.proc, timeout=5.0)
@@ -394,6 +404,8 @@ DEFAULT_LIMITS = {
 
 
 def _val(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
     return str(v) if isinstance(v, int) else '"%s"' % v
 
 

@@ -191,6 +191,29 @@ START_TEST(test_address_bad)
 }
 END_TEST
 
+START_TEST(test_address_host)
+{
+	static const struct { const char *in, *out; } t[] = {
+		{ "127.0.0.1:8443", "127.0.0.1" },
+		{ "localhost:80", "localhost" },
+		{ "[::1]:443", "::1" },
+		{ "[2001:db8::1]:443", "2001:db8::1" },
+		{ "no-port", "" },
+		{ "[::1:80", "" },
+		{ "[]:80", "" },
+	};
+	char buf[64], tiny[4];
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++)
+		ck_assert_str_eq(address_host(t[i].in, buf, sizeof(buf)),
+		    t[i].out);
+	/* Too long for the buffer: empty, never cut. */
+	ck_assert_str_eq(address_host("127.0.0.1:80", tiny, sizeof(tiny)),
+	    "");
+}
+END_TEST
+
 START_TEST(test_format_host)
 {
 	struct sockaddr_storage	 ss;
@@ -315,6 +338,7 @@ util_suite(void)
 	tcase_add_test(tc, test_address_ok);
 	tcase_add_test(tc, test_address_bad);
 	tcase_add_test(tc, test_format_host);
+	tcase_add_test(tc, test_address_host);
 	tcase_add_test(tc, test_http_date);
 	tcase_add_test(tc, test_status_set);
 	tcase_add_test(tc, test_status_set_bad);
