@@ -133,6 +133,7 @@ struct admin_route {
 };
 
 static int	admin_stats(struct admin_req *);
+static int	admin_metrics(struct admin_req *);
 static int	admin_drain(struct admin_req *);
 static int	admin_ready(struct admin_req *);
 static int	admin_purge(struct admin_req *);
@@ -142,6 +143,7 @@ static int	admin_purge_post(struct admin_req *);
  * dispatched before this table, see admin_dispatch. */
 static const struct admin_route routes[] = {
 	{ "GET",	"/stats",		admin_stats },
+	{ "GET",	"/metrics",		admin_metrics },
 	{ "POST",	"/backends/{}/drain",	admin_drain },
 	{ "POST",	"/backends/{}/ready",	admin_ready },
 	{ "POST",	"/purge",		admin_purge_post },
@@ -275,8 +277,13 @@ req_wait(struct admin_req *r)
 static const struct stat_row {
 	const char	*name;
 	size_t		 off;
+	int		 gauge;
+	const char	*help;
 } stat_rows[] = {
-#define STAT(name, kind, help)	{ #name, offsetof(struct stats, name) },
+#define STAT(name, kind, help)	{ #name, offsetof(struct stats, name), \
+	STAT_GAUGE_##kind, help },
+#define STAT_GAUGE_COUNTER	0
+#define STAT_GAUGE_GAUGE	1
 #include "stats.def"
 #undef STAT
 };
@@ -469,6 +476,188 @@ admin_stats(struct admin_req *r)
 		return (200);
 	}
 	r->sreq = store_get_stats(admin_sc, stats_done, r);
+	return (req_wait(r));
+}
+
+/* ------------------------------------------------------------ metrics */
+
+/*
+ * GET /metrics: the Prometheus text format (version 0.0.4). Every
+ * counter of stats.def as vane_NAME_total, every gauge as vane_NAME, each
+ * with its HELP (the help text of stats.def) and TYPE, the cache's with a
+ * store label; the store's own numbers, the queue, and per backend server
+ * (label server) its state, requests, failures and requests in flight.
+ */
+static void
+prom_help(struct evbuffer *b, const char *name, const char *type,
+    const char *help)
+{
+	const char *p;
+
+	evbuffer_add_printf(b, "# HELP %s ", name);
+	for (p = help; *p != '\0'; p++) {
+		if (*p == '\\')
+			evbuffer_add(b, "\\\\", 2);
+		else if (*p == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, p, 1);
+	}
+	evbuffer_add_printf(b, "\n# TYPE %s %s\n", name, type);
+}
+
+/* A label value, escaped as the format says. */
+static void
+prom_label(struct evbuffer *b, const char *k, const char *v)
+{
+	const char *p;
+
+	evbuffer_add_printf(b, "%s=\"", k);
+	for (p = v; *p != '\0'; p++) {
+		if (*p == '\\' || *p == '"')
+			evbuffer_add_printf(b, "\\%c", *p);
+		else if (*p == '\n')
+			evbuffer_add(b, "\\n", 2);
+		else
+			evbuffer_add(b, p, 1);
+	}
+	evbuffer_add(b, "\"", 1);
+}
+
+static void
+prom_one(struct evbuffer *b, const char *name, const char *type,
+    const char *help, const char *lk, const char *lv, uint64_t v)
+{
+	prom_help(b, name, type, help);
+	evbuffer_add_printf(b, "%s", name);
+	if (lk != NULL) {
+		evbuffer_add(b, "{", 1);
+		prom_label(b, lk, lv);
+		evbuffer_add(b, "}", 1);
+	}
+	evbuffer_add_printf(b, " %llu\n", (unsigned long long)v);
+}
+
+/* One family with a sample per backend server. */
+static void
+prom_servers(struct evbuffer *b, const char *name, const char *type,
+    const char *help, uint64_t (*get)(const struct server *, uint64_t),
+    uint64_t now)
+{
+	int i;
+
+	prom_help(b, name, type, help);
+	for (i = 0; i < vane.nservers; i++) {
+		evbuffer_add_printf(b, "%s{", name);
+		prom_label(b, "server", vane.servers[i].name);
+		evbuffer_add_printf(b, "} %llu\n", (unsigned long long)
+		    get(&vane.servers[i], now));
+	}
+}
+
+static uint64_t
+srv_up(const struct server *s, uint64_t now)
+{
+	return (strcmp(backend_state(s, now), "up") == 0);
+}
+
+static uint64_t
+srv_requests(const struct server *s, uint64_t now)
+{
+	(void)now;
+	return (LOAD(s->requests));
+}
+
+static uint64_t
+srv_failures(const struct server *s, uint64_t now)
+{
+	(void)now;
+	return (LOAD(s->failures));
+}
+
+static uint64_t
+srv_active(const struct server *s, uint64_t now)
+{
+	(void)now;
+	return ((uint64_t)LOAD(s->inflight));
+}
+
+static void
+metrics_write(struct admin_req *r, const struct store_stats *sst)
+{
+	struct evbuffer *b = r->body;
+	const char *store = vane.store != NULL ? vane.store->ops->name : "off";
+	struct stats sum;
+	char name[96];
+	size_t i;
+	uint64_t now = now_mono_ms();
+
+	r->ctype = "text/plain; version=0.0.4; charset=utf-8";
+	prom_help(b, "vane_build_info", "gauge",
+	    "the running version, as a label; always 1");
+	evbuffer_add(b, "vane_build_info{", 16);
+	prom_label(b, "version", PACKAGE_VERSION);
+	evbuffer_add(b, "} 1\n", 4);
+	prom_one(b, "vane_uptime_seconds", "gauge",
+	    "seconds since vane started", NULL, NULL,
+	    (now - admin_started) / 1000);
+	prom_one(b, "vane_workers", "gauge", "event-loop threads", NULL, NULL,
+	    (uint64_t)vane.nworkers);
+	stats_sum_relaxed(&sum);
+	for (i = 0; i < NITEMS(stat_rows); i++) {
+		snprintf(name, sizeof(name), "vane_%s%s", stat_rows[i].name,
+		    stat_rows[i].gauge ? "" : "_total");
+		prom_one(b, name, stat_rows[i].gauge ? "gauge" : "counter",
+		    stat_rows[i].help, strncmp(stat_rows[i].name, "cache_",
+		    6) == 0 ? "store" : NULL, store,
+		    *(const uint64_t *)(const void *)((const char *)&sum +
+		    stat_rows[i].off));
+	}
+	prom_one(b, "vane_backend_queue_waiting", "gauge",
+	    "requests waiting for a backend slot now", NULL, NULL,
+	    queue_waiting());
+	if (sst != NULL) {
+		prom_one(b, "vane_cache_store_objects", "gauge",
+		    "responses stored (0 with Redis: unknown without a scan)",
+		    "store", store, sst->objects);
+		prom_one(b, "vane_cache_store_bytes", "gauge",
+		    "bytes the stored responses take (0 with Redis)", "store",
+		    store, sst->bytes);
+		prom_one(b, "vane_cache_store_budget_bytes", "gauge",
+		    "cache.size (0 with Redis)", "store", store, sst->budget);
+		prom_one(b, "vane_cache_store_evictions_total", "counter",
+		    "stored responses dropped to make room", "store", store,
+		    sst->evictions);
+	}
+	prom_servers(b, "vane_backend_up", "gauge",
+	    "1 if the server takes requests (not down, draining or failed)",
+	    srv_up, now);
+	prom_servers(b, "vane_backend_server_requests_total", "counter",
+	    "requests sent to the server", srv_requests, now);
+	prom_servers(b, "vane_backend_server_failures_total", "counter",
+	    "failed requests to the server (connect, reset, timeout)",
+	    srv_failures, now);
+	prom_servers(b, "vane_backend_server_active", "gauge",
+	    "requests in flight at the server", srv_active, now);
+}
+
+static void
+metrics_done(void *arg, int status, const struct store_stats *st)
+{
+	struct admin_req *r = arg;
+
+	metrics_write(r, status == STORE_OK ? st : NULL);
+	req_done(r, 200);
+}
+
+static int
+admin_metrics(struct admin_req *r)
+{
+	if (admin_sc == NULL) {
+		metrics_write(r, NULL);
+		return (200);
+	}
+	r->sreq = store_get_stats(admin_sc, metrics_done, r);
 	return (req_wait(r));
 }
 

@@ -335,3 +335,94 @@ def test_admin_port_taken_exits_1(tmp_path, backends):
     assert "127.0.0.1:%d" % aport in lines[0]
     assert "admin.address" in lines[0]
     assert "Address already in use" in lines[0]
+
+
+# ------------------------------------------------------------ /metrics
+
+PROM_NAME = r"[a-zA-Z_:][a-zA-Z0-9_:]*"
+PROM_SAMPLE = re.compile(
+    r"^(%s)(\{(%s=\"(?:[^\"\\\n]|\\[\\\"n])*\"(?:,%s=\"(?:[^\"\\\n]|"
+    r"\\[\\\"n])*\")*)\})? (-?[0-9]+(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?)$"
+    % (PROM_NAME, PROM_NAME, PROM_NAME))
+
+
+def parse_metrics(text):
+    """The Prometheus text format, checked line by line: every family has
+    one HELP then one TYPE before its samples, counters end in _total, no
+    family comes twice. Returns {(name, labels): value}."""
+    assert text.endswith("\n")
+    families, samples, current = {}, {}, None
+    lines = text.split("\n")[:-1]
+    i = 0
+    while i < len(lines):
+        ln = lines[i]
+        m = re.match(r"^# HELP (%s) (.*)$" % PROM_NAME, ln)
+        if m:
+            name = m.group(1)
+            assert name not in families, "family twice: " + name
+            t = re.match(r"^# TYPE (%s) (counter|gauge)$" % PROM_NAME,
+                         lines[i + 1])
+            assert t and t.group(1) == name, (ln, lines[i + 1])
+            families[name] = t.group(2)
+            if t.group(2) == "counter":
+                assert name.endswith("_total"), name
+            current = name
+            i += 2
+            continue
+        m = PROM_SAMPLE.match(ln)
+        assert m, "not a sample line: %r" % ln
+        assert m.group(1) == current, (m.group(1), current)
+        key = (m.group(1), m.group(3) or "")
+        assert key not in samples, key
+        samples[key] = float(m.group(4))
+        i += 1
+    for name in families:
+        assert any(k[0] == name for k in samples), "no sample: " + name
+    return samples
+
+
+def metrics(v):
+    r = admin_raw(v, request("GET", "/metrics"))
+    assert r.status == 200, r
+    assert r.header("Content-Type").startswith("text/plain; version=0.0.4")
+    return parse_metrics(r.body.decode("utf-8"))
+
+
+def test_metrics_grammar_and_counters(vane_factory, backends):
+    v = with_admin(vane_factory, backends, workers=2)
+    m0 = metrics(v)
+    for name in stats_def_counters():
+        assert (("vane_%s_total" % name, "") in m0 or
+                ("vane_%s" % name, "") in m0 or
+                ("vane_%s_total" % name, 'store="memory"') in m0 or
+                ("vane_%s" % name, 'store="memory"') in m0), name
+    for i in range(N):
+        r = requests.get(v.url + "/echo?i=%d" % i, timeout=5)
+        assert r.status_code == 200
+    r = requests.get(v.url + "/status/404", timeout=5)
+    assert r.status_code == 404
+    m1 = metrics(v)
+
+    def delta(name, labels=""):
+        return m1[(name, labels)] - m0.get((name, labels), 0)
+
+    assert delta("vane_requests_total") == N + 1
+    assert delta("vane_responses_2xx_total") == N
+    assert delta("vane_responses_4xx_total") == 1
+    assert delta("vane_cache_misses_total", 'store="memory"') == N + 1
+    per_server = sum(delta("vane_backend_server_requests_total",
+                           'server="%s"' % b.address) for b in backends)
+    assert per_server == N + 1
+    for b in backends:
+        assert m1[("vane_backend_up", 'server="%s"' % b.address)] == 1
+    assert m1[("vane_workers", "")] == 2
+    # The same counters as /stats.
+    st = stats(v)
+    m2 = metrics(v)
+    assert m2[("vane_requests_total", "")] == st["requests"]["total"]
+    assert m2[("vane_responses_2xx_total", "")] == st["responses"]["2xx"]
+    # Draining shows in vane_backend_up.
+    b = backends[0]
+    drain(v, b.address)
+    assert metrics(v)[("vane_backend_up", 'server="%s"' % b.address)] == 0
+    drain(v, b.address, "ready")
