@@ -209,6 +209,18 @@ set_age(struct cache_tx *t, int64_t age)
 	memcpy(p, "\r\n", 3);
 }
 
+const char *
+cache_log_status(const struct client *c)
+{
+	const struct cache_tx *t = &c->cache;
+
+	if (vane.store == NULL || t->fwd == CFWD_NONE)
+		return ("-");
+	if (t->fwd == CFWD_HIT)
+		return (t->stale ? "stale-hit" : "hit");
+	return (fwd_names[t->fwd]);
+}
+
 /* Cache-Status (RFC 9211) into t->extra, after any Age line already there. */
 static void
 set_status(struct cache_tx *t, int stored)

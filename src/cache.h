@@ -152,6 +152,11 @@ struct cache_tx {
 	char			 cond[320];	/* If-None-Match or If-Modified-Since line */
 };
 
+/* The cache's word on c's transaction for the access log: "hit",
+ * "stale-hit", the Cache-Status fwd reason ("uri-miss", "stale" ...), or
+ * "-" when the cache had no part in it. */
+const char	*cache_log_status(const struct client *c);
+
 /* Start-up: options from the configuration. 0, or -1 (out of memory). */
 int	cache_init(void);
 void	cache_shutdown(void);

@@ -109,6 +109,8 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 	}
 	c->ls = ls;
 	c->lfields = ls->fields;
+	memcpy(c->logref, "-", 2);
+	memcpy(c->logua, "-", 2);
 	c->io.in_high = (size_t)vane.cfg->limits_header_size + 1;
 	if (c->io.in_high < OUT_HIGH)
 		c->io.in_high = OUT_HIGH;
@@ -355,13 +357,17 @@ client_log(struct client *c)
 	gmtime_r(&now, &tm);
 	strftime(t, sizeof(t), "%d/%b/%Y:%H:%M:%S +0000", &tm);
 	end = now_mono_ms();
+	/* The combined format, then what vane adds: the server that
+	 * answered, its time and the total, in seconds, and the cache's
+	 * part. */
 	n = snprintf(line, sizeof(line),
-	    "%s - - [%s] \"%s\" %d %llu upstream=%s ut=%.3f rt=%.3f\n",
+	    "%s - - [%s] \"%s\" %d %llu \"%s\" \"%s\" upstream=%s ut=%.3f "
+	    "rt=%.3f cache=%s\n",
 	    c->ip, t, c->logline, c->status,
-	    (unsigned long long)c->bytes_out,
+	    (unsigned long long)c->bytes_out, c->logref, c->logua,
 	    c->srv != NULL ? c->srv->name : "-",
 	    c->t_upstream != 0 ? (end - c->t_upstream) / 1000.0 : 0.0,
-	    (end - c->t_start) / 1000.0);
+	    (end - c->t_start) / 1000.0, cache_log_status(c));
 	if (n > 0)
 		log_access(line, (size_t)n < sizeof(line) ? (size_t)n :
 		    sizeof(line) - 1);
@@ -479,6 +485,8 @@ client_finish(struct client *c)
 	}
 	fields_release(c);
 	cache_tx_reset(c);
+	memcpy(c->logref, "-", 2);
+	memcpy(c->logua, "-", 2);
 	evbuffer_drain(c->uhead, evbuffer_get_length(c->uhead));
 	c->srv = NULL;
 	c->tried = 0;
@@ -549,6 +557,33 @@ log_escape(char *p, const char *end, const char *s, size_t n)
 	return (p);
 }
 
+/* The first value of field name for a quoted log field, escaped and cut
+ * to fit out; "-" when the request has none. */
+static void
+log_field(char *out, size_t cap, const char *buf, const struct http_msg *m,
+    const char *name)
+{
+	const struct http_field *f;
+	char *p;
+	uint32_t i;
+
+	for (i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		if (!http_span_eq(buf, f->name, name))
+			continue;
+		/* Room for "..." and the NUL after what fits. */
+		p = log_escape(out, out + cap - 4, buf + f->value.off,
+		    f->value.len);
+		if (p == out + cap - 4) {
+			memcpy(p, "...", 3);
+			p += 3;
+		}
+		*p = '\0';
+		return;
+	}
+	memcpy(out, "-", 2);
+}
+
 /* "METHOD target HTTP/1.x" for logs, the target cut at 256 bytes. */
 static void
 client_logline(struct client *c, const char *buf)
@@ -568,6 +603,10 @@ client_logline(struct client *c, const char *buf)
 		p += 3;
 	}
 	memcpy(p, m->version >= 11 ? " HTTP/1.1" : " HTTP/1.0", 10);
+	if (log_access_enabled()) {
+		log_field(c->logref, sizeof(c->logref), buf, m, "referer");
+		log_field(c->logua, sizeof(c->logua), buf, m, "user-agent");
+	}
 }
 
 /* Write the head vane sends to the backend into c->uhead. */

@@ -89,6 +89,8 @@ struct client {
 	uint64_t		 t_start;	/* ms, head complete */
 	uint64_t		 t_upstream;	/* ms, request sent to backend */
 	char			 logline[320];	/* "METHOD target HTTP/1.x", for the access log */
+	char			 logref[160];	/* Referer, escaped; "-" without */
+	char			 logua[160];	/* User-Agent, escaped; "-" without */
 
 	/* Backend side. */
 	struct server		*srv;

@@ -155,11 +155,48 @@ log_msg(int level, const char *fmt, ...)
 	write_all(err_fd, buf, n);
 }
 
+#define ACC_BUF		65536
+
+struct acc_buf {
+	size_t	n;
+	char	b[ACC_BUF];
+};
+
+static __thread struct acc_buf	*acc_buf;
+
+void
+log_access_flush(void)
+{
+	if (acc_buf == NULL || acc_buf->n == 0)
+		return;
+	if (acc_fd != -1)
+		write_all(acc_fd, acc_buf->b, acc_buf->n);
+	acc_buf->n = 0;
+}
+
+void
+log_access_thread_end(void)
+{
+	log_access_flush();
+	free(acc_buf);
+	acc_buf = NULL;
+}
+
 void
 log_access(const char *line, size_t len)
 {
-	if (acc_fd != -1)
-		write_all(acc_fd, line, len);
+	if (acc_fd == -1)
+		return;
+	if (acc_buf == NULL && (acc_buf = malloc(sizeof(*acc_buf))) != NULL)
+		acc_buf->n = 0;
+	if (acc_buf == NULL || len > ACC_BUF) {
+		write_all(acc_fd, line, len);	/* unbuffered, still whole */
+		return;
+	}
+	if (acc_buf->n + len > ACC_BUF)
+		log_access_flush();
+	memcpy(acc_buf->b + acc_buf->n, line, len);
+	acc_buf->n += len;
 }
 
 void

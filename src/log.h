@@ -1,6 +1,9 @@
 /*
- * log.h: the error log and the access log (L0). Thread-safe: every line is
- * one write(2). Files are reopened by log_reopen() (SIGUSR1).
+ * log.h: the error log and the access log (L0). Thread-safe: every error
+ * log line is one write(2); access log lines are gathered per thread and
+ * written whole lines at a time (log_access_flush), so a busy worker pays
+ * one write per 64K of lines, not one per request. Files are reopened by
+ * log_reopen() (SIGUSR1).
  */
 #ifndef VANE_LOG_H
 #define VANE_LOG_H
@@ -24,8 +27,15 @@ void	log_msg(int level, const char *fmt, ...)
 #define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
 
-/* One already formatted access-log line (without newline). */
+/* One already formatted access-log line (with its newline), into the
+ * calling thread's buffer; written when the buffer fills or at the next
+ * log_access_flush() of this thread. */
 void	log_access(const char *line, size_t len);
+/* Write this thread's buffered access-log lines (a worker does it every
+ * 200 ms and when it stops). */
+void	log_access_flush(void);
+/* Flush and free this thread's buffer (a thread that logs, at its end). */
+void	log_access_thread_end(void);
 
 /* Print "vane: msg" to stderr and exit(1). Start-up only. */
 void	fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));

@@ -96,6 +96,18 @@ accept_cb(struct evconnlistener *l, evutil_socket_t fd, struct sockaddr *sa,
 	client_accept(w, fd, sa, salen, &lsocks[i]);
 }
 
+#define LOG_FLUSH_MS	200
+static const struct timeval log_flush_tv = { 0, LOG_FLUSH_MS * 1000 };
+
+static void
+log_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	(void)arg;
+	log_access_flush();
+}
+
 static void
 accept_resume(evutil_socket_t fd, short what, void *arg)
 {
@@ -351,6 +363,11 @@ worker_setup(struct worker *w, int id)
 		return (-1);
 	if ((w->queue_ev = event_new(w->base, -1, 0, queue_cb, w)) == NULL)
 		return (-1);
+	/* Access-log lines are buffered per worker: written at least every
+	 * LOG_FLUSH_MS, so a tail -f lags that much at most. */
+	if ((w->log_ev = event_new(w->base, -1, EV_PERSIST, log_flush_cb,
+	    w)) == NULL || evtimer_add(w->log_ev, &log_flush_tv) == -1)
+		return (-1);
 	w->ls = xcalloc((size_t)(nlsocks > 0 ? nlsocks : 1), sizeof(*w->ls));
 	for (i = 0; i < nlsocks; i++) {
 		w->ls[i] = evconnlistener_new(w->base, accept_cb, w,
@@ -394,6 +411,7 @@ worker_main(void *arg)
 	struct worker *w = arg;
 
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);
+	log_access_thread_end();
 	return (NULL);
 }
 
@@ -464,6 +482,8 @@ workers_free(void)
 			event_free(w->accept_timer);
 		if (w->queue_ev != NULL)
 			event_free(w->queue_ev);
+		if (w->log_ev != NULL)
+			event_free(w->log_ev);
 		if (w->base != NULL)
 			pthread_mutex_destroy(&w->wake_lock);
 		if (w->notify_ev != NULL)

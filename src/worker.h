@@ -64,6 +64,7 @@ struct worker {
 	atomic_int		 kicked;	/* a 'Q' is in the notify pipe */
 	_Atomic uint64_t	 qhead;		/* qticket of the oldest; UINT64_MAX: none */
 	struct event		*queue_ev;
+	struct event		*log_ev;	/* flushes the access log */
 
 	/* Derived from the configuration once. */
 	struct http_limits	 req_limits;

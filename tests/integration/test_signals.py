@@ -1,6 +1,7 @@
 """Operating vane: the access log and SIGUSR1, SIGHUP, the pidfile and
 vane -s, the shutdown bound, start-up failures, several listeners."""
 import os
+import re
 import signal
 import subprocess
 import threading
@@ -47,6 +48,45 @@ def test_access_log_and_reopen(vane_factory, backend, tmp_path):
     assert wait_for(lambda: log.exists() and
                     "after-rotate" in log.read_text(), 3), "not reopened"
     assert "after-rotate" not in (tmp_path / "access.log.1").read_text()
+
+
+ACCESS_LINE = re.compile(
+    r'^(\S+) - - \[(\d\d/\w{3}/\d{4}:\d\d:\d\d:\d\d \+0000)\] '
+    r'"((?:[^"\\]|\\x[0-9a-f]{2})*)" (\d{3}) (\d+) '
+    r'"((?:[^"\\]|\\x[0-9a-f]{2})*)" "((?:[^"\\]|\\x[0-9a-f]{2})*)" '
+    r'upstream=(\S+) ut=(\d+\.\d{3}) rt=(\d+\.\d{3}) cache=(\S+)$')
+
+
+def test_access_log_combined_with_cache(vane_factory, backend, tmp_path):
+    """The documented line: combined format, then upstream, its time, the
+    total time and the cache's part; Referer and User-Agent escaped."""
+    log = tmp_path / "access.log"
+    v = vane_factory([backend.address], access_log=str(log))
+    path = "/cache/al-%d?cc=max-age%%3D600" % time.monotonic_ns()
+    for ua in ('tester/1.0 "quoted"', "tester/2.0"):
+        with RawConn(v.port) as c:
+            c.send(request("GET", path, headers=[
+                ("Referer", "https://example.test/from"),
+                ("User-Agent", ua)]))
+            assert c.read_response().status == 200
+    with RawConn(v.port) as c:
+        c.send(request("GET", "/status/404"))
+        assert c.read_response().status == 404
+    assert wait_for(lambda: log.exists() and
+                    len(log.read_text().splitlines()) >= 3, 3)
+    lines = log.read_text().splitlines()
+    ms = [ACCESS_LINE.match(ln) for ln in lines]
+    assert all(ms), lines
+    (m1, m2, m3) = ms
+    assert m1.group(3) == "GET %s HTTP/1.1" % path
+    assert m1.group(6) == "https://example.test/from"
+    assert m1.group(7) == "tester/1.0 \\x22quoted\\x22", m1.group(7)
+    assert m1.group(8) == backend.address and m1.group(11) == "uri-miss"
+    assert m2.group(7) == "tester/2.0"
+    assert m2.group(8) == "-" and m2.group(11) == "hit"
+    assert int(m2.group(5)) > 0
+    assert m3.group(4) == "404" and m3.group(6) == "-" and \
+        m3.group(7) == "-", lines[2]
 
 
 def test_sighup_keeps_serving(vane_factory, backend):
