@@ -45,9 +45,11 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: vane [-c file] [-t] [-s command] [-V] [-x man|sample] [-h]\n"
+	    "usage: vane [-c file] [-t | -T] [-s command] [-V] [-x man|sample] "
+	    "[-h]\n"
 	    "  -c file   configuration file (default %s)\n"
 	    "  -t        test the configuration and exit\n"
+	    "  -T        test it, then print the effective configuration\n"
 	    "  -s cmd    tell the running instance: reload or stop (signal),\n"
 	    "            stats, drain:SERVER, ready:SERVER, purge:URL or\n"
 	    "            purge-tag:TAG (admin.address)\n"
@@ -433,13 +435,16 @@ main(int argc, char **argv)
 		usage(stdout);
 		return (0);
 	}
-	while ((ch = getopt(argc, argv, "c:ts:Vx:h")) != -1) {
+	while ((ch = getopt(argc, argv, "c:tTs:Vx:h")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
 			break;
 		case 't':
 			test = 1;
+			break;
+		case 'T':
+			test = 2;
 			break;
 		case 's':
 			sig = optarg;
@@ -483,6 +488,10 @@ main(int argc, char **argv)
 		for (ch = 0; ch < cfg->nwarnings; ch++)
 			fprintf(stderr, "%s\n", cfg->warnings[ch]);
 		printf("configuration file %s test is successful\n", path);
+		/* -T: every option with its value in effect, defaults
+		 * included, in vane.conf syntax (nginx -T). */
+		if (test == 2)
+			config_dump(stdout, cfg);
 		config_free(cfg);
 		return (0);
 	}

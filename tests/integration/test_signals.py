@@ -234,3 +234,33 @@ def test_ipv6_listener(vane_factory, backend):
     assert data.startswith(b"HTTP/1.1 200"), data[:100]
     assert b'["x-forwarded-for","::1"]' in data, data
     assert v.proc.poll() is None
+
+
+def test_dash_T_prints_the_effective_configuration(tmp_path):
+    """vane -T: the test, then every option in effect (defaults too), in a
+    form vane reads back to the same values."""
+    conf = tmp_path / "t.conf"
+    conf.write_text('listen = ( { address = "127.0.0.1:1"; } );\n'
+                    'backends = { servers = ( { address = "127.0.0.1:2"; '
+                    'weight = 3; } ); };\ncache = { size = "64M"; };\n')
+    p = subprocess.run([vane_bin(), "-T", "-c", str(conf)],
+                       capture_output=True, timeout=30)
+    assert p.returncode == 0, p.stderr
+    out = p.stdout.decode()
+    first, _, dump = out.partition("\n")
+    assert first == "configuration file %s test is successful" % conf
+    assert 'size = "64M";' in dump and "weight = 3;" in dump
+    assert "timeouts" in dump and "client_header" in dump   # defaults too
+    again = tmp_path / "again.conf"
+    again.write_text(dump)
+    p2 = subprocess.run([vane_bin(), "-T", "-c", str(again)],
+                        capture_output=True, timeout=30)
+    assert p2.returncode == 0, p2.stderr
+    assert p2.stdout.decode().partition("\n")[2].replace(
+        str(again), str(conf)) == dump
+    # A broken file: FILE:LINE, exit 1, nothing dumped.
+    conf.write_text("listen = ( { address = \"127.0.0.1:1\"; } )\n")
+    p3 = subprocess.run([vane_bin(), "-T", "-c", str(conf)],
+                        capture_output=True, timeout=30)
+    assert p3.returncode == 1 and p3.stdout == b""
+    assert p3.stderr.decode().startswith("%s:" % conf)
