@@ -283,23 +283,32 @@ io_set_owner(struct io *io, void (*on_io)(void *), void *arg)
 	io->arg = arg;
 }
 
+/* Bytes to ask for next, total read so far: 0 once the input holds
+ * in_high (reading stops). */
+static size_t
+read_want(const struct io *io, size_t total)
+{
+	size_t have = evbuffer_get_length(io->in), max;
+
+	if (have >= io->in_high)
+		return (0);
+	max = total == 0 ? READ_FIRST : READ_CHUNK;
+	return (io->in_high - have < max ? io->in_high - have : max);
+}
+
 /* io_read through TLS. */
 static size_t
 io_read_tls(struct io *io)
 {
 	struct evbuffer_iovec v[1];
-	size_t total = 0, have, want, got;
+	size_t total = 0, want, got;
 	int drained;
 
 	if (io->handshaking && io_handshake(io) != 0)
 		return (0);
 	while (io->readable && !io->eof && io->err == 0) {
-		have = evbuffer_get_length(io->in);
-		if (have >= io->in_high)
+		if ((want = read_want(io, total)) == 0)
 			break;
-		want = io->in_high - have;
-		if (want > (total == 0 ? READ_FIRST : READ_CHUNK))
-			want = total == 0 ? READ_FIRST : READ_CHUNK;
 		if (evbuffer_reserve_space(io->in, (ev_ssize_t)want, v, 1) < 1) {
 			io->err = ENOMEM;
 			break;
@@ -337,19 +346,15 @@ io_read(struct io *io)
 {
 	struct evbuffer_iovec v[2];
 	struct msghdr msg;
-	size_t total = 0, have, want;
+	size_t total = 0, want;
 	ssize_t n;
 	int nv;
 
 	if (io->tls != NULL)
 		return (io_read_tls(io));
 	while (io->readable && !io->eof && io->err == 0) {
-		have = evbuffer_get_length(io->in);
-		if (have >= io->in_high)
+		if ((want = read_want(io, total)) == 0)
 			break;
-		want = io->in_high - have;
-		if (want > (total == 0 ? READ_FIRST : READ_CHUNK))
-			want = total == 0 ? READ_FIRST : READ_CHUNK;
 		if ((nv = evbuffer_reserve_space(io->in, (ev_ssize_t)want, v,
 		    2)) < 1) {
 			io->err = ENOMEM;

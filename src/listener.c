@@ -58,11 +58,8 @@ listeners_open(const struct config *cfg, int nworkers, struct lsock **out,
 
 	for (i = cfg->nlisten - 1; i >= 0; i--)
 		if (cfg->listen[i].tls)
-			https_port = ntohs(cfg->listen[i].address.ss.ss_family ==
-			    AF_INET6 ? ((const struct sockaddr_in6 *)
-			    &cfg->listen[i].address.ss)->sin6_port :
-			    ((const struct sockaddr_in *)
-			    &cfg->listen[i].address.ss)->sin_port);
+			https_port = (int)sockaddr_port((const struct sockaddr *)
+			    &cfg->listen[i].address.ss);
 	ls = xcalloc((size_t)cfg->nlisten, sizeof(*ls));
 	for (i = 0; i < cfg->nlisten; i++) {
 		l = &cfg->listen[i];

@@ -82,6 +82,18 @@ load_or_die(const char *path)
 	return (cfg);
 }
 
+/* 1 if a listener of cfg speaks TLS. */
+static int
+has_tls_listener(const struct config *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls)
+			return (1);
+	return (0);
+}
+
 /* The TLS context when a listener asks for TLS: certificates read and
  * checked, or exit 1 with FILE:LINE and the reason. */
 static struct tls_ctx *
@@ -89,12 +101,8 @@ tls_or_die(const struct config *cfg)
 {
 	struct tls_ctx *ctx;
 	char err[1024];
-	int i;
 
-	for (i = 0; i < cfg->nlisten; i++)
-		if (cfg->listen[i].tls)
-			break;
-	if (i == cfg->nlisten)
+	if (!has_tls_listener(cfg))
 		return (NULL);
 	if ((ctx = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
@@ -271,12 +279,8 @@ reload_tls(const struct config *cfg)
 {
 	struct tls_ctx *ctx;
 	char err[1024];
-	int i;
 
-	for (i = 0; i < vane.cfg->nlisten; i++)
-		if (vane.cfg->listen[i].tls)
-			break;
-	if (i == vane.cfg->nlisten)
+	if (!has_tls_listener(vane.cfg))
 		return;
 	if ((ctx = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
 		log_err("reload: %s; keeping the running certificates", err);

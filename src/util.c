@@ -336,23 +336,33 @@ address_host(const char *text, char *buf, size_t len)
 	return (buf);
 }
 
+unsigned
+sockaddr_port(const struct sockaddr *sa)
+{
+	switch (sa->sa_family) {
+	case AF_INET:
+		return (ntohs(((const struct sockaddr_in *)sa)->sin_port));
+	case AF_INET6:
+		return (ntohs(((const struct sockaddr_in6 *)sa)->sin6_port));
+	default:
+		return (0);
+	}
+}
+
 char *
 format_address(const struct sockaddr *sa, char *buf, size_t len)
 {
 	char		 host[INET6_ADDRSTRLEN];
-	unsigned	 port;
 
 	if (len == 0)
 		return (buf);
 	format_host(sa, host, sizeof(host));
 	switch (sa->sa_family) {
 	case AF_INET:
-		port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-		snprintf(buf, len, "%s:%u", host, port);
+		snprintf(buf, len, "%s:%u", host, sockaddr_port(sa));
 		break;
 	case AF_INET6:
-		port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-		snprintf(buf, len, "[%s]:%u", host, port);
+		snprintf(buf, len, "[%s]:%u", host, sockaddr_port(sa));
 		break;
 	default:
 		snprintf(buf, len, "?");

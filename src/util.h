@@ -54,6 +54,8 @@ status_set_has(const struct status_set *set, int status)
 
 /* "1.2.3.4:80" or "[::1]:80" into buf; returns buf. */
 char	*format_address(const struct sockaddr *sa, char *buf, size_t len);
+/* The port of an AF_INET or AF_INET6 address, host order; 0 otherwise. */
+unsigned	 sockaddr_port(const struct sockaddr *sa);
 /* Only the host part, v6 without brackets ("::1"); returns buf. */
 char	*format_host(const struct sockaddr *sa, char *buf, size_t len);
 /* The host of an address as written ("localhost:80" -> "localhost",
