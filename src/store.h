@@ -420,6 +420,9 @@ store_destroy(struct store *st)
  */
 #define STORE_MEM_SHARDS	64
 struct store	*store_mem_new(uint64_t budget, unsigned nshards);
+/* A new budget (reload of cache.size); objects over it are evicted at
+ * once, least recently used first. Any thread. */
+void		 store_mem_set_budget(struct store *st, uint64_t budget);
 /*
  * The Redis store (store_redis.c, the data model of store_codec.h): ro
  * is where each worker's connection goes (redis.h; copied, its st, on_ready

@@ -50,7 +50,7 @@ struct shard {
 
 struct store_mem {
 	struct store		 base;
-	uint64_t		 budget;
+	_Atomic uint64_t	 budget;	/* cache.size; a reload may change it */
 	uint64_t		 seed;
 	unsigned		 nshards;
 	unsigned		 shift;		/* hash >> shift is the shard */
@@ -611,6 +611,38 @@ check_shard(struct store_mem *sm, struct shard *sh, uint64_t *bytes,
 	if (n != sh->count || nlru != n)
 		return (*why = "shard count, buckets and LRU disagree", -1);
 	return (check_tags(sh, why));
+}
+
+void
+store_mem_set_budget(struct store *st, uint64_t budget)
+{
+	struct store_mem *sm = (struct store_mem *)st;
+	struct objq dead = TAILQ_HEAD_INITIALIZER(dead);
+
+	struct store_obj *victim;
+	struct shard *sh;
+	unsigned i;
+	int evicted = 1;
+
+	atomic_store(&sm->budget, budget);
+	/* Smaller: objects go now, not at the next inserts. The LRU is per
+	 * shard, so one tail of each in turn: the survivors are about the
+	 * most recently used of them all, not one shard's. */
+	while (evicted && atomic_load(&sm->bytes) > budget) {
+		evicted = 0;
+		for (i = 0; i < sm->nshards &&
+		    atomic_load(&sm->bytes) > budget; i++) {
+			sh = &sm->shards[i];
+			pthread_mutex_lock(&sh->mu);
+			if ((victim = TAILQ_LAST(&sh->lru, objq)) != NULL) {
+				unlink_obj(sm, sh, victim, &dead);
+				ADD(sm->evictions, 1);
+				evicted = 1;
+			}
+			pthread_mutex_unlock(&sh->mu);
+		}
+	}
+	drop_dead(&dead);
 }
 
 int

@@ -444,6 +444,45 @@ START_TEST(lru_eviction_order)
 }
 END_TEST
 
+/* A reload with a smaller cache.size: the least recently used objects
+ * over the new budget go at once; a larger one evicts nothing. */
+START_TEST(budget_shrink_evicts_lru)
+{
+	struct store_obj *o;
+	struct hit r;
+	uint64_t one;
+
+	o = mk("A", NULL, "aaaa");
+	one = o->charge;
+	store_obj_unref(o);
+	setup_budget(4 * one + one / 2, 1);
+	put(sc, mk("A", NULL, "aaaa"), NOW);
+	put(sc, mk("B", NULL, "bbbb"), NOW);
+	put(sc, mk("C", NULL, "cccc"), NOW);
+	put(sc, mk("D", NULL, "dddd"), NOW);
+	get(sc, "A", NOW, &r);			/* A is now the most recent */
+	put_hit(&r);
+	store_mem_set_budget(st, 8 * one);
+	ck_assert_uint_eq(stats(sc).objects, 4);
+	ck_assert_uint_eq(stats(sc).evictions, 0);
+	store_mem_set_budget(st, 2 * one + one / 2);
+	ck_assert_uint_eq(stats(sc).objects, 2);
+	ck_assert_uint_eq(stats(sc).budget, 2 * one + one / 2);
+	ck_assert_uint_le(stats(sc).bytes, 2 * one + one / 2);
+	get(sc, "B", NOW, &r);
+	ck_assert_int_eq(r.status, STORE_MISS);
+	get(sc, "C", NOW, &r);
+	ck_assert_int_eq(r.status, STORE_MISS);
+	get(sc, "A", NOW, &r);
+	ck_assert_int_eq(r.n, 1);
+	put_hit(&r);
+	get(sc, "D", NOW, &r);
+	ck_assert_int_eq(r.n, 1);
+	put_hit(&r);
+	teardown();
+}
+END_TEST
+
 START_TEST(budget_never_exceeded)
 {
 	static char body[3000];
@@ -1029,6 +1068,7 @@ main(void)
 	tcase_add_test(tc, lookup_refs_dropped_after_callback);
 	tcase_add_test(tc, lru_eviction_order);
 	tcase_add_test(tc, budget_never_exceeded);
+	tcase_add_test(tc, budget_shrink_evicts_lru);
 	tcase_add_test(tc, too_big_or_expired_rejected);
 	tcase_add_test(tc, expiry_with_now);
 	tcase_add_test(tc, purge_by_key);
