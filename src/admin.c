@@ -309,16 +309,9 @@ static const struct stat_extra {
 static void
 stats_sum_relaxed(struct stats *sum)
 {
-	const struct stats *st;
-	int i;
-
-	memset(sum, 0, sizeof(*sum));
-	for (i = 0; i < vane.nworkers; i++) {
-		st = &vane.workers[i].st;
-#define STAT(name, kind, help)	sum->name += PEEK(st->name);
-#include "stats.def"
-#undef STAT
-	}
+	/* Retired generations and freed ones included: a reload never
+	 * makes a counter go back. */
+	workers_stats(sum);
 }
 
 static size_t

@@ -12,7 +12,6 @@
 #include "log.h"
 #include "tls.h"
 #include "util.h"
-#include "vane.h"
 
 #define LOAD(x)		atomic_load_explicit(&(x), memory_order_relaxed)
 #define STORE(x, v)	atomic_store_explicit(&(x), (v), memory_order_relaxed)
@@ -68,6 +67,9 @@ backend_init(const struct config *cfg, struct server **out, char *err,
 		s[i].max_conns = (int)cfg->backends_servers[i].max_conns;
 		format_address((struct sockaddr *)&s[i].ss, s[i].name,
 		    sizeof(s[i].name));
+		s[i].slow_start = cfg->backends_slow_start;
+		s[i].fail_timeout = cfg->backends_fail_timeout;
+		s[i].max_fails = n < 2 ? 0 : (int)cfg->backends_max_fails;
 		atomic_store(&s[i].up, 1);
 	}
 	*out = s;
@@ -122,7 +124,7 @@ backend_weights(const struct server *s, int n, uint64_t now, int *ew)
 		if (until > since)
 			since = until;
 		ew[i] = balance_weight(s[i].weight, since, now,
-		    vane.cfg->backends_slow_start);
+		    s[i].slow_start);
 	}
 }
 
@@ -158,14 +160,13 @@ backend_release(struct server *s)
 void
 backend_failed(struct server *s, uint64_t now, const char *why)
 {
-	const struct config *cfg = vane.cfg;
-	uint64_t start, window = cfg->backends_fail_timeout;
+	uint64_t start, window = s->fail_timeout;
 	int n;
 
 	atomic_fetch_add_explicit(&s->failures, 1, memory_order_relaxed);
-	/* A single server is never left out: there is nothing to send its
-	 * requests to instead (nginx does the same). */
-	if (cfg->backends_max_fails == 0 || vane.nservers < 2)
+	/* max_fails is 0 for a single server: it is never left out, there
+	 * is nothing to send its requests to instead (nginx does the same). */
+	if (s->max_fails == 0)
 		return;
 	if (LOAD(s->down_until) > now)
 		return;		/* already out */
@@ -175,7 +176,7 @@ backend_failed(struct server *s, uint64_t now, const char *why)
 		STORE(s->fails, 0);
 	}
 	n = atomic_fetch_add_explicit(&s->fails, 1, memory_order_relaxed) + 1;
-	if (n < cfg->backends_max_fails)
+	if (n < s->max_fails)
 		return;
 	STORE(s->fails, 0);
 	STORE(s->down_until, now + window);
@@ -200,6 +201,30 @@ backend_state(const struct server *s, uint64_t now)
 	if (LOAD(s->down_until) > now)
 		return ("failed");
 	return ("up");
+}
+
+void
+backend_carry(struct server *s, int n, const struct server *old, int nold)
+{
+	const struct server *o;
+	int i, j;
+
+	for (i = 0; i < n; i++) {
+		if ((j = backend_find(old, nold, s[i].name)) == -1)
+			continue;
+		o = &old[j];
+		STORE(s[i].up, LOAD(o->up));
+		STORE(s[i].up_since, LOAD(o->up_since));
+		STORE(s[i].drain, LOAD(o->drain));
+		STORE(s[i].down_until, LOAD(o->down_until));
+		STORE(s[i].requests, LOAD(o->requests));
+		STORE(s[i].failures, LOAD(o->failures));
+		STORE(s[i].checks, LOAD(o->checks));
+		STORE(s[i].checks_failed, LOAD(o->checks_failed));
+		STORE(s[i].check_ms, LOAD(o->check_ms));
+		memcpy(s[i].check_reason, o->check_reason,
+		    sizeof(s[i].check_reason));
+	}
 }
 
 int

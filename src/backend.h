@@ -33,6 +33,9 @@ struct server {
 	int			weight;
 	int			max_conns;	/* 0: no limit */
 	struct tls_client	*tls;		/* tls = true; else NULL */
+	uint64_t		slow_start;	/* ms, backends.slow_start */
+	uint64_t		fail_timeout;	/* ms, backends.fail_timeout */
+	int			max_fails;	/* 0: never left out */
 
 	atomic_int		up;		/* active checks say so */
 	_Atomic uint64_t	up_since;	/* ms it last came up; 0: at start */
@@ -84,6 +87,13 @@ void		backend_succeeded(struct server *s);
 
 /* "up", "down", "drain" or "failed" (left out by passive checks). */
 const char	*backend_state(const struct server *s, uint64_t now);
+/*
+ * A reload built s: each server that old (the running generation's) has
+ * too, by name, goes on where it was: up or down, draining, left out by
+ * passive checks, and its counters (they only grow, across reloads too).
+ */
+void		backend_carry(struct server *s, int n, const struct server *old,
+		    int nold);
 /* Index of the server named name ("127.0.0.1:8001"), or -1. */
 int		backend_find(const struct server *s, int n, const char *name);
 

@@ -28,11 +28,25 @@
 /* Cache-Status detail of a store that failed (compared as a pointer). */
 static const char	store_unavailable[] = "store-unavailable";
 
-static struct cache_opts	copts;
-static struct cache_key_opts	kopts;
-static char			**tag_fields;
-static size_t			*tag_lens;
-static size_t			 ntag_fields;
+/* What the cache takes from one generation's configuration. */
+struct cache_conf {
+	const struct config	*cfg;
+	struct cache_opts	 opts;
+	struct cache_key_opts	 key;
+	char			**tag_fields;
+	size_t			*tag_lens;
+	size_t			 ntag_fields;
+};
+
+/*
+ * The settings of the generation the running thread serves: a worker's
+ * never changes (worker_main sets it), the main thread's follows the
+ * generation in force (cache_conf_use). A thread-local keeps every cache
+ * function free of a settings argument while no two generations mix.
+ */
+static __thread const struct cache_conf	*cc;
+#define copts	(cc->opts)
+#define kopts	(cc->key)
 
 static void	release_validated(struct client *);
 static int	coalesce_join(struct client *);
@@ -91,38 +105,46 @@ free_names(char **v)
 	free(v);
 }
 
-int
-cache_init(void)
+struct cache_conf *
+cache_conf_new(const struct config *cfg)
 {
-	const struct config *cfg = vane.cfg;
+	struct cache_conf *c = xcalloc(1, sizeof(*c));
 	size_t i;
 
-	cache_opts_default(&copts);
-	copts.vane_cc_name = cfg->cache_control_field;
-	copts.honour_cdn_cc = cfg->cache_cdn_cache_control;
-	copts.heuristic_cap = (int64_t)(cfg->cache_heuristic_max / 1000);
-	kopts.drop_params = (const char *const *)split_names(
-	    cfg->cache_key_ignore_params, &kopts.ndrop);
-	kopts.add_headers = (const char *const *)split_names(
-	    cfg->cache_key_fields, &kopts.nadd);
-	tag_fields = split_names(cfg->cache_tag_fields, &ntag_fields);
-	tag_lens = xcalloc(ntag_fields + 1, sizeof(*tag_lens));
-	for (i = 0; i < ntag_fields; i++)
-		tag_lens[i] = strlen(tag_fields[i]);
-	return (0);
+	c->cfg = cfg;
+	cache_opts_default(&c->opts);
+	c->opts.vane_cc_name = cfg->cache_control_field;
+	c->opts.honour_cdn_cc = cfg->cache_cdn_cache_control;
+	c->opts.heuristic_cap = (int64_t)(cfg->cache_heuristic_max / 1000);
+	c->key.drop_params = (const char *const *)split_names(
+	    cfg->cache_key_ignore_params, &c->key.ndrop);
+	c->key.add_headers = (const char *const *)split_names(
+	    cfg->cache_key_fields, &c->key.nadd);
+	c->tag_fields = split_names(cfg->cache_tag_fields, &c->ntag_fields);
+	c->tag_lens = xcalloc(c->ntag_fields + 1, sizeof(*c->tag_lens));
+	for (i = 0; i < c->ntag_fields; i++)
+		c->tag_lens[i] = strlen(c->tag_fields[i]);
+	return (c);
 }
 
 void
-cache_shutdown(void)
+cache_conf_free(struct cache_conf *c)
 {
-	free_names((char **)kopts.drop_params);
-	free_names((char **)kopts.add_headers);
-	free_names(tag_fields);
-	free(tag_lens);
-	tag_lens = NULL;
-	memset(&kopts, 0, sizeof(kopts));
-	tag_fields = NULL;
-	ntag_fields = 0;
+	if (c == NULL)
+		return;
+	if (cc == c)
+		cc = NULL;
+	free_names((char **)c->key.drop_params);
+	free_names((char **)c->key.add_headers);
+	free_names(c->tag_fields);
+	free(c->tag_lens);
+	free(c);
+}
+
+void
+cache_conf_use(const struct cache_conf *c)
+{
+	cc = c;
 }
 
 const struct cache_key_opts *
@@ -145,9 +167,9 @@ is_tag_field(const char *buf, const struct http_field *f)
 {
 	size_t i;
 
-	for (i = 0; i < ntag_fields; i++)
-		if (f->name.len == tag_lens[i] &&
-		    http_span_eq(buf, f->name, tag_fields[i]))
+	for (i = 0; i < cc->ntag_fields; i++)
+		if (f->name.len == cc->tag_lens[i] &&
+		    http_span_eq(buf, f->name, cc->tag_fields[i]))
 			return (1);
 	return (0);
 }
@@ -170,7 +192,7 @@ reserve(char **p, size_t *cap, size_t need)
 static uint8_t *
 skip_array(struct cache_tx *t)
 {
-	size_t n = (size_t)vane.cfg->limits_header_count;
+	size_t n = (size_t)cc->cfg->limits_header_count;
 
 	if (t->skip == NULL)
 		t->skip = xcalloc(n, 1);
@@ -227,7 +249,7 @@ set_status(struct cache_tx *t, int stored)
 {
 	char num[24];
 
-	if (!vane.cfg->cache_status)
+	if (!cc->cfg->cache_status)
 		return;
 	if (t->fwd == CFWD_HIT) {
 		/* A stale hit under stale-while-revalidate is still a hit:
@@ -327,7 +349,7 @@ parse_kept(struct client *c, struct http_msg *m)
 	}
 	if ((f = worker_fields_get(c->w)) == NULL)
 		return (-1);
-	http_msg_init(m, f, (uint32_t)vane.cfg->limits_header_count);
+	http_msg_init(m, f, (uint32_t)cc->cfg->limits_header_count);
 	if (http_parse_request(m, t->reqhead, t->reqlen,
 	    &c->w->req_limits) != HP_OK) {
 		worker_fields_put(c->w, f);
@@ -443,7 +465,7 @@ lookup_cb(void *arg, struct store_hit *hit)
 	}
 	if ((f = worker_fields_get(c->w)) != NULL)
 		http_msg_init(&t->smsg, f,
-		    (uint32_t)vane.cfg->limits_header_count);
+		    (uint32_t)cc->cfg->limits_header_count);
 	if (f == NULL || http_parse_response(&t->smsg,
 	    (const char *)chosen->head, chosen->head_len,
 	    &c->w->resp_limits) != HP_OK) {
@@ -631,7 +653,7 @@ lookup_async(struct client *c, struct store_hit *hit)
 		return;
 	}
 	http_msg_init(&c->req, c->fields,
-	    (uint32_t)vane.cfg->limits_header_count);
+	    (uint32_t)cc->cfg->limits_header_count);
 	if (http_parse_request(&c->req, t->reqhead, t->reqlen,
 	    &c->w->req_limits) != HP_OK) {
 		client_close(c, "kept request head does not parse");
@@ -775,7 +797,7 @@ lock_cb(void *arg, int status, uint64_t id)
 	if (status == STORE_OK && id == 0) {
 		c->w->st.cache_lock_waits++;
 		t->lock_until = now_mono_ms() +
-		    vane.cfg->cache_redis_lock_timeout;
+		    cc->cfg->cache_redis_lock_timeout;
 		t->lock_delay = LOCK_POLL_FIRST;
 		lock_arm(c);
 		return;
@@ -797,13 +819,13 @@ lock_start(struct client *c)
 
 	/* After a failed lookup, do not wait on the store a second time. */
 	if (!store_has_lock(c->w->sc) || t->detail == store_unavailable ||
-	    vane.cfg->cache_redis_lock_timeout == 0)
+	    cc->cfg->cache_redis_lock_timeout == 0)
 		return (-1);
 	/* A placeholder, so lock_cb tells an answer at once from a later
 	 * one; never passed to the store. */
 	t->sreq = (struct store_req *)&t->sreq;
 	req = store_lock(c->w->sc, t->key, t->keylen,
-	    vane.cfg->cache_redis_lock_timeout, lock_cb, c);
+	    cc->cfg->cache_redis_lock_timeout, lock_cb, c);
 	if (req == NULL) {
 		t->sreq = NULL;
 		return (-1);
@@ -1017,7 +1039,7 @@ static void
 stream_unhold(struct cstream *s)
 {
 	if (!atomic_load(&s->held) || s->fetcher == NULL ||
-	    s->len - stream_low(s) > vane.cfg->cache_max_object_size / 2)
+	    s->len - stream_low(s) > cc->cfg->cache_max_object_size / 2)
 		return;
 	atomic_store(&s->held, 0);
 	wake_push(s->fetcher);
@@ -1252,7 +1274,7 @@ stream_trim(struct cstream *s)
 		evbuffer_drain(s->body, lo - s->base);
 		s->base = lo;
 	}
-	if (s->len - lo <= vane.cfg->cache_max_object_size)
+	if (s->len - lo <= cc->cfg->cache_max_object_size)
 		return (0);
 	atomic_store(&s->held, 1);
 	return (1);
@@ -1279,7 +1301,7 @@ cache_response_body(struct client *c)
 		drop = 1;
 	} else
 		s->len += n;
-	if (s->len > vane.cfg->cache_max_object_size)
+	if (s->len > cc->cfg->cache_max_object_size)
 		s->over = 1;
 	if (s->over && TAILQ_EMPTY(&s->readers))
 		drop = 1;
@@ -1438,7 +1460,7 @@ stream_start(struct client *c)
 	ok = stream_fits(c, s, &rq, &d);
 	if (ok && (f = worker_fields_get(c->w)) != NULL) {
 		http_msg_init(&t->smsg, f,
-		    (uint32_t)vane.cfg->limits_header_count);
+		    (uint32_t)cc->cfg->limits_header_count);
 		ok = http_parse_response(&t->smsg, s->head, s->head_len,
 		    &c->w->resp_limits) == HP_OK;
 		nm = ok && cache_not_modified(t->reqhead, &rq, s->head,
@@ -1505,7 +1527,7 @@ resume_lookup(struct client *c)
 		return;
 	}
 	http_msg_init(&c->req, c->fields,
-	    (uint32_t)vane.cfg->limits_header_count);
+	    (uint32_t)cc->cfg->limits_header_count);
 	if (http_parse_request(&c->req, t->reqhead, t->reqlen,
 	    &c->w->req_limits) != HP_OK) {
 		client_close(c, "kept request head does not parse");
@@ -1967,7 +1989,7 @@ layout_head(struct client *c, const char *src, size_t len, int keep_via,
 
 	if ((f = worker_fields_get(c->w)) == NULL)
 		return (NULL);
-	http_msg_init(&m, f, (uint32_t)vane.cfg->limits_header_count);
+	http_msg_init(&m, f, (uint32_t)cc->cfg->limits_header_count);
 	if (http_parse_response(&m, src, len, &c->w->resp_limits) != HP_OK)
 		goto done;
 	skip = skip_array(&c->cache);
@@ -2069,7 +2091,7 @@ revalidated(struct client *c, const char *buf)
 		free(lay);
 		return (-1);
 	}
-	http_msg_init(&nm, nf, (uint32_t)vane.cfg->limits_header_count);
+	http_msg_init(&nm, nf, (uint32_t)cc->cfg->limits_header_count);
 	if (http_parse_response(&nm, lay, in.head_len,
 	    &c->w->resp_limits) != HP_OK) {
 		worker_fields_put(c->w, nf);
@@ -2257,10 +2279,10 @@ mark_uncacheable(struct client *c)
 	struct store_obj *m;
 	int64_t now = now_wall();
 
-	if (vane.cfg->cache_hit_for_miss < 1000 || t->keylen == 0)
+	if (cc->cfg->cache_hit_for_miss < 1000 || t->keylen == 0)
 		return;
 	m = store_obj_new_hfm(t->key, t->keylen, now +
-	    (int64_t)(vane.cfg->cache_hit_for_miss / 1000));
+	    (int64_t)(cc->cfg->cache_hit_for_miss / 1000));
 	if (m != NULL)
 		(void)store_insert(c->w->sc, &m, now, done_cb, NULL);
 }
@@ -2340,7 +2362,7 @@ cache_response_head(struct client *c, const char *buf)
 		goto done;
 	}
 	if (r->framing == HF_LENGTH &&
-	    r->content_length > vane.cfg->cache_max_object_size) {
+	    r->content_length > cc->cfg->cache_max_object_size) {
 		t->detail = "too-large";
 		c->w->st.cache_not_stored++;
 		goto done;
@@ -2385,7 +2407,7 @@ cache_response_tee(struct client *c)
 		return;
 	}
 	evbuffer_drain(t->body, evbuffer_get_length(t->body));
-	relay_tee(&c->resp_body, t->body, vane.cfg->cache_max_object_size);
+	relay_tee(&c->resp_body, t->body, cc->cfg->cache_max_object_size);
 	stream_open(c);
 }
 
@@ -2491,7 +2513,7 @@ cache_error_status(struct client *c, char *extra, size_t len)
 	if (t->fwd == CFWD_NONE) {
 		/* Refused before the cache saw it: neither hit nor fwd
 		 * (RFC 9211 §2), so that every response says it. */
-		if (vane.cfg->cache_status)
+		if (cc->cfg->cache_status)
 			extra_add(t, "Cache-Status: vane; detail=rejected\r\n");
 	} else
 		set_status(t, 0);

@@ -54,6 +54,7 @@
 
 struct busy;
 struct client;
+struct config;
 struct refresh;
 struct cstream;
 struct event;
@@ -157,10 +158,15 @@ struct cache_tx {
  * "-" when the cache had no part in it. */
 const char	*cache_log_status(const struct client *c);
 
-/* Start-up: options from the configuration. 0, or -1 (out of memory). */
-int	cache_init(void);
-void	cache_shutdown(void);
-/* The key options in force (cache.key.*), between the two: the admin
+/* The cache's settings from one generation's configuration (cfg must
+ * outlive them). */
+struct cache_conf	*cache_conf_new(const struct config *cfg);
+void			 cache_conf_free(struct cache_conf *c);
+/* The settings the calling thread's cache calls use from now on: a
+ * worker's generation's, once at its start; the main thread's follow
+ * the generation in force. */
+void			 cache_conf_use(const struct cache_conf *c);
+/* The key options in use on this thread (cache.key.*): the admin
  * listener's purges compute keys with them as lookups do. */
 const struct cache_key_opts	*cache_key_options(void);
 

@@ -37,6 +37,7 @@ static void	client_on_io(void *);
 static void	client_on_timer(void *);
 static void	client_read_head(struct client *);
 static void	client_finish(struct client *);
+static int	client_move(struct client *);
 
 /*
  * The connection's one deadline: the phase's (header, body, idle, linger)
@@ -52,7 +53,7 @@ client_arm(struct client *c)
 		d = c->queue_deadline;
 
 	if (io_pending(&c->io) > 0) {
-		s = c->io.last_write + vane.cfg->timeouts_client_send;
+		s = c->io.last_write + c->w->cfg->timeouts_client_send;
 		if (d == 0 || s < d)
 			d = s;
 	}
@@ -75,7 +76,7 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 	struct client *c;
 	int one = 1;
 
-	if (atomic_fetch_add(&vane.nconns, 1) >= vane.cfg->limits_connections) {
+	if (atomic_fetch_add(&vane.nconns, 1) >= w->cfg->limits_connections) {
 		/* Over the limit already (several workers raced): this one
 		 * is closed, and the listeners wait until there is room. */
 		atomic_fetch_sub(&vane.nconns, 1);
@@ -96,7 +97,8 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 		evbuffer_free(c->uhead);
 		goto fail;
 	}
-	if ((tls && (tc = tls_conn_new(fd, &w->st, ls->index)) == NULL) ||
+	if ((tls && (tc = tls_conn_new(w->gen->tls, fd, &w->st,
+	    ls->index)) == NULL) ||
 	    io_init(&c->io, w->base, fd, client_on_io, c) == -1) {
 		tls_conn_free(tc, 0);
 		ltimer_free(&c->timer);
@@ -111,18 +113,18 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 	c->lfields = ls->fields;
 	memcpy(c->logref, "-", 2);
 	memcpy(c->logua, "-", 2);
-	c->io.in_high = (size_t)vane.cfg->limits_header_size + 1;
+	c->io.in_high = (size_t)c->w->cfg->limits_header_size + 1;
 	if (c->io.in_high < OUT_HIGH)
 		c->io.in_high = OUT_HIGH;
 	/* The first request's head must arrive within client_header of
 	 * the accept, not of its first byte (nginx does the same). */
 	c->state = CS_IDLE;
-	client_phase(c, vane.cfg->timeouts_client_header);
+	client_phase(c, c->w->cfg->timeouts_client_header);
 	TAILQ_INSERT_TAIL(&w->clients, c, entry);
 	w->nclients++;
 	w->st.connections_accepted++;
 	w->st.connections_active++;
-	if (atomic_load(&vane.nconns) >= vane.cfg->limits_connections)
+	if (atomic_load(&vane.nconns) >= w->cfg->limits_connections)
 		worker_accept_pause(w);
 	/* Data may have come with the connection (TCP fast open, or just
 	 * quick clients): no edge will announce it. */
@@ -269,6 +271,102 @@ client_shutdown(struct client *c)
 		client_close(c, "shutting down");
 	else
 		c->keepalive = 0;
+}
+
+/*
+ * Reload: an idle keep-alive connection of a retiring worker goes to the
+ * worker of the generation in force (worker_handover), which goes on
+ * reading it; the client sees nothing. Only between requests, with
+ * nothing read ahead, nothing left to write and the handshake done: the
+ * socket, its TLS state and the emptied buffers are all there is. Returns
+ * 1 when c moved (it is no longer this worker's).
+ */
+static int
+client_move(struct client *c)
+{
+	struct worker *w = c->w;
+
+	if (c->bg || c->closed || c->state != CS_IDLE || c->io.handshaking ||
+	    c->io.eof || c->io.err != 0 || evbuffer_get_length(c->io.in) > 0 ||
+	    io_pending(&c->io) > 0)
+		return (0);
+	fields_release(c);
+	ltimer_free(&c->timer);
+	io_detach(&c->io);
+	TAILQ_REMOVE(&w->clients, c, entry);
+	w->nclients--;
+	w->st.connections_active--;
+	if (worker_handover(w, c) == -1) {
+		/* No newer generation to go to (cannot happen while
+		 * retiring): it stays, and closes as at a stop. */
+		TAILQ_INSERT_TAIL(&w->clients, c, entry);
+		w->nclients++;
+		w->st.connections_active++;
+		if (ltimer_init(&c->timer, w->base, client_on_timer, c) == -1 ||
+		    io_attach(&c->io, w->base) == -1)
+			abort();	/* out of memory for two events */
+		client_close(c, "shutting down");
+		return (1);
+	}
+	worker_client_gone(w);
+	return (1);
+}
+
+void
+client_retire(struct client *c)
+{
+	/* The others move when their response is done (client_finish) or
+	 * has drained (client_on_io); background requests just finish. */
+	(void)client_move(c);
+}
+
+void
+client_adopt(struct worker *w, struct client *c)
+{
+	c->w = w;
+	if (ltimer_init(&c->timer, w->base, client_on_timer, c) == -1 ||
+	    io_attach(&c->io, w->base) == -1) {
+		/* Out of memory: the connection cannot be watched. */
+		ltimer_free(&c->timer);
+		if (c->io.tls != NULL)
+			tls_conn_free(c->io.tls, 0);
+		c->io.tls = NULL;
+		close(c->io.fd);
+		c->io.fd = -1;
+		io_close(&c->io);
+		evbuffer_free(c->uhead);
+		free(c);
+		atomic_fetch_sub(&vane.nconns, 1);
+		return;
+	}
+	if (c->io.tls != NULL)
+		tls_conn_set_stats(c->io.tls, &w->st);
+	TAILQ_INSERT_TAIL(&w->clients, c, entry);
+	w->nclients++;
+	w->st.connections_active++;
+	if (c->ls == NULL) {
+		client_close(c, "its listener was removed by a reload");
+		return;
+	}
+	if (c->ls->tls != (int)c->tls) {
+		client_close(c, "its listener changed to or from TLS");
+		return;
+	}
+	c->lfields = c->ls->fields;
+	c->io.in_high = (size_t)w->cfg->limits_header_size + 1;
+	if (c->io.in_high < OUT_HIGH)
+		c->io.in_high = OUT_HIGH;
+	c->state = CS_IDLE;
+	client_phase(c, c->nreq == 0 ? w->cfg->timeouts_client_header :
+	    w->cfg->timeouts_client_idle);
+	if (w->stopping) {
+		client_shutdown(c);
+		return;
+	}
+	if (w->retiring && client_move(c))
+		return;
+	c->io.paused = 1;
+	io_resume(&c->io);
 }
 
 /*
@@ -562,11 +660,13 @@ client_finish(struct client *c)
 		return;
 	}
 	c->state = CS_IDLE;
-	client_phase(c, vane.cfg->timeouts_client_idle);
+	client_phase(c, c->w->cfg->timeouts_client_idle);
 	io_resume(&c->io);
-	if (evbuffer_get_length(c->io.in) > 0)
+	if (evbuffer_get_length(c->io.in) > 0 || c->w->retiring)
 		/* A pipelined request is waiting. Parse it from the event
-		 * loop, not from here, so a long pipeline never recurses. */
+		 * loop, not from here, so a long pipeline never recurses;
+		 * a retiring worker's connection moves from there too
+		 * (client_on_io), as callers up the stack still use c. */
 		event_active(c->io.ev, EV_READ, 0);
 	else
 		io_kick(&c->io);
@@ -678,10 +778,10 @@ client_build_uhead(struct client *c, const char *buf)
 
 	fwd.client_ip = c->ip;
 	fwd.proto = c->tls ? "https" : "http";
-	fwd.subject_field = vane.cfg->tls_client_subject_field;
+	fwd.subject_field = c->w->cfg->tls_client_subject_field;
 	fwd.subject = c->io.tls != NULL ? tls_conn_subject(c->io.tls) : NULL;
 	fwd.via = "vane";
-	fwd.close = vane.cfg->backends_keepalive == 0;
+	fwd.close = c->w->cfg->backends_keepalive == 0;
 	fwd.host = NULL;
 	if (c->req.host < 0 && c->req.form != HT_ABSOLUTE) {
 		/* HTTP/1.0 without Host: name the address the client
@@ -798,7 +898,7 @@ client_request(struct client *c, const char *buf)
 {
 	struct http_msg *m = &c->req;
 	struct worker *w = c->w;
-	uint64_t limit = vane.cfg->limits_body_size;
+	uint64_t limit = c->w->cfg->limits_body_size;
 	int mode, answer;
 
 	c->nreq++;
@@ -868,7 +968,7 @@ client_request(struct client *c, const char *buf)
 	if (answer == CACHE_ANSWER_WAIT || answer == CACHE_ANSWER_PENDING)
 		return;		/* cache_wake_run() or the store goes on */
 	if (!c->req_done)
-		client_phase(c, vane.cfg->timeouts_client_body);
+		client_phase(c, c->w->cfg->timeouts_client_body);
 	upstream_start(c);
 }
 
@@ -889,7 +989,7 @@ client_read_head(struct client *c)
 			return;
 		}
 		http_msg_init(&c->req, c->fields,
-		    (uint32_t)vane.cfg->limits_header_count);
+		    (uint32_t)c->w->cfg->limits_header_count);
 		c->state = CS_HEAD;
 	}
 	max = (size_t)w->req_limits.max_head + 1;
@@ -910,8 +1010,8 @@ client_read_head(struct client *c)
 		 * from the accept already). */
 		if (c->nreq > 0 && c->phase_deadline != 0 &&
 		    c->phase_deadline > now_mono_ms() +
-		    vane.cfg->timeouts_client_header)
-			client_phase(c, vane.cfg->timeouts_client_header);
+		    c->w->cfg->timeouts_client_header)
+			client_phase(c, c->w->cfg->timeouts_client_header);
 		return;
 	}
 	if (rc < 0) {
@@ -983,6 +1083,10 @@ client_on_io(void *arg)
 		client_close(c, io_error(&c->io));
 		return;
 	}
+	/* Its last response has drained: it may go to the generation in
+	 * force now. */
+	if (c->w->retiring && c->state == CS_IDLE && client_move(c))
+		return;
 	switch (c->state) {
 	case CS_IDLE:
 	case CS_HEAD:
@@ -1049,7 +1153,7 @@ client_on_timer(void *arg)
 		return;
 	}
 	if (io_pending(&c->io) > 0 &&
-	    now >= c->io.last_write + vane.cfg->timeouts_client_send) {
+	    now >= c->io.last_write + c->w->cfg->timeouts_client_send) {
 		if (client_detach(c, "send timeout: the client reads nothing")) {
 			(void)client_flush(c);
 			return;

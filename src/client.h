@@ -132,6 +132,13 @@ struct client	*client_background(struct worker *w, const char *ip,
 void	client_close(struct client *c, const char *reason);
 /* Graceful stop: close if idle, else close after the current response. */
 void	client_shutdown(struct client *c);
+/* Reload: move to the generation in force if idle, else after the
+ * current response (worker.h). */
+void	client_retire(struct client *c);
+/* A connection a retiring worker handed over (worker_handover), taken
+ * up by w on its thread; c->ls is already the new generation's listener
+ * on the same address, or NULL when there is none. */
+void	client_adopt(struct worker *w, struct client *c);
 
 /* Used by upstream.c. */
 void	client_error(struct client *c, int status, const char *reason);

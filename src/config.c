@@ -710,6 +710,79 @@ config_restart_needed(const struct config *old, const struct config *new)
 	return (NULL);
 }
 
+/* A copy of s (NULL stays NULL); a reload out of memory is not worth
+ * a half-copied configuration. */
+static char *
+dup_or_die(const char *s)
+{
+	char *d;
+
+	if (s == NULL)
+		return (NULL);
+	if ((d = strdup(s)) == NULL)
+		abort();
+	return (d);
+}
+
+int
+config_keep_restart(struct config *new, const struct config *old,
+    char *changed, size_t len)
+{
+	const struct opt	*d;
+	const struct cfg_addr	*ao;
+	struct cfg_addr		*an;
+	char			**sn;
+	size_t			 o = 0;
+	int			 i, n = 0;
+
+	if (len > 0)
+		changed[0] = '\0';
+	for (i = 0; i < OI_COUNT; i++) {
+		d = &opts[i];
+		/* Lists are all reloadable (options.def has none that is
+		 * not), so scalars are what there is to keep. */
+		if (d->reload != R_RESTART || d->kind != K_OPT ||
+		    field_equal(d, FIELD(old, d), FIELD(new, d)))
+			continue;
+		if (o < len)
+			o += (size_t)snprintf(changed + o, len - o, "%s%s",
+			    n > 0 ? ", " : "", d->path);
+		n++;
+		switch (d->type) {
+		case T_STRING:
+			sn = (char **)FIELD(new, d);
+			free(*sn);
+			*sn = dup_or_die(*(char *const *)FIELD(old, d));
+			break;
+		case T_ADDRESS:
+			an = (struct cfg_addr *)FIELD(new, d);
+			ao = (const struct cfg_addr *)FIELD(old, d);
+			free(an->text);
+			*an = *ao;
+			an->text = dup_or_die(ao->text);
+			break;
+		default:
+			memcpy(FIELD(new, d), FIELD(old, d), d->type == T_INT ?
+			    sizeof(long) : d->type == T_SIZE ||
+			    d->type == T_DURATION ? sizeof(uint64_t) :
+			    sizeof(int));
+			break;
+		}
+	}
+	return (n);
+}
+
+int
+config_has_tls_listener(const struct config *cfg)
+{
+	int i;
+
+	for (i = 0; i < cfg->nlisten; i++)
+		if (cfg->listen[i].tls)
+			return (1);
+	return (0);
+}
+
 /* Edit distance, for "did you mean"; names are short. */
 static int
 distance(const char *a, const char *b)

@@ -101,6 +101,15 @@ void		 config_free(struct config *cfg);
  */
 const char	*config_restart_needed(const struct config *old,
 		    const struct config *new);
+/*
+ * On reload: every option marked "restart" that differs gets old's value
+ * back in new, so what runs never half-changes; their paths, comma
+ * separated, in changed. Returns how many there were.
+ */
+int		 config_keep_restart(struct config *new,
+		    const struct config *old, char *changed, size_t len);
+/* 1 if a listener of cfg speaks TLS. */
+int		 config_has_tls_listener(const struct config *cfg);
 
 /*
  * "FILE:LINE" where the option path ("tls.ciphers") was set, or the

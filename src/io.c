@@ -182,6 +182,30 @@ io_connect(struct io *io, struct event_base *base, const struct sockaddr *sa,
 	return (0);
 }
 
+void
+io_detach(struct io *io)
+{
+	if (io->ev != NULL)
+		event_free(io->ev);
+	io->ev = NULL;
+}
+
+int
+io_attach(struct io *io, struct event_base *base)
+{
+	io->ev = event_new(base, io->fd, EV_READ | EV_WRITE | EV_CLOSED |
+	    EV_PERSIST | EV_ET, io_event_cb, io);
+	if (io->ev == NULL || event_add(io->ev, NULL) == -1) {
+		if (io->ev != NULL)
+			event_free(io->ev);
+		io->ev = NULL;
+		return (-1);
+	}
+	/* Bytes may have come while no loop watched: no edge tells. */
+	io->readable = io->writable = 1;
+	return (0);
+}
+
 int
 io_init_buffers(struct io *io)
 {

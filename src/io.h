@@ -82,6 +82,11 @@ void	io_close(struct io *io);
  * gone while its transaction goes on): it reads EOF and writes nothing. */
 void	io_drop_fd(struct io *io);
 void	io_set_owner(struct io *io, void (*on_io)(void *), void *arg);
+/* Moving a connection to another thread's loop: io_detach leaves the
+ * loop (socket, buffers and TLS state kept), io_attach joins base (on
+ * its thread). io_attach returns 0, or -1 (still detached). */
+void	io_detach(struct io *io);
+int	io_attach(struct io *io, struct event_base *base);
 
 /* Read what the socket holds (up to in_high). Returns the bytes read;
  * sets io->eof or io->err. */

@@ -48,12 +48,26 @@ fail:
 	return (-1);
 }
 
-int
-listeners_open(const struct config *cfg, int nworkers, struct lsock **out,
-    int *nout, char *err, size_t errlen)
+/* The old listener on the address of l, or NULL. */
+static struct lsock *
+find_old(const struct cfg_listen *l, struct lsock *old, int nold)
 {
-	struct lsock *ls;
-	const struct cfg_listen *l;
+	int i;
+
+	for (i = 0; i < nold; i++)
+		if (old[i].sslen == l->address.len &&
+		    memcmp(&old[i].ss, &l->address.ss, l->address.len) == 0 &&
+		    old[i].fds != NULL && old[i].fds[0] != -1)
+			return (&old[i]);
+	return (NULL);
+}
+
+int
+listeners_open(const struct config *cfg, int nworkers, struct lsock *old,
+    int nold, struct lsock **out, int *nout, char *err, size_t errlen)
+{
+	struct lsock *ls, **from;
+	const struct cfg_listen *l = NULL;
 	int i, j, n = 0, fd, https_port = 443;
 
 	for (i = cfg->nlisten - 1; i >= 0; i--)
@@ -61,10 +75,13 @@ listeners_open(const struct config *cfg, int nworkers, struct lsock **out,
 			https_port = (int)sockaddr_port((const struct sockaddr *)
 			    &cfg->listen[i].address.ss);
 	ls = xcalloc((size_t)cfg->nlisten, sizeof(*ls));
+	from = xcalloc((size_t)cfg->nlisten, sizeof(*from));
 	for (i = 0; i < cfg->nlisten; i++) {
 		l = &cfg->listen[i];
 		snprintf(ls[n].name, sizeof(ls[n].name), "%s%s",
 		    l->address.text, l->tls ? " (TLS)" : "");
+		memcpy(&ls[n].ss, &l->address.ss, l->address.len);
+		ls[n].sslen = l->address.len;
 		ls[n].tls = l->tls;
 		ls[n].index = i;
 		ls[n].redirect_https = l->redirect_https;
@@ -72,28 +89,62 @@ listeners_open(const struct config *cfg, int nworkers, struct lsock **out,
 		if (l->hsts != NULL)
 			snprintf(ls[n].fields, sizeof(ls[n].fields),
 			    "Strict-Transport-Security: %s\r\n", l->hsts);
+		ls[n].fds = xcalloc((size_t)nworkers, sizeof(int));
+		for (j = 0; j < nworkers; j++)
+			ls[n].fds[j] = -1;
+		n++;
+		if ((from[i] = find_old(l, old, nold)) != NULL)
+			continue;	/* taken over below, once all is well */
 		/* SO_REUSEPORT would let a second vane share the port
 		 * silently; probe without it first so that is an error. */
 		if ((fd = bind_one(l, 0, 0)) == -1)
 			goto fail;
 		close(fd);
-		ls[n].fds = xcalloc((size_t)nworkers, sizeof(int));
-		for (j = 0; j < nworkers; j++)
-			ls[n].fds[j] = -1;
-		n++;
 		for (j = 0; j < nworkers; j++)
 			if ((ls[n - 1].fds[j] = bind_one(l, nworkers > 1,
 			    1)) == -1)
 				goto fail;
 	}
+	for (i = 0; i < n; i++) {
+		if (from[i] == NULL)
+			continue;
+		for (j = 0; j < nworkers; j++) {
+			ls[i].fds[j] = from[i]->fds[j];
+			from[i]->fds[j] = -1;
+			/* The backlog may have changed: listen(2) again
+			 * sets it on a listening socket. */
+			(void)listen(ls[i].fds[j], (int)cfg->listen[i].backlog);
+		}
+	}
+	free(from);
 	*out = ls;
 	*nout = n;
 	return (0);
 fail:
 	snprintf(err, errlen, "%s:%d: cannot listen on %s: %s", cfg->path,
 	    l->line, l->address.text, strerror(errno));
+	free(from);
 	listeners_free(ls, n, nworkers);
 	return (-1);
+}
+
+void
+listeners_return(struct lsock *ls, int n, struct lsock *old, int nold,
+    int nworkers)
+{
+	int i, j, k;
+
+	for (i = 0; i < n; i++)
+		for (k = 0; k < nold; k++) {
+			if (old[k].sslen != ls[i].sslen || memcmp(&old[k].ss,
+			    &ls[i].ss, ls[i].sslen) != 0 || old[k].fds == NULL ||
+			    old[k].fds[0] != -1)
+				continue;
+			for (j = 0; j < nworkers; j++) {
+				old[k].fds[j] = ls[i].fds[j];
+				ls[i].fds[j] = -1;
+			}
+		}
 }
 
 void

@@ -8,12 +8,15 @@
 #define VANE_LISTENER_H
 
 #include <stddef.h>
+#include <sys/socket.h>
 
 struct config;
 
 struct lsock {
 	char	 name[64];	/* "127.0.0.1:8080" */
-	int	*fds;		/* one per worker */
+	struct sockaddr_storage ss;	/* the address bound */
+	socklen_t sslen;
+	int	*fds;		/* one per worker; owned here, -1: none */
 	int	 tls;		/* speak TLS (listen.tls) */
 	int	 index;		/* in cfg->listen */
 	int	 redirect_https;	/* answer with a redirect to https */
@@ -21,9 +24,20 @@ struct lsock {
 	char	 fields[320];	/* field lines every response gets (HSTS) */
 };
 
-/* Returns 0, or -1 with a message in err. */
+/*
+ * The sockets of cfg->listen. On a reload, old/nold are the running
+ * generation's: an address bound there keeps its sockets (taken from old,
+ * whose fds become -1), so connections waiting in their accept queues are
+ * neither refused nor reset; only new addresses are bound. Returns 0, or
+ * -1 with "FILE:LINE: message" in err and old untouched.
+ */
 int	listeners_open(const struct config *cfg, int nworkers,
-	    struct lsock **out, int *nout, char *err, size_t errlen);
+	    struct lsock *old, int nold, struct lsock **out, int *nout,
+	    char *err, size_t errlen);
+/* Undo the taking over of listeners_open: old's sockets back to it (a
+ * reload that failed after binding). */
+void	listeners_return(struct lsock *ls, int n, struct lsock *old, int nold,
+	    int nworkers);
 void	listeners_free(struct lsock *ls, int n, int nworkers);
 
 #endif

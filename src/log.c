@@ -241,3 +241,55 @@ xstrdup(const char *s)
 		fatal("out of memory");
 	return (p);
 }
+
+/* path opened and put over *fd (dup2: a thread writing at that moment
+ * uses the old file or the new one), or made *fd when it was dflt. */
+static int
+replace_one(const char *path, int *fd, int dflt, char **saved)
+{
+	int nfd;
+
+	if ((nfd = open_append(path)) == -1)
+		return (-1);
+	if (*fd == dflt) {
+		*fd = nfd;
+	} else {
+		if (dup2(nfd, *fd) == -1) {
+			close(nfd);
+			return (-1);
+		}
+		close(nfd);
+	}
+	free(*saved);
+	*saved = xstrdup(path);
+	return (0);
+}
+
+int
+log_reconfigure(const char *error_path, const char *access_path, int level)
+{
+	int rc = 0;
+
+	min_level = level;
+	if (error_path != NULL && error_path[0] != '\0') {
+		if (replace_one(error_path, &err_fd, 2, &err_path) == -1)
+			rc = -1;
+	} else if (err_fd != 2) {
+		/* Back to standard error; the descriptor stays open for a
+		 * thread that may be writing to it. */
+		(void)dup2(2, err_fd);
+		free(err_path);
+		err_path = NULL;
+	}
+	if (access_path != NULL && access_path[0] != '\0') {
+		if (replace_one(access_path, &acc_fd, -1, &acc_path) == -1)
+			rc = -1;
+	} else if (acc_fd != -1) {
+		/* Off: no new line is written; the descriptor is not closed
+		 * under a worker that may be flushing to it. */
+		acc_fd = -1;
+		free(acc_path);
+		acc_path = NULL;
+	}
+	return (rc);
+}

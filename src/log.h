@@ -15,6 +15,11 @@ enum log_level { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARN, LOG_ERR };
 /* path NULL or "" logs to stderr. Returns 0 or -1 (errno set). */
 int	log_open(const char *error_path, const char *access_path, int level);
 int	log_reopen(void);
+/* A reload's settings: files opened anew where the paths changed (or
+ * were set or unset), the level. 0, or -1 (errno) if a file did not
+ * open; the old one is kept then. */
+int	log_reconfigure(const char *error_path, const char *access_path,
+	    int level);
 void	log_close(void);
 int	log_level(void);
 int	log_access_enabled(void);

@@ -26,6 +26,7 @@
 #include "cache.h"
 #include "config.h"
 #include "health.h"
+#include "listener.h"
 #include "log.h"
 #include "redis.h"
 #include "store.h"
@@ -82,18 +83,6 @@ load_or_die(const char *path)
 	return (cfg);
 }
 
-/* 1 if a listener of cfg speaks TLS. */
-static int
-has_tls_listener(const struct config *cfg)
-{
-	int i;
-
-	for (i = 0; i < cfg->nlisten; i++)
-		if (cfg->listen[i].tls)
-			return (1);
-	return (0);
-}
-
 /* The TLS context when a listener asks for TLS: certificates read and
  * checked, or exit 1 with FILE:LINE and the reason. */
 static struct tls_ctx *
@@ -102,7 +91,7 @@ tls_or_die(const struct config *cfg)
 	struct tls_ctx *ctx;
 	char err[1024];
 
-	if (!has_tls_listener(cfg))
+	if (!config_has_tls_listener(cfg))
 		return (NULL);
 	if ((ctx = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
@@ -151,9 +140,18 @@ send_signal(const char *path, const char *what)
 	pid_t pid;
 	int sig, rc = 0;
 
-	if (strcmp(what, "reload") == 0)
+	if (strcmp(what, "reload") == 0) {
+		/* What the instance will check, checked here too, so that
+		 * the operator sees FILE:LINE and exit status 1 (an address
+		 * in use is known only to the instance: see its log). */
+		struct server *srv;
+		int n;
+
+		tls_ctx_free(tls_or_die(cfg));
+		n = backends_or_die(cfg, &srv);
+		backend_free(srv, n);
 		sig = SIGHUP;
-	else if (strcmp(what, "stop") == 0)
+	} else if (strcmp(what, "stop") == 0)
 		sig = SIGTERM;
 	else {
 		rc = admin_command(cfg, what);
@@ -269,34 +267,80 @@ raise_nofile(long want)
 	}
 }
 
+/* The retired generations are looked at every 100 ms while any is left. */
+static struct event	*reap_ev;
+
+static void
+reap_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct timeval tv = { 0, 100 * 1000 };
+
+	if (gens_reap() > 0)
+		evtimer_add(reap_ev, &tv);
+}
+
 /*
- * SIGHUP: the certificates and keys of tls.certificates read again (the
- * listeners themselves change only on restart). A certificate that does
- * not load keeps the running ones, with the reason in the log.
+ * SIGHUP: the configuration read again and, if it is valid, a new
+ * generation built from it (worker.h): new listeners bound, removed ones
+ * closed, the backends, TLS certificates, cache and log settings as
+ * written. Anything that fails (a syntax error, a certificate that does
+ * not load, an address in use) keeps the running generation, with the
+ * reason in the log. Options that need a restart keep their running
+ * value and are named in the log.
  */
 static void
-reload_tls(const struct config *cfg)
+reload(struct event_base *base)
 {
-	struct tls_ctx *ctx;
-	char err[1024];
+	struct timeval tv = { 0, 100 * 1000 };
+	struct config *cfg;
+	struct gen *g, *old = vane.gen;
+	char err[1024], changed[512];
 
-	if (!has_tls_listener(vane.cfg))
-		return;
-	if ((ctx = tls_ctx_new(cfg, err, sizeof(err))) == NULL) {
-		log_err("reload: %s; keeping the running certificates", err);
+	log_notice("reload: reading %s", vane.cfg->path);
+	if ((cfg = config_load(vane.cfg->path, err, sizeof(err))) == NULL) {
+		log_err("reload: %s; keeping the running configuration", err);
 		return;
 	}
-	tls_install(ctx);
-	log_notice("reload: certificates loaded again; new handshakes use "
-	    "them");
+	if (config_keep_restart(cfg, vane.cfg, changed, sizeof(changed)) > 0)
+		log_warn("reload: %s changed: that needs a restart; keeping "
+		    "the running value", changed);
+	if ((g = gen_new(cfg, old->nworkers, old, err, sizeof(err))) == NULL) {
+		log_err("reload: %s; keeping the running configuration", err);
+		config_free(cfg);
+		return;
+	}
+	backend_carry(g->servers, g->nservers, old->servers, old->nservers);
+	if (cfg->cache_store == CFG_CACHE_MEMORY &&
+	    cfg->cache_size != old->cfg->cache_size)
+		store_mem_set_budget(vane.store, cfg->cache_size);
+	if (gen_start(g) == -1) {
+		/* Threads that did start serve alongside until stopped
+		 * with the rest; cannot happen short of a thread limit. */
+		log_err("reload: cannot start the worker threads: %s",
+		    strerror(errno));
+	}
+	health_stop();
+	gen_install(g);
+	if (health_start(base) == -1)
+		log_err("reload: cannot restart the health checks: out of "
+		    "memory");
+	if (log_reconfigure(cfg->log_error, cfg->log_access,
+	    cfg->log_level) == -1)
+		log_err("reload: cannot open a log file: %s; keeping the "
+		    "old one", strerror(errno));
+	for (int i = 0; i < cfg->nwarnings; i++)
+		log_warn("%s", cfg->warnings[i]);
+	workers_kick_queues();
+	evtimer_add(reap_ev, &tv);
+	log_notice("reload: generation %u serves %s: %d listener(s), %d "
+	    "backend server(s); generation %u finishes its requests", g->id,
+	    cfg->path, g->nlsocks, g->nservers, old->id);
 }
 
 static void
 on_signal(evutil_socket_t sig, short what, void *arg)
 {
 	struct event_base *base = arg;
-	char err[1024];
-	struct config *cfg;
 
 	switch (sig) {
 	case SIGTERM:
@@ -313,17 +357,7 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 			log_notice("logs reopened");
 		break;
 	case SIGHUP:
-		if ((cfg = config_load(vane.cfg->path, err, sizeof(err))) == NULL) {
-			log_err("reload: %s; keeping the running configuration",
-			    err);
-			break;
-		}
-		reload_tls(cfg);
-		config_free(cfg);
-		log_warn("reload: %s is valid; this version applies only the "
-		    "certificates at once, other changes on restart; logs "
-		    "reopened", vane.cfg->path);
-		(void)log_reopen();
+		reload(base);
 		break;
 	}
 }
@@ -355,36 +389,55 @@ run(const char *path)
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	struct event *sev[4];
 	struct event_base *base;
+	struct config *cfg;
+	struct gen *g;
+	char err[1024], *pidfile;
 	long n;
 	int i;
 
-	vane.cfg = load_or_die(path);
-	if (log_open(vane.cfg->log_error, vane.cfg->log_access,
-	    vane.cfg->log_level) == -1)
+	cfg = load_or_die(path);
+	if (log_open(cfg->log_error, cfg->log_access, cfg->log_level) == -1)
 		fatal("cannot open log file: %s", strerror(errno));
-	for (i = 0; i < vane.cfg->nwarnings; i++)
-		log_warn("%s", vane.cfg->warnings[i]);
+	for (i = 0; i < cfg->nwarnings; i++)
+		log_warn("%s", cfg->warnings[i]);
 	signal(SIGPIPE, SIG_IGN);
-	raise_nofile(vane.cfg->limits_connections * 2 + 64);
-	n = vane.cfg->workers;
+	raise_nofile(cfg->limits_connections * 2 + 64);
+	n = cfg->workers;
 	if (n == 0 && (n = sysconf(_SC_NPROCESSORS_ONLN)) < 1)
 		n = 1;
-	tls_install(tls_or_die(vane.cfg));
-	vane.nservers = backends_or_die(vane.cfg, &vane.servers);
-	if (vane.cfg->cache_store == CFG_CACHE_REDIS)
-		vane.store = redis_store(vane.cfg);
-	else if (vane.cfg->cache_store != CFG_CACHE_OFF &&
-	    (vane.store = store_mem_new(vane.cfg->cache_size, 0)) == NULL)
+	if (cfg->cache_store == CFG_CACHE_REDIS)
+		vane.store = redis_store(cfg);
+	else if (cfg->cache_store != CFG_CACHE_OFF &&
+	    (vane.store = store_mem_new(cfg->cache_size, 0)) == NULL)
 		fatal("cannot create the cache: out of memory");
-	if (cache_init() == -1)
-		fatal("cannot set up the cache: out of memory");
 	/* Bound before privileges go and before the fork: a port in use
-	 * is a start-up error on the terminal. */
-	if (admin_init() == -1 || workers_init((int)n) == -1)
+	 * or a certificate that does not load is a start-up error on the
+	 * terminal. */
+	if ((g = gen_new(cfg, (int)n, NULL, err, sizeof(err))) == NULL) {
+		fprintf(stderr, "%s\n", err);
+		if (cfg->log_error != NULL)
+			log_err("%s", err);
+		config_free(cfg);
+		store_destroy(vane.store);
+		vane.store = NULL;
+		log_close();
 		return (1);
+	}
+	gen_install(g);
+	if (admin_init() == -1) {
+		workers_free();
+		store_destroy(vane.store);
+		vane.store = NULL;
+		log_close();
+		return (1);
+	}
+	for (i = 0; i < g->nlsocks; i++)
+		log_notice("listening on %s", g->lsocks[i].name);
 	if (vane.cfg->daemon)
 		daemonize();
-	write_pidfile(vane.cfg->pidfile);
+	/* Restart-only: the one written is the one removed at exit. */
+	pidfile = cfg->pidfile != NULL ? xstrdup(cfg->pidfile) : NULL;
+	write_pidfile(pidfile);
 	drop_privileges(vane.cfg);
 	if ((base = event_base_new()) == NULL)
 		fatal("cannot create the main event loop");
@@ -393,9 +446,11 @@ run(const char *path)
 		if (sev[i] == NULL || event_add(sev[i], NULL) == -1)
 			fatal("cannot install signal handlers");
 	}
+	if ((reap_ev = evtimer_new(base, reap_cb, NULL)) == NULL)
+		fatal("cannot create the main event loop");
 	if (admin_start(base) == -1)
 		fatal("cannot start the admin listener");
-	if (workers_start() == -1)
+	if (gen_start(g) == -1)
 		fatal("cannot start the worker threads: %s", strerror(errno));
 	if (health_start(base) == -1)
 		fatal("cannot start the health checks: out of memory");
@@ -408,17 +463,15 @@ run(const char *path)
 	health_stop();
 	for (i = 0; i < 4; i++)
 		event_free(sev[i]);
+	event_free(reap_ev);
 	event_base_free(base);
 	workers_free();
-	tls_install(NULL);
-	if (vane.cfg->pidfile != NULL)
-		unlink(vane.cfg->pidfile);
+	if (pidfile != NULL)
+		unlink(pidfile);
+	free(pidfile);
 	log_notice("stopped");
-	backend_free(vane.servers, vane.nservers);
 	store_destroy(vane.store);
 	vane.store = NULL;
-	cache_shutdown();
-	config_free(vane.cfg);
 	log_close();
 	return (0);
 }

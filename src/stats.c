@@ -15,6 +15,18 @@ stats_add(struct stats *dst, const struct stats *src)
 }
 
 void
+stats_add_counters(struct stats *dst, const struct stats *src)
+{
+#define STAT(name, kind, help)	if (STAT_##kind) dst->name += src->name;
+#define STAT_COUNTER	1
+#define STAT_GAUGE	0
+#include "stats.def"
+#undef STAT_GAUGE
+#undef STAT_COUNTER
+#undef STAT
+}
+
+void
 stats_print(FILE *fp, const struct stats *s)
 {
 #define STAT(name, kind, help) \

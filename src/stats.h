@@ -16,6 +16,8 @@ struct stats {
 
 /* Add every counter of src into dst. */
 void	stats_add(struct stats *dst, const struct stats *src);
+/* The same for the COUNTER kind only (gauges are left alone). */
+void	stats_add_counters(struct stats *dst, const struct stats *src);
 /* One "name value" line per counter, for logs and tests. */
 void	stats_print(FILE *fp, const struct stats *s);
 

@@ -61,7 +61,7 @@ struct tls_lis {
 };
 
 struct tls_ctx {
-	_Atomic int	 refs;		/* tls_install's, one per connection */
+	_Atomic int	 refs;		/* its generation's, one per connection */
 	struct tls_site	*sites;		/* [0]: the default */
 	int		 nsites;
 	struct tls_lis	*lis;
@@ -803,38 +803,23 @@ tls_ctx_free(struct tls_ctx *ctx)
 
 /* ---------------------------------------------------- connections */
 
-/* The installed context; the lock makes "read it and take a reference"
- * one step against a swap that drops the last other reference. */
-static pthread_mutex_t	 cur_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct tls_ctx	*cur;
-
 void
-tls_install(struct tls_ctx *ctx)
+tls_conn_set_stats(struct tls_conn *tc, struct stats *st)
 {
-	struct tls_ctx *old;
-
-	pthread_mutex_lock(&cur_lock);
-	old = cur;
-	cur = ctx;
-	pthread_mutex_unlock(&cur_lock);
-	tls_ctx_free(old);
+	tc->st = st;
 }
 
 struct tls_conn *
-tls_conn_new(int fd, struct stats *st, int listener)
+tls_conn_new(struct tls_ctx *ctx, int fd, struct stats *st, int listener)
 {
 	STACK_OF(X509_NAME) *names;
 	struct tls_lis *tl;
 	struct tls_conn *tc;
-	struct tls_ctx *ctx;
 	BIO *b;
 
-	pthread_mutex_lock(&cur_lock);
-	if ((ctx = cur) != NULL)
-		atomic_fetch_add(&ctx->refs, 1);
-	pthread_mutex_unlock(&cur_lock);
 	if (ctx == NULL)
 		return (NULL);
+	atomic_fetch_add(&ctx->refs, 1);
 	if ((tc = calloc(1, sizeof(*tc))) == NULL) {
 		tls_ctx_free(ctx);
 		return (NULL);

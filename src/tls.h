@@ -65,20 +65,15 @@ struct tls_ctx	*tls_ctx_new(const struct config *cfg, char *err,
 /* Drop the caller's reference; the last one frees (NULL is fine). */
 void		 tls_ctx_free(struct tls_ctx *ctx);
 
-/*
- * The context new connections use: install takes over the caller's
- * reference and drops the one on the context it replaces (NULL: none).
- * Connections already accepted keep theirs until they close, so a reload
- * of the certificates (SIGHUP) serves new handshakes with the new ones
- * and lets the others finish.
- */
-void		 tls_install(struct tls_ctx *ctx);
-
 /* A server connection over fd (non-blocking, owned by the caller), with
- * the installed context and the settings of cfg->listen[listener] (client
- * certificates); its handshake counts into st (the worker's counters).
- * NULL: no context installed, or no memory. */
-struct tls_conn	*tls_conn_new(int fd, struct stats *st, int listener);
+ * ctx (it takes a reference: a generation retired by a reload may free
+ * its context while connections still use it) and the settings of
+ * cfg->listen[listener] (client certificates); its handshake counts into
+ * st (the worker's counters). NULL: no memory. */
+struct tls_conn	*tls_conn_new(struct tls_ctx *ctx, int fd, struct stats *st,
+		    int listener);
+/* Count into st from now on (the connection moved to another worker). */
+void		 tls_conn_set_stats(struct tls_conn *tc, struct stats *st);
 /*
  * Free the connection (not the descriptor). graceful: the handshake was
  * done and nothing failed, so send close_notify first (one attempt, no

@@ -109,7 +109,7 @@ uconn_connect(struct worker *w, struct server *srv, void (*on_io)(void *),
 		}
 		io_start_tls(&uc->io, tc);
 	}
-	ltimer_set(&uc->timer, now_mono_ms() + vane.cfg->timeouts_backend_connect);
+	ltimer_set(&uc->timer, now_mono_ms() + w->cfg->timeouts_backend_connect);
 	w->st.backend_connects++;
 	return (uc);
 }
@@ -147,7 +147,7 @@ upool_put(struct uconn *uc)
 
 	CHECK_OBJ(uc, UCONN_MAGIC);
 	p = &w->pools[uc->srv->idx];
-	if (w->stopping || p->nidle >= vane.cfg->backends_keepalive) {
+	if (w->stopping || w->retiring || p->nidle >= w->cfg->backends_keepalive) {
 		uconn_free(uc);
 		return;
 	}
@@ -156,7 +156,7 @@ upool_put(struct uconn *uc)
 	uc->timer.fire = idle_timeout;
 	uc->timer.arg = uc;
 	ltimer_set(&uc->timer,
-	    now_mono_ms() + vane.cfg->backends_keepalive_timeout);
+	    now_mono_ms() + w->cfg->backends_keepalive_timeout);
 	TAILQ_INSERT_HEAD(&p->idle, uc, entry);
 	p->nidle++;
 	/* Bytes or a close may already sit in the kernel unseen. */

@@ -45,18 +45,20 @@ queue_publish(struct worker *w)
 }
 
 /* The worker holding the oldest queued request, or NULL. */
+/* The line is per generation: its workers share its servers' slots. */
 static struct worker *
-queue_oldest(void)
+queue_oldest(const struct worker *w)
 {
+	const struct gen *g = w->gen;
 	struct worker *o = NULL;
 	uint64_t t, best = UINT64_MAX;
 	int i;
 
-	for (i = 0; i < vane.nworkers; i++) {
-		t = atomic_load(&vane.workers[i].qhead);
+	for (i = 0; i < g->nworkers; i++) {
+		t = atomic_load(&g->workers[i].qhead);
 		if (t < best) {
 			best = t;
-			o = &vane.workers[i];
+			o = &g->workers[i];
 		}
 	}
 	return (o);
@@ -70,7 +72,7 @@ queue_kick(struct worker *w)
 	struct worker *o;
 
 	atomic_thread_fence(memory_order_seq_cst);
-	if ((o = queue_oldest()) == NULL)
+	if ((o = queue_oldest(w)) == NULL)
 		return;
 	if (o == w)
 		event_active(w->queue_ev, EV_TIMEOUT, 0);
@@ -134,9 +136,8 @@ upstream_flush(struct client *c)
 /* Seconds a client should wait before asking again when no server is up:
  * the soonest a server can come back. */
 static int
-retry_after(void)
+retry_after(const struct config *cfg)
 {
-	const struct config *cfg = vane.cfg;
 	uint64_t ms;
 
 	if (cfg->backends_health_path != NULL)
@@ -160,7 +161,7 @@ upstream_retry(struct client *c, int sent, int status, const char *reason)
 
 	c->fail_status = status;
 	c->fail_reason = reason;
-	if (c->retries < vane.cfg->backends_retries && (!sent || c->can_retry)) {
+	if (c->retries < c->w->cfg->backends_retries && (!sent || c->can_retry)) {
 		c->retries++;
 		w->st.backend_retries++;
 		upstream_release(c, 0);
@@ -194,7 +195,7 @@ upstream_use(struct client *c, int idx)
 	struct worker *w = c->w;
 	struct uconn *uc;
 
-	c->srv = &vane.servers[idx];
+	c->srv = &c->w->servers[idx];
 	c->tried |= 1ULL << idx;
 	c->holds_slot = 1;
 	if ((uc = upool_get(w, c->srv)) != NULL) {
@@ -219,7 +220,7 @@ upstream_none(struct client *c)
 		return;
 	}
 	c->w->st.backend_unavailable++;
-	c->retry_after = retry_after();
+	c->retry_after = retry_after(c->w->cfg);
 	client_error(c, 503, "no backend server is up");
 }
 
@@ -236,22 +237,22 @@ upstream_try(struct client *c)
 	const int *ew = w->weights;
 	int idx;
 
-	backend_masks(vane.servers, vane.nservers, now, &alive, &free);
+	backend_masks(c->w->servers, c->w->nservers, now, &alive, &free);
 	if ((alive & ~c->tried) == 0) {
 		upstream_none(c);
 		return (0);
 	}
-	if (vane.cfg->backends_slow_start != 0) {
-		backend_weights(vane.servers, vane.nservers, now, ewbuf);
+	if (c->w->cfg->backends_slow_start != 0) {
+		backend_weights(c->w->servers, c->w->nservers, now, ewbuf);
 		ew = ewbuf;
 	}
 	if (w->bal.algo == BALANCE_LEAST_CONN)
-		backend_loads(vane.servers, vane.nservers, load);
+		backend_loads(c->w->servers, c->w->nservers, load);
 	while ((cand = free & ~c->tried) != 0) {
 		idx = balance_pick(&w->bal, cand, ew, load);
 		if (idx == -1)
 			break;
-		if (backend_acquire(&vane.servers[idx]) == 0) {
+		if (backend_acquire(&c->w->servers[idx]) == 0) {
 			upstream_use(c, idx);
 			return (0);
 		}
@@ -278,7 +279,7 @@ upstream_start(struct client *c)
 	/* Every server that could take it is busy: wait, first in first
 	 * out, bounded in number and time. */
 	if (atomic_fetch_add_explicit(&vane.queued, 1, memory_order_relaxed) >=
-	    vane.cfg->backends_queue_size) {
+	    c->w->cfg->backends_queue_size) {
 		atomic_fetch_sub_explicit(&vane.queued, 1, memory_order_relaxed);
 		w->st.backend_queue_full++;
 		c->retry_after = 1;
@@ -290,7 +291,7 @@ upstream_start(struct client *c)
 	c->qticket = atomic_fetch_add(&vane.qticket, 1);
 	TAILQ_INSERT_TAIL(&w->queue, c, qentry);
 	c->queued = 1;
-	c->queue_deadline = now_mono_ms() + vane.cfg->backends_queue_timeout;
+	c->queue_deadline = now_mono_ms() + c->w->cfg->backends_queue_timeout;
 	w->st.backend_queued++;
 	if (TAILQ_FIRST(&w->queue) == c) {
 		queue_publish(w);
@@ -299,7 +300,7 @@ upstream_start(struct client *c)
 		 * one in queue_kick: either the releasing worker sees our
 		 * head or our next try sees its free slot. */
 		atomic_thread_fence(memory_order_seq_cst);
-		if (queue_oldest() == w)
+		if (queue_oldest(w) == w)
 			event_active(w->queue_ev, EV_TIMEOUT, 0);
 	}
 	client_arm(c);
@@ -313,7 +314,7 @@ upstream_queue_run(struct worker *w)
 
 	while ((c = TAILQ_FIRST(&w->queue)) != NULL) {
 		/* An older request waiting in another worker goes first. */
-		if ((o = queue_oldest()) != NULL && o != w &&
+		if ((o = queue_oldest(w)) != NULL && o != w &&
 		    atomic_load(&o->qhead) < c->qticket) {
 			worker_kick_queue(o);
 			return;
@@ -333,7 +334,7 @@ upstream_queue_run(struct worker *w)
 		(void)client_flush(c);
 	}
 	/* None left here: the slot may serve another worker's. */
-	if ((o = queue_oldest()) != NULL && o != w)
+	if ((o = queue_oldest(w)) != NULL && o != w)
 		worker_kick_queue(o);
 }
 
@@ -355,7 +356,7 @@ upstream_deadline(const struct uconn *uc)
 	/* Sending a long body is progress too. */
 	if (uc->io.last_write > base)
 		base = uc->io.last_write;
-	return (base + vane.cfg->timeouts_backend_response);
+	return (base + uc->w->cfg->timeouts_backend_response);
 }
 
 static void
@@ -376,7 +377,7 @@ upstream_send(struct client *c)
 	 * server; or while the cache may send it again without its
 	 * conditional (CACHE_HEAD_RESEND). */
 	if ((c->can_retry && ((!c->retried && uc->nreq > 0) ||
-	    c->retries < vane.cfg->backends_retries)) || c->cache.validating)
+	    c->retries < c->w->cfg->backends_retries)) || c->cache.validating)
 		evbuffer_add(uc->io.out, evbuffer_pullup(c->uhead, -1), len);
 	else
 		evbuffer_add_buffer(uc->io.out, c->uhead);
@@ -387,7 +388,7 @@ upstream_send(struct client *c)
 		return;
 	}
 	http_msg_init(&c->resp, c->rfields,
-	    (uint32_t)vane.cfg->limits_header_count);
+	    (uint32_t)c->w->cfg->limits_header_count);
 	upstream_arm(c);
 	client_send_continue(c);
 	client_pump_request(c);
@@ -555,9 +556,9 @@ upstream_read_head(struct client *c)
 		/* 1xx: vane already answered Expect itself; drop them. */
 		evbuffer_drain(in, c->resp.head_len);
 		http_msg_init(&c->resp, c->rfields,
-		    (uint32_t)vane.cfg->limits_header_count);
+		    (uint32_t)c->w->cfg->limits_header_count);
 	}
-	if (vane.cfg->backends_fail_on_5xx && (c->resp.status == 500 ||
+	if (c->w->cfg->backends_fail_on_5xx && (c->resp.status == 500 ||
 	    (c->resp.status >= 502 && c->resp.status <= 504))) {
 		snprintf(why, sizeof(why), "status %d", c->resp.status);
 		backend_failed(c->srv, now_mono_ms(), why);

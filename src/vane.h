@@ -1,8 +1,8 @@
 /*
  * vane.h: the process-wide runtime (L5 owns it, lower layers read it):
- * the configuration in force, the backend servers and the workers.
- * Everything here is written before the workers start and only read
- * afterwards, except the atomics.
+ * the generation in force, the store and the process-wide counts. The
+ * generation pointers are written by the main thread only (start-up and
+ * reload); the atomics by any thread.
  */
 #ifndef VANE_VANE_H
 #define VANE_VANE_H
@@ -13,17 +13,22 @@
 
 #include "config.h"
 
+struct gen;
 struct server;
 struct store;
 struct worker;
 
 struct vane {
+	/* The generation in force (worker.h) and, for the main thread
+	 * (admin, health checks, signals), its parts; a worker reads its
+	 * own generation (w->cfg, w->servers), never these. */
+	struct gen	*gen;
 	struct config	*cfg;
 	struct server	*servers;
 	int		 nservers;
-	struct store	*store;		/* the response cache; NULL: cache.store "off" */
 	struct worker	*workers;
 	int		 nworkers;
+	struct store	*store;		/* the response cache; NULL: cache.store "off" */
 	atomic_int	 nconns;	/* client connections open, all workers */
 	atomic_int	 queued;	/* requests waiting for a backend slot */
 	_Atomic uint64_t qticket;	/* next place in the line, all workers */

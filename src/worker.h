@@ -24,8 +24,41 @@ struct evconnlistener;
 struct upool;
 struct store_conn;
 struct client;
+struct config;
+struct server;
+struct lsock;
+struct tls_ctx;
+struct cache_conf;
 
 TAILQ_HEAD(client_list, client);
+
+/*
+ * A generation: one configuration and everything built from it (backend
+ * servers, TLS context, cache settings, listening sockets) with the worker
+ * threads that serve it. A reload builds a new generation beside the
+ * running one, starts it, then retires the old: its workers stop
+ * accepting (the new ones accept on the same sockets), hand their idle
+ * keep-alive connections over to the new workers, finish the requests in
+ * flight, and exit; the main thread then frees the generation. A worker
+ * only ever reads its own generation, so no request sees two
+ * configurations.
+ */
+struct gen {
+	unsigned		 id;		/* 1 at start, +1 per reload */
+	struct config		*cfg;
+	struct server		*servers;
+	int			 nservers;
+	struct tls_ctx		*tls;		/* NULL: no TLS listener */
+	struct cache_conf	*cc;		/* NULL: no cache */
+	struct lsock		*lsocks;
+	int			 nlsocks;
+	struct worker		*workers;
+	int			 nworkers;
+	atomic_int		 running;	/* threads not returned yet */
+	int			 started;
+	int			 retired;
+	struct gen		*next;		/* the retired ones */
+};
 
 struct field_block {
 	struct field_block	*next;
@@ -34,6 +67,10 @@ struct field_block {
 struct worker {
 	int			 id;
 	pthread_t		 thread;
+	struct gen		*gen;
+	const struct config	*cfg;		/* gen's, for short */
+	struct server		*servers;	/* gen's */
+	int			 nservers;
 	struct event_base	*base;
 	int			 notify_fd[2];
 	struct event		*notify_ev;
@@ -46,6 +83,9 @@ struct worker {
 	struct client_list	 clients;
 	int			 nclients;
 	int			 stopping;
+	int			 retiring;	/* a newer generation serves */
+	int			 started;	/* its thread runs or ran */
+	int			 locks;		/* set-up began: mutexes live */
 	struct event		*stop_timer;
 	int			 accept_paused;	/* limits.connections reached */
 	struct event		*accept_timer;
@@ -65,6 +105,11 @@ struct worker {
 	_Atomic uint64_t	 qhead;		/* qticket of the oldest; UINT64_MAX: none */
 	struct event		*queue_ev;
 	struct event		*log_ev;	/* flushes the access log */
+
+	/* Idle connections handed over by the retiring generation's
+	 * worker of the same id, under handover_lock; an 'H' says so. */
+	pthread_mutex_t		 handover_lock;
+	struct client_list	 handover;
 
 	/* Derived from the configuration once. */
 	struct http_limits	 req_limits;
@@ -86,13 +131,33 @@ struct worker {
 	char			 date[40];
 };
 
-/* Start-up: create the workers and their listening sockets. */
-int	workers_init(int n);
-int	workers_start(void);
+/*
+ * A generation for cfg (which it owns from now on) with n workers, not
+ * started: its servers, TLS context, cache settings and listening sockets
+ * (those old binds too are taken over). NULL with "FILE:LINE: message" in
+ * err; cfg is then still the caller's.
+ */
+struct gen	*gen_new(struct config *cfg, int n, struct gen *old, char *err,
+		    size_t errlen);
+int		 gen_start(struct gen *g);
+/* Make g the generation in force (vane.gen and its aliases in vane),
+ * retiring the one before, if any. Main thread. */
+void		 gen_install(struct gen *g);
+/* Free the retired generations whose workers are all gone; the number
+ * still running. Main thread. */
+int		 gens_reap(void);
+/* Every counter summed over the workers of all generations, the freed
+ * ones included (counters only grow, even across reloads). */
+void		 workers_stats(struct stats *out);
+
 /* Ask every worker to stop gracefully; workers_join waits for them. */
 void	workers_stop(void);
 void	workers_join(void);
 void	workers_free(void);
+
+/* A retiring worker's idle connection goes to the generation in force:
+ * 0, or -1 when it cannot (the caller closes it). */
+int	worker_handover(struct worker *w, struct client *c);
 
 /* The current Date field value (IMF-fixdate). */
 const char	*worker_date(struct worker *w);
