@@ -1,8 +1,8 @@
 /*
  * main.c: the command line, start-up, signals and shutdown (L5).
  *
- * vane [-c file] [-t] [-s reload|stop|stats|drain:SERVER|ready:SERVER] [-V]
- *      [-x man|sample] [-h]
+ * vane [-c file] [-f] [-t] [-s reload|stop|reopen|stats|drain:SERVER|...]
+ *      [-V] [-x man|sample] [-h]
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -25,8 +25,10 @@
 #include "backend.h"
 #include "cache.h"
 #include "config.h"
+#include "daemon.h"
 #include "health.h"
 #include "log.h"
+#include "notify.h"
 #include "redis.h"
 #include "store.h"
 #include "tls.h"
@@ -45,14 +47,16 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: vane [-c file] [-t | -T] [-s command] [-V] [-x man|sample] "
-	    "[-h]\n"
+	    "usage: vane [-c file] [-f] [-t | -T] [-s command] [-V] "
+	    "[-x man|sample] [-h]\n"
 	    "  -c file   configuration file (default %s)\n"
+	    "  -f        stay in the foreground whatever daemon says\n"
 	    "  -t        test the configuration and exit\n"
 	    "  -T        test it, then print the effective configuration\n"
-	    "  -s cmd    tell the running instance: reload or stop (signal),\n"
-	    "            stats, drain:SERVER, ready:SERVER, purge:URL or\n"
-	    "            purge-tag:TAG (admin.address)\n"
+	    "  -s cmd    tell the running instance: reload, stop or reopen\n"
+	    "            (the logs) by a signal; stats, drain:SERVER,\n"
+	    "            ready:SERVER, purge:URL or purge-tag:TAG\n"
+	    "            (admin.address)\n"
 	    "  -V        print the version of vane and its libraries\n"
 	    "  -x what   print the generated options section of vane.conf(5)\n"
 	    "            (man) or the sample configuration (sample)\n"
@@ -126,21 +130,7 @@ backends_or_die(const struct config *cfg, struct server **out)
 	return (n);
 }
 
-static pid_t
-read_pidfile(const char *path)
-{
-	FILE *fp;
-	long pid = 0;
-
-	if ((fp = fopen(path, "r")) == NULL)
-		return (-1);
-	if (fscanf(fp, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(fp);
-	return (pid > 0 ? (pid_t)pid : -1);
-}
-
-/* -s reload|stop: signal the instance named by the pidfile; other
+/* -s reload|stop|reopen: signal the instance named by the pidfile; other
  * commands go to its admin listener. */
 static int
 send_signal(const char *path, const char *what)
@@ -155,6 +145,8 @@ send_signal(const char *path, const char *what)
 		sig = SIGHUP;
 	else if (strcmp(what, "stop") == 0)
 		sig = SIGTERM;
+	else if (strcmp(what, "reopen") == 0)
+		sig = SIGUSR1;
 	else {
 		rc = admin_command(cfg, what);
 		config_free(cfg);
@@ -166,7 +158,8 @@ send_signal(const char *path, const char *what)
 		config_free(cfg);
 		return (1);
 	}
-	if ((pid = read_pidfile(cfg->pidfile)) == -1 || kill(pid, sig) == -1) {
+	if ((pid = daemon_pidfile_read(cfg->pidfile)) == -1 ||
+	    kill(pid, sig) == -1) {
 		fprintf(stderr, "vane: no running instance (pidfile %s)\n",
 		    cfg->pidfile);
 		config_free(cfg);
@@ -187,24 +180,6 @@ send_signal(const char *path, const char *what)
 }
 
 static void
-write_pidfile(const char *path)
-{
-	pid_t old;
-	FILE *fp;
-
-	if (path == NULL)
-		return;
-	if ((old = read_pidfile(path)) != -1 && old != getpid() &&
-	    kill(old, 0) == 0)
-		fatal("another vane (pid %ld) holds the pidfile %s",
-		    (long)old, path);
-	if ((fp = fopen(path, "w")) == NULL)
-		fatal("cannot write pidfile %s: %s", path, strerror(errno));
-	fprintf(fp, "%ld\n", (long)getpid());
-	fclose(fp);
-}
-
-static void
 drop_privileges(const struct config *cfg)
 {
 	struct passwd *pw = NULL;
@@ -213,7 +188,7 @@ drop_privileges(const struct config *cfg)
 
 	if (cfg->user == NULL && cfg->group == NULL)
 		return;
-	if (getuid() != 0) {
+	if (geteuid() != 0) {
 		log_warn("not root: user/group ignored");
 		return;
 	}
@@ -225,35 +200,13 @@ drop_privileges(const struct config *cfg)
 		gid = gr->gr_gid;
 	} else
 		gid = pw->pw_gid;
-	if (setgroups(1, &gid) == -1 || setgid(gid) == -1)
+	/* Real, effective and saved IDs alike: none left to return to. */
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1)
 		fatal("cannot change group: %s", strerror(errno));
-	if (pw != NULL && setuid(pw->pw_uid) == -1)
+	if (pw != NULL && setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
 		fatal("cannot change user: %s", strerror(errno));
-}
-
-static void
-daemonize(void)
-{
-	pid_t pid;
-	int fd;
-
-	if ((pid = fork()) == -1)
-		fatal("fork: %s", strerror(errno));
-	if (pid > 0)
-		_exit(0);
-	setsid();
-	if ((pid = fork()) == -1)
-		fatal("fork: %s", strerror(errno));
-	if (pid > 0)
-		_exit(0);
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		if (vane.cfg->log_error != NULL)
-			dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
+	if (pw != NULL && pw->pw_uid != 0 && setuid(0) != -1)
+		fatal("user '%s': root could be regained", cfg->user);
 }
 
 static void
@@ -350,15 +303,20 @@ redis_store(const struct config *cfg)
 }
 
 static int
-run(const char *path)
+run(const char *path, int foreground)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	struct event *sev[4];
 	struct event_base *base;
+	char err[1024];
 	long n;
 	int i;
 
 	vane.cfg = load_or_die(path);
+	/* Before any port is bound: a second start is told about the
+	 * first instance, not about an address in use. */
+	if (daemon_pidfile_check(vane.cfg->pidfile, err, sizeof(err)) == -1)
+		fatal("%s", err);
 	if (log_open(vane.cfg->log_error, vane.cfg->log_access,
 	    vane.cfg->log_level) == -1)
 		fatal("cannot open log file: %s", strerror(errno));
@@ -378,13 +336,17 @@ run(const char *path)
 		fatal("cannot create the cache: out of memory");
 	if (cache_init() == -1)
 		fatal("cannot set up the cache: out of memory");
-	/* Bound before privileges go and before the fork: a port in use
-	 * is a start-up error on the terminal. */
+	/* From here on, in the process that will serve: the one started
+	 * waits for daemon_ready() and exits 0, or 1 if we die first; our
+	 * errors still go to its terminal. */
+	if (vane.cfg->daemon && !foreground)
+		daemon_detach(vane.cfg->log_error);
+	/* Bound before privileges go: ports below 1024. */
 	if (admin_init() == -1 || workers_init((int)n) == -1)
 		return (1);
-	if (vane.cfg->daemon)
-		daemonize();
-	write_pidfile(vane.cfg->pidfile);
+	if (vane.cfg->pidfile != NULL && daemon_pidfile_write(
+	    vane.cfg->pidfile, err, sizeof(err)) == -1)
+		fatal("%s", err);
 	drop_privileges(vane.cfg);
 	if ((base = event_base_new()) == NULL)
 		fatal("cannot create the main event loop");
@@ -401,7 +363,12 @@ run(const char *path)
 		fatal("cannot start the health checks: out of memory");
 	log_notice("vane %s started: %ld worker(s), %d backend server(s)",
 	    PACKAGE_VERSION, n, vane.nservers);
+	daemon_ready(vane.cfg->log_error == NULL);
+	notify_ready();
 	event_base_dispatch(base);
+	/* The loop ends when a stop begins; the workers finish up to
+	 * timeouts.shutdown from now. */
+	notify_stopping();
 	/* Nothing serves it while the workers finish: close it now. */
 	admin_stop();
 	workers_join();
@@ -411,8 +378,7 @@ run(const char *path)
 	event_base_free(base);
 	workers_free();
 	tls_install(NULL);
-	if (vane.cfg->pidfile != NULL)
-		unlink(vane.cfg->pidfile);
+	daemon_pidfile_remove();
 	log_notice("stopped");
 	backend_free(vane.servers, vane.nservers);
 	store_destroy(vane.store);
@@ -429,7 +395,7 @@ main(int argc, char **argv)
 	const char *path = DEFAULT_CONF, *sig = NULL, *gen = NULL;
 	struct config *cfg;
 	struct server *srv;
-	int ch, test = 0;
+	int ch, test = 0, foreground = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		version();
@@ -439,10 +405,13 @@ main(int argc, char **argv)
 		usage(stdout);
 		return (0);
 	}
-	while ((ch = getopt(argc, argv, "c:tTs:Vx:h")) != -1) {
+	while ((ch = getopt(argc, argv, "c:ftTs:Vx:h")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'f':
+			foreground = 1;
 			break;
 		case 't':
 			test = 1;
@@ -499,5 +468,5 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return (0);
 	}
-	return (run(path));
+	return (run(path, foreground));
 }
