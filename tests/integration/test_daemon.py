@@ -84,9 +84,14 @@ def start(conf, tmp_path, name="start"):
     """vane -c conf with its output in files (a pipe held by a daemon
     would keep a reader waiting). Returns (exit status, stderr)."""
     err = tmp_path / (name + ".stderr")
+    # The daemon's stderr is /dev/null once it serves: a sanitizer
+    # report at its exit goes to a file instead (sanitized builds only).
+    env = dict(os.environ, ASAN_OPTIONS="detect_leaks=1:log_path=%s"
+               % (tmp_path / "asan"), UBSAN_OPTIONS="print_stacktrace=1:"
+               "log_path=%s" % (tmp_path / "ubsan"))
     with open(err, "wb") as ef, open(tmp_path / (name + ".stdout"),
                                      "wb") as of:
-        rc = subprocess.run([vane_bin(), "-c", str(conf)],
+        rc = subprocess.run([vane_bin(), "-c", str(conf)], env=env,
                             stdin=subprocess.DEVNULL, stdout=of, stderr=ef,
                             timeout=30).returncode
     return rc, err.read_text(errors="replace")
@@ -135,6 +140,8 @@ def test_daemon_ready_on_exit_pidfile_and_s_stop(tmp_path, backend,
     assert "stopped" in log and not sanitizer_report(log), log[-2000:]
     old = (tmp_path / "error.log.1").read_text(errors="replace")
     assert "started" in old and not sanitizer_report(old), old[-2000:]
+    reports = list(tmp_path.glob("asan*")) + list(tmp_path.glob("ubsan*"))
+    assert not reports, [r.read_text() for r in reports]
 
 
 def test_dash_f_stays_in_foreground(tmp_path, backend):
