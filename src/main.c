@@ -1,8 +1,8 @@
 /*
  * main.c: the command line, start-up, signals and shutdown (L5).
  *
- * vane [-c file] [-f] [-t] [-s reload|stop|reopen|stats|drain:SERVER|...]
- *      [-V] [-x man|sample] [-h]
+ * vane [-c file] [-t] [-s reload|stop|stats|drain:SERVER|ready:SERVER] [-V]
+ *      [-x man|sample] [-h]
  */
 #include <errno.h>
 #include <fcntl.h>
