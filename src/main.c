@@ -25,9 +25,11 @@
 #include "backend.h"
 #include "cache.h"
 #include "config.h"
+#include "daemon.h"
 #include "health.h"
 #include "listener.h"
 #include "log.h"
+#include "notify.h"
 #include "redis.h"
 #include "store.h"
 #include "tls.h"
@@ -46,14 +48,16 @@ static void
 usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: vane [-c file] [-t | -T] [-s command] [-V] [-x man|sample] "
-	    "[-h]\n"
+	    "usage: vane [-c file] [-f] [-t | -T] [-s command] [-V] "
+	    "[-x man|sample] [-h]\n"
 	    "  -c file   configuration file (default %s)\n"
+	    "  -f        stay in the foreground whatever daemon says\n"
 	    "  -t        test the configuration and exit\n"
 	    "  -T        test it, then print the effective configuration\n"
-	    "  -s cmd    tell the running instance: reload or stop (signal),\n"
-	    "            stats, drain:SERVER, ready:SERVER, purge:URL or\n"
-	    "            purge-tag:TAG (admin.address)\n"
+	    "  -s cmd    tell the running instance: reload, stop or reopen\n"
+	    "            (the logs) by a signal; stats, drain:SERVER,\n"
+	    "            ready:SERVER, purge:URL or purge-tag:TAG\n"
+	    "            (admin.address)\n"
 	    "  -V        print the version of vane and its libraries\n"
 	    "  -x what   print the generated options section of vane.conf(5)\n"
 	    "            (man) or the sample configuration (sample)\n"
@@ -115,21 +119,7 @@ backends_or_die(const struct config *cfg, struct server **out)
 	return (n);
 }
 
-static pid_t
-read_pidfile(const char *path)
-{
-	FILE *fp;
-	long pid = 0;
-
-	if ((fp = fopen(path, "r")) == NULL)
-		return (-1);
-	if (fscanf(fp, "%ld", &pid) != 1)
-		pid = 0;
-	fclose(fp);
-	return (pid > 0 ? (pid_t)pid : -1);
-}
-
-/* -s reload|stop: signal the instance named by the pidfile; other
+/* -s reload|stop|reopen: signal the instance named by the pidfile; other
  * commands go to its admin listener. */
 static int
 send_signal(const char *path, const char *what)
@@ -153,6 +143,8 @@ send_signal(const char *path, const char *what)
 		sig = SIGHUP;
 	} else if (strcmp(what, "stop") == 0)
 		sig = SIGTERM;
+	else if (strcmp(what, "reopen") == 0)
+		sig = SIGUSR1;
 	else {
 		rc = admin_command(cfg, what);
 		config_free(cfg);
@@ -164,7 +156,8 @@ send_signal(const char *path, const char *what)
 		config_free(cfg);
 		return (1);
 	}
-	if ((pid = read_pidfile(cfg->pidfile)) == -1 || kill(pid, sig) == -1) {
+	if ((pid = daemon_pidfile_read(cfg->pidfile)) == -1 ||
+	    kill(pid, sig) == -1) {
 		fprintf(stderr, "vane: no running instance (pidfile %s)\n",
 		    cfg->pidfile);
 		config_free(cfg);
@@ -185,24 +178,6 @@ send_signal(const char *path, const char *what)
 }
 
 static void
-write_pidfile(const char *path)
-{
-	pid_t old;
-	FILE *fp;
-
-	if (path == NULL)
-		return;
-	if ((old = read_pidfile(path)) != -1 && old != getpid() &&
-	    kill(old, 0) == 0)
-		fatal("another vane (pid %ld) holds the pidfile %s",
-		    (long)old, path);
-	if ((fp = fopen(path, "w")) == NULL)
-		fatal("cannot write pidfile %s: %s", path, strerror(errno));
-	fprintf(fp, "%ld\n", (long)getpid());
-	fclose(fp);
-}
-
-static void
 drop_privileges(const struct config *cfg)
 {
 	struct passwd *pw = NULL;
@@ -211,7 +186,7 @@ drop_privileges(const struct config *cfg)
 
 	if (cfg->user == NULL && cfg->group == NULL)
 		return;
-	if (getuid() != 0) {
+	if (geteuid() != 0) {
 		log_warn("not root: user/group ignored");
 		return;
 	}
@@ -223,35 +198,13 @@ drop_privileges(const struct config *cfg)
 		gid = gr->gr_gid;
 	} else
 		gid = pw->pw_gid;
-	if (setgroups(1, &gid) == -1 || setgid(gid) == -1)
+	/* Real, effective and saved IDs alike: none left to return to. */
+	if (setgroups(1, &gid) == -1 || setresgid(gid, gid, gid) == -1)
 		fatal("cannot change group: %s", strerror(errno));
-	if (pw != NULL && setuid(pw->pw_uid) == -1)
+	if (pw != NULL && setresuid(pw->pw_uid, pw->pw_uid, pw->pw_uid) == -1)
 		fatal("cannot change user: %s", strerror(errno));
-}
-
-static void
-daemonize(void)
-{
-	pid_t pid;
-	int fd;
-
-	if ((pid = fork()) == -1)
-		fatal("fork: %s", strerror(errno));
-	if (pid > 0)
-		_exit(0);
-	setsid();
-	if ((pid = fork()) == -1)
-		fatal("fork: %s", strerror(errno));
-	if (pid > 0)
-		_exit(0);
-	if ((fd = open("/dev/null", O_RDWR)) != -1) {
-		dup2(fd, 0);
-		dup2(fd, 1);
-		if (vane.cfg->log_error != NULL)
-			dup2(fd, 2);
-		if (fd > 2)
-			close(fd);
-	}
+	if (pw != NULL && pw->pw_uid != 0 && setuid(0) != -1)
+		fatal("user '%s': root could be regained", cfg->user);
 }
 
 static void
@@ -357,7 +310,10 @@ on_signal(evutil_socket_t sig, short what, void *arg)
 			log_notice("logs reopened");
 		break;
 	case SIGHUP:
+		/* systemd (Type=notify) waits for READY=1 again. */
+		notify_reloading();
 		reload(base);
+		notify_ready();
 		break;
 	}
 }
@@ -384,18 +340,22 @@ redis_store(const struct config *cfg)
 }
 
 static int
-run(const char *path)
+run(const char *path, int foreground)
 {
 	static const int sigs[] = { SIGTERM, SIGINT, SIGHUP, SIGUSR1 };
 	struct event *sev[4];
 	struct event_base *base;
 	struct config *cfg;
 	struct gen *g;
-	char err[1024], *pidfile;
+	char err[1024];
 	long n;
 	int i;
 
 	cfg = load_or_die(path);
+	/* Before any port is bound: a second start is told about the
+	 * first instance, not about an address in use. */
+	if (daemon_pidfile_check(cfg->pidfile, err, sizeof(err)) == -1)
+		fatal("%s", err);
 	if (log_open(cfg->log_error, cfg->log_access, cfg->log_level) == -1)
 		fatal("cannot open log file: %s", strerror(errno));
 	for (i = 0; i < cfg->nwarnings; i++)
@@ -410,9 +370,14 @@ run(const char *path)
 	else if (cfg->cache_store != CFG_CACHE_OFF &&
 	    (vane.store = store_mem_new(cfg->cache_size, 0)) == NULL)
 		fatal("cannot create the cache: out of memory");
-	/* Bound before privileges go and before the fork: a port in use
-	 * or a certificate that does not load is a start-up error on the
-	 * terminal. */
+	/* From here on, in the process that will serve: the one started
+	 * waits for daemon_ready() and exits 0, or 1 if we die first; our
+	 * errors still go to its terminal. */
+	if (cfg->daemon && !foreground)
+		daemon_detach(cfg->log_error);
+	/* Bound before privileges go (ports below 1024, keys readable by
+	 * root only): a port in use or a certificate that does not load is
+	 * a start-up error on the terminal. */
 	if ((g = gen_new(cfg, (int)n, NULL, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		if (cfg->log_error != NULL)
@@ -433,11 +398,10 @@ run(const char *path)
 	}
 	for (i = 0; i < g->nlsocks; i++)
 		log_notice("listening on %s", g->lsocks[i].name);
-	if (vane.cfg->daemon)
-		daemonize();
 	/* Restart-only: the one written is the one removed at exit. */
-	pidfile = cfg->pidfile != NULL ? xstrdup(cfg->pidfile) : NULL;
-	write_pidfile(pidfile);
+	if (cfg->pidfile != NULL && daemon_pidfile_write(cfg->pidfile, err,
+	    sizeof(err)) == -1)
+		fatal("%s", err);
 	drop_privileges(vane.cfg);
 	if ((base = event_base_new()) == NULL)
 		fatal("cannot create the main event loop");
@@ -456,7 +420,12 @@ run(const char *path)
 		fatal("cannot start the health checks: out of memory");
 	log_notice("vane %s started: %ld worker(s), %d backend server(s)",
 	    PACKAGE_VERSION, n, vane.nservers);
+	daemon_ready(vane.cfg->log_error == NULL);
+	notify_ready();
 	event_base_dispatch(base);
+	/* The loop ends when a stop begins; the workers finish up to
+	 * timeouts.shutdown from now. */
+	notify_stopping();
 	/* Nothing serves it while the workers finish: close it now. */
 	admin_stop();
 	workers_join();
@@ -466,9 +435,7 @@ run(const char *path)
 	event_free(reap_ev);
 	event_base_free(base);
 	workers_free();
-	if (pidfile != NULL)
-		unlink(pidfile);
-	free(pidfile);
+	daemon_pidfile_remove();
 	log_notice("stopped");
 	store_destroy(vane.store);
 	vane.store = NULL;
@@ -482,7 +449,7 @@ main(int argc, char **argv)
 	const char *path = DEFAULT_CONF, *sig = NULL, *gen = NULL;
 	struct config *cfg;
 	struct server *srv;
-	int ch, test = 0;
+	int ch, test = 0, foreground = 0;
 
 	if (argc == 2 && strcmp(argv[1], "--version") == 0) {
 		version();
@@ -492,10 +459,13 @@ main(int argc, char **argv)
 		usage(stdout);
 		return (0);
 	}
-	while ((ch = getopt(argc, argv, "c:tTs:Vx:h")) != -1) {
+	while ((ch = getopt(argc, argv, "c:ftTs:Vx:h")) != -1) {
 		switch (ch) {
 		case 'c':
 			path = optarg;
+			break;
+		case 'f':
+			foreground = 1;
 			break;
 		case 't':
 			test = 1;
@@ -552,5 +522,5 @@ main(int argc, char **argv)
 		config_free(cfg);
 		return (0);
 	}
-	return (run(path));
+	return (run(path, foreground));
 }

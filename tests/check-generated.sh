@@ -76,7 +76,8 @@ if command -v mandoc > /dev/null 2>&1; then
 	for in in "$srcdir/man/vane.8.in" "$srcdir/man/vane.conf.5.in"; do
 		out="$tmp/$(basename "$in" .in)"
 		sed -e 's|@sysconfdir[@]|/etc|g' -e 's|@sbindir[@]|/usr/sbin|g' \
-		    -e 's|@VERSION[@]|0|g' "$in" > "$out"
+		    -e 's|@localstatedir[@]|/var|g' -e 's|@VERSION[@]|0|g' \
+		    "$in" > "$out"
 		if ! mandoc -Tlint -W warning "$out" > "$tmp/lint" 2>&1 ||
 		    [ -s "$tmp/lint" ]; then
 			echo "FAIL: mandoc -Tlint -W warning $(basename "$in"):"
