@@ -276,6 +276,14 @@ def test_sd_notify_ready_and_stopping(tmp_path, backend, abstract):
             (msg, errf.read_text())
         # READY=1 means serving, with no wait for the port.
         assert get(port).status == 200
+        # A reload is framed by RELOADING=1 and READY=1, whatever its
+        # outcome (this one keeps the file as it is).
+        proc.send_signal(signal.SIGHUP)
+        msg = recv_state(s, 10)
+        assert msg is not None and "RELOADING=1" in msg.split("\n"), msg
+        msg = recv_state(s, 10)
+        assert msg is not None and "READY=1" in msg.split("\n"), msg
+        assert get(port).status == 200
         proc.send_signal(signal.SIGTERM)
         msg = recv_state(s, 10)
         assert msg is not None and "STOPPING=1" in msg.split("\n"), msg
