@@ -52,6 +52,7 @@ static const char	*check_field_name(const char *);
 static const char	*check_field_list(const char *);
 static const char	*check_host_name(const char *);
 static const char	*check_hsts(const char *);
+static const char	*check_token(const char *);
 
 /* Index of every row, so an element can name its list. */
 enum {
@@ -155,6 +156,25 @@ check_hsts(const char *s)
 	    s[i] != '\0' || i > 256)
 		return ("must start with max-age=SECONDS, e.g. "
 		    "\"max-age=63072000; includeSubDomains\", on one line");
+	return (NULL);
+}
+
+/* RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
+ * "+" / "/" ) *"=". Bounded so that vane -s can always send it. */
+static const char *
+check_token(const char *s)
+{
+	size_t	 n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-._~+/");
+
+	if (n == 0)
+		return ("must start with a letter, a digit or one of -._~+/");
+	n += strspn(s + n, "=");
+	if (s[n] != '\0')
+		return ("must be letters, digits and -._~+/, with '=' only at "
+		    "the end (RFC 6750 b64token)");
+	if (n > 512)
+		return ("must be at most 512 characters");
 	return (NULL);
 }
 
@@ -988,6 +1008,42 @@ check_listen(struct loader *l)
 	return (0);
 }
 
+/*
+ * The admin listener can drain every server and purge the cache: off
+ * loopback it needs a token. It cannot share a port with a listener
+ * either (the bind would fail at start, or worse, share the port).
+ */
+static int
+check_admin(struct loader *l)
+{
+	const struct cfg_addr	*a = &l->cfg->admin_address;
+	const struct cfg_listen	*ln;
+	int			 i;
+
+	if (!a->set)
+		return (0);
+	if (l->cfg->admin_token == NULL &&
+	    !sockaddr_is_loopback((const struct sockaddr *)&a->ss)) {
+		snprintf(l->err, l->errlen, "%s: admin.address: %s is not "
+		    "loopback: set admin.token, or whoever reaches it can "
+		    "drain servers and purge the cache",
+		    config_where(l->cfg, "admin.address"), a->text);
+		return (-1);
+	}
+	for (i = 0; i < l->cfg->nlisten; i++) {
+		ln = &l->cfg->listen[i];
+		if (!sockaddr_overlap((const struct sockaddr *)&a->ss,
+		    (const struct sockaddr *)&ln->address.ss))
+			continue;
+		snprintf(l->err, l->errlen, "%s: admin.address: %s takes the "
+		    "port of listen address %s (line %d)",
+		    config_where(l->cfg, "admin.address"), a->text,
+		    ln->address.text, ln->line);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Lines in the file, for errors about what it lacks. */
 static int
 count_lines(FILE *fp)
@@ -1066,7 +1122,8 @@ config_load(const char *path, char *err, size_t errlen)
 	}
 	if (read_file(&l) == -1 ||
 	    load_group(&l, config_root_setting(&l.lc), "") == -1 ||
-	    check_required(&l) == -1 || check_listen(&l) == -1)
+	    check_required(&l) == -1 || check_listen(&l) == -1 ||
+	    check_admin(&l) == -1)
 		goto fail;
 	config_destroy(&l.lc);
 	return (l.cfg);

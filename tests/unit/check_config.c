@@ -128,6 +128,12 @@ load_text(const char *text, char *err, size_t errlen)
 	"listen = ( { address = \"127.0.0.1:8080\"; } );\n" \
 	"backends = { servers = ( { address = \"127.0.0.1:8001\"; } ); };\n"
 
+/* The longest admin.token. */
+#define TOKEN64 \
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define TOKEN512 TOKEN64 TOKEN64 TOKEN64 TOKEN64 TOKEN64 TOKEN64 TOKEN64 \
+	TOKEN64
+
 static const char *
 tname(int i, char *buf, size_t len)
 {
@@ -907,6 +913,34 @@ static const struct bad bad[] = {
 	    "); };\n",
 	    "5: duplicate backend server address 127.0.0.1:8001 "
 	    "(first at line 3)" },
+	/* admin: off loopback only with a token, never on a listen port */
+	{ MINIMAL "admin = {\n  address = \"*:8081\"; };\n",
+	    "4: admin.address: *:8081 is not loopback: set admin.token, or "
+	    "whoever reaches it can drain servers and purge the cache" },
+	{ MINIMAL "admin = { address = \"[::]:8081\"; token = \"\"; };\n",
+	    "3: option 'admin.token' must start with a letter, a digit or one "
+	    "of -._~+/" },
+	{ MINIMAL "admin = { address = \"10.1.2.3:8081\"; };\n",
+	    "3: admin.address: 10.1.2.3:8081 is not loopback: set "
+	    "admin.token, or whoever reaches it can drain servers and purge "
+	    "the cache" },
+	{ MINIMAL "admin = { token = \"a b\"; };\n",
+	    "3: option 'admin.token' must be letters, digits and -._~+/, with "
+	    "'=' only at the end (RFC 6750 b64token)" },
+	{ MINIMAL "admin = { token = \"" TOKEN512 "a\"; };\n",
+	    "3: option 'admin.token' must be at most 512 characters" },
+	{ MINIMAL "admin = { token = \"abc=d\"; };\n",
+	    "3: option 'admin.token' must be letters, digits and -._~+/, with "
+	    "'=' only at the end (RFC 6750 b64token)" },
+	{ MINIMAL "admin = { address = \"localhost:8080\"; };\n",
+	    "3: admin.address: localhost:8080 takes the port of listen "
+	    "address 127.0.0.1:8080 (line 1)" },
+	{ "listen = ( { address = \"127.0.0.1:80\"; },\n"
+	    "  { address = \"*:8081\"; } );\n"
+	    "backends = { servers = ( { address = \"127.0.0.1:81\"; } ); };\n"
+	    "admin = { address = \"127.0.0.1:8081\"; };\n",
+	    "4: admin.address: 127.0.0.1:8081 takes the port of listen "
+	    "address *:8081 (line 2)" },
 	/* missing */
 	{ "workers = 1;\n\n", "2: missing required option 'listen'" },
 	{ "", "1: missing required option 'listen'" },
@@ -1015,6 +1049,11 @@ static const struct warned warned[] = {
 	{ "cache = { redis = {\n timeout = \"20ms\"; }; };\n", 0, 0, NULL },
 	{ "admin = { address = \"127.0.0.1:8081\"; };\n", 0, 0, NULL },
 	{ "cache = { };\nadmin = { };\n", 0, 0, NULL },
+	/* Off loopback with a token; the longest token; '=' padding. */
+	{ "admin = { address = \"*:8081\"; token = \"s3cr+t/x~Y_.-==\"; };\n",
+	    0, 0, NULL },
+	{ "admin = { address = \"[::]:8081\";\ntoken = \"" TOKEN512 "\"; };\n",
+	    0, 0, NULL },
 	{ "backends = { servers = ( { address = \"1.1.1.1:2\"; } );\n"
 	    "health = { rise = 2; fall = 3; }; };\n", 0, 0, NULL },
 };
