@@ -1,7 +1,7 @@
 /*
  * main.c: the command line, start-up, signals and shutdown (L5).
  *
- * vane [-c file] [-t] [-s reload|stop|stats|drain:SERVER|ready:SERVER] [-V]
+ * vane [-c file] [-t] [-s reload|stop|stats|drain:SERVER|enable:SERVER] [-V]
  *      [-x man|sample] [-h]
  */
 #include <errno.h>
@@ -51,7 +51,7 @@ usage(FILE *fp)
 	    "  -t        test the configuration and exit\n"
 	    "  -T        test it, then print the effective configuration\n"
 	    "  -s cmd    tell the running instance: reload or stop (signal),\n"
-	    "            stats, drain:SERVER, ready:SERVER, purge:URL or\n"
+	    "            stats, drain:SERVER, enable:SERVER, purge:URL or\n"
 	    "            purge-tag:TAG (admin.address)\n"
 	    "  -V        print the version of vane and its libraries\n"
 	    "  -x what   print the generated options section of vane.conf(5)\n"
