@@ -1374,6 +1374,17 @@ format_value(const struct opt *d, const void *field, char *buf, size_t len)
 	}
 }
 
+const char *
+config_value(const struct config *cfg, const char *path, char *buf,
+    size_t len)
+{
+	int i;
+
+	if ((i = find_path(path)) == -1 || opts[i].kind != K_OPT)
+		return (NULL);
+	return (format_value(&opts[i], FIELD(cfg, &opts[i]), buf, len));
+}
+
 /*
  * One option: doc, then "key = value;". In the sample an unset option shows
  * its example, commented out, and so does anything not implemented yet, so

@@ -109,6 +109,26 @@ const char	*config_restart_needed(const struct config *old,
  */
 const char	*config_where(const struct config *cfg, const char *path);
 
+/*
+ * The value of the option path ("cache.size") as the file would write it,
+ * unquoted ("256M", "memory"), or NULL when it is unset or path names no
+ * scalar option. buf may or may not hold the result.
+ */
+const char	*config_value(const struct config *cfg, const char *path,
+		    char *buf, size_t len);
+
+/*
+ * What vane -t checks beyond config_load (config_check.c): the files the
+ * configuration reads exist and are readable (certificates, keys, OCSP
+ * responses, CA files), and the files it writes (log.error, log.access,
+ * pidfile) can be written or created. Returns 0, or -1 with "FILE:LINE:
+ * option: reason" in err. Checked as the calling user, who is the one
+ * that opens them at start (before user/group apply).
+ */
+int	config_check_files(const struct config *cfg, char *err, size_t errlen);
+/* A one-screen summary of cfg for people (vane -t). */
+void	config_summary(FILE *fp, const struct config *cfg);
+
 /* The OPTIONS section of vane.conf(5), mdoc(7): what vane -x man prints. */
 void	config_print_man(FILE *fp);
 /* etc/vane.conf: every option with its doc, what vane -x sample prints. */

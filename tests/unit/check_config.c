@@ -1092,6 +1092,122 @@ START_TEST(test_warnings)
 }
 END_TEST
 
+/* vane -t: files read and written, named by FILE:LINE of their option. */
+START_TEST(test_check_files)
+{
+	struct config	*cfg;
+	char		 text[2048], err[1024], want[1024], f[4][160];
+	int		 i;
+
+	for (i = 0; i < 4; i++)
+		snprintf(f[i], sizeof(f[i]), "%s/f%d", tmpdir, i);
+	snprintf(text, sizeof(text), MINIMAL "tls = { certificates = (\n"
+	    "  { cert = \"%s\"; key = \"%s\"; } ); };\n"
+	    "log = {\n  error = \"%s/e.log\";\n  access = \"%s/no/a.log\"; };\n"
+	    "pidfile = \"%s/x\";\n", f[0], f[1], tmpdir, tmpdir, f[2]);
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	/* Unused certificates (no TLS listener) must still be there. */
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: tls.certificates[].cert: cannot "
+	    "read certificate %s: %s", cpath, f[0], strerror(ENOENT));
+	ck_assert_str_eq(err, want);
+	write_file(f[0], "c");
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: tls.certificates[].key: cannot "
+	    "read key %s: %s", cpath, f[1], strerror(ENOENT));
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(mkdir(f[1], 0700), 0);
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: tls.certificates[].key: cannot "
+	    "read key %s: %s", cpath, f[1], strerror(EISDIR));
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(rmdir(f[1]), 0);
+	write_file(f[1], "k");
+	/* A log in a directory that is not there. */
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:7: log.access: cannot create "
+	    "%s/no/a.log: directory %s/no: %s", cpath, tmpdir, tmpdir,
+	    strerror(ENOENT));
+	ck_assert_str_eq(err, want);
+	config_free(cfg);
+	/* A pidfile under a regular file; a log that is a directory. */
+	snprintf(strstr(text, "/no/a.log"), sizeof(text) - (size_t)(strstr(
+	    text, "/no/a.log") - text), "/a.log\"; };\npidfile = \"%s/x\";\n",
+	    f[2]);
+	write_file(f[2], "");
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:8: pidfile: cannot write %s/x: %s",
+	    cpath, f[2], strerror(ENOTDIR));
+	ck_assert_str_eq(err, want);
+	config_free(cfg);
+	snprintf(strstr(text, "pidfile"), sizeof(text) - (size_t)(strstr(
+	    text, "pidfile") - text), "pidfile = \"%s\";\n", tmpdir);
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:8: pidfile: cannot write %s: %s",
+	    cpath, tmpdir, strerror(EISDIR));
+	ck_assert_str_eq(err, want);
+	config_free(cfg);
+	/* All there: fine, and nothing was created. */
+	snprintf(strstr(text, "pidfile"), sizeof(text) - (size_t)(strstr(
+	    text, "pidfile") - text), "pidfile = \"%s\";\n", f[3]);
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_msg(config_check_files(cfg, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_int_eq(access(f[3], F_OK), -1);
+	config_free(cfg);
+	for (i = 0; i < 3; i++)
+		unlink(f[i]);
+}
+END_TEST
+
+START_TEST(test_summary)
+{
+	struct config	*cfg;
+	char		 err[512], *out = NULL;
+	size_t		 len = 0;
+	FILE		*fp;
+
+	cfg = load_text("workers = 3;\n"
+	    "listen = ( { address = \"*:80\"; redirect_https = true; },\n"
+	    "  { address = \"127.0.0.1:443\"; tls = true; } );\n"
+	    "tls = { certificates = ( { cert = \"c\"; key = \"k\"; } ); };\n"
+	    "backends = { servers = ( { address = \"127.0.0.1:8001\"; },\n"
+	    "  { address = \"127.0.0.1:8002\"; weight = 3; max_conns = 2; } );\n"
+	    "  health = { path = \"/hc\"; interval = \"5s\"; }; };\n"
+	    "cache = { size = \"64M\"; };\n"
+	    "admin = { address = \"[::]:8081\"; token = \"t0k3n\"; };\n",
+	    err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	fp = open_memstream(&out, &len);
+	ck_assert_ptr_nonnull(fp);
+	config_summary(fp, cfg);
+	fclose(fp);
+	ck_assert_str_eq(out,
+	    "listen:\n"
+	    "  *:80                     plain, redirects to https\n"
+	    "  127.0.0.1:443            tls\n"
+	    "tls: 1 certificate, TLSv1.2+\n"
+	    "backends: round_robin, 1 retry, health GET /hc every 5s\n"
+	    "  127.0.0.1:8001           weight 1\n"
+	    "  127.0.0.1:8002           weight 3, max_conns 2\n"
+	    "cache: memory, 64M, objects up to 8M\n"
+	    "admin: [::]:8081, token required\n"
+	    "workers: 3\n"
+	    "log: error to standard error, access off, level info\n"
+	    "process: foreground, no pidfile, user unchanged\n");
+	/* The token is a secret: the summary only says there is one. */
+	ck_assert_ptr_null(strstr(out, "t0k3n"));
+	free(out);
+	config_free(cfg);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1117,6 +1233,8 @@ config_suite(void)
 	tcase_add_test(tc, test_too_many_servers);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_restart_needed);
+	tcase_add_test(tc, test_check_files);
+	tcase_add_test(tc, test_summary);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");
