@@ -1188,7 +1188,7 @@ token_equal(const char *got, size_t glen, const char *want)
 static int
 admin_authorized(const struct admin_req *r)
 {
-	const char *want = vane.cfg->admin_token, *v;
+	const char *want = vane.cfg->admin_secret, *v;
 	const struct http_field *f = NULL;
 	uint32_t i;
 	size_t n;
@@ -1722,9 +1722,9 @@ admin_command(const struct config *cfg, const char *cmd)
 		return (1);
 	}
 	auth[0] = '\0';
-	if (cfg->admin_token != NULL)
+	if (cfg->admin_secret != NULL)
 		snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n",
-		    cfg->admin_token);
+		    cfg->admin_secret);
 	snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: %s\r\n%s"
 	    "Content-Length: 0\r\nConnection: close\r\n\r\n", line, a->text,
 	    auth);

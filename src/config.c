@@ -727,6 +727,12 @@ config_restart_needed(const struct config *old, const struct config *new)
 		if (opts[i].kind == K_LIST && !list_equal(i, old, new))
 			return (opts[i].path);
 	}
+	/* The same admin.token_file with another token in it. */
+	if ((old->admin_secret == NULL) != (new->admin_secret == NULL) ||
+	    (old->admin_secret != NULL &&
+	    strcmp(old->admin_secret, new->admin_secret) != 0))
+		return (old->admin_token_file != NULL ? "admin.token_file" :
+		    "admin.token");
 	return (NULL);
 }
 
@@ -1009,6 +1015,50 @@ check_listen(struct loader *l)
 }
 
 /*
+ * admin.token, or the first line of admin.token_file, into
+ * cfg->admin_secret: one place for the listener and vane -s to look.
+ */
+static int
+load_secret(struct loader *l)
+{
+	struct config	*cfg = l->cfg;
+	const char	*where = config_where(cfg, "admin.token_file"), *why;
+	char		 buf[1024];
+	FILE		*fp;
+
+	if (cfg->admin_token != NULL && cfg->admin_token_file != NULL) {
+		snprintf(l->err, l->errlen, "%s: admin.token_file: set "
+		    "admin.token or admin.token_file, not both", where);
+		return (-1);
+	}
+	if (cfg->admin_token_file == NULL) {
+		if (cfg->admin_token != NULL &&
+		    (cfg->admin_secret = strdup(cfg->admin_token)) == NULL)
+			return (fail(l, NULL, "out of memory"));
+		return (0);
+	}
+	if ((fp = fopen(cfg->admin_token_file, "r")) == NULL) {
+		snprintf(l->err, l->errlen, "%s: admin.token_file: cannot read "
+		    "%s: %s", where, cfg->admin_token_file, strerror(errno));
+		return (-1);
+	}
+	if (fgets(buf, sizeof(buf), fp) == NULL)
+		buf[0] = '\0';
+	fclose(fp);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	/* The reason only: the file's content is a secret. */
+	if ((why = check_token(buf)) != NULL) {
+		snprintf(l->err, l->errlen, "%s: admin.token_file: the first "
+		    "line of %s %s", where, cfg->admin_token_file, why);
+		return (-1);
+	}
+	if ((cfg->admin_secret = strdup(buf)) == NULL)
+		return (fail(l, NULL, "out of memory"));
+	explicit_bzero(buf, sizeof(buf));
+	return (0);
+}
+
+/*
  * The admin listener can drain every server and purge the cache: off
  * loopback it needs a token. It cannot share a port with a listener
  * either (the bind would fail at start, or worse, share the port).
@@ -1022,7 +1072,7 @@ check_admin(struct loader *l)
 
 	if (!a->set)
 		return (0);
-	if (l->cfg->admin_token == NULL &&
+	if (l->cfg->admin_secret == NULL &&
 	    !sockaddr_is_loopback((const struct sockaddr *)&a->ss)) {
 		snprintf(l->err, l->errlen, "%s: admin.address: %s is not "
 		    "loopback: set admin.token, or whoever reaches it can "
@@ -1123,7 +1173,7 @@ config_load(const char *path, char *err, size_t errlen)
 	if (read_file(&l) == -1 ||
 	    load_group(&l, config_root_setting(&l.lc), "") == -1 ||
 	    check_required(&l) == -1 || check_listen(&l) == -1 ||
-	    check_admin(&l) == -1)
+	    load_secret(&l) == -1 || check_admin(&l) == -1)
 		goto fail;
 	config_destroy(&l.lc);
 	return (l.cfg);
@@ -1168,6 +1218,9 @@ config_free(struct config *cfg)
 	for (i = 0; cfg->where != NULL && i < OI_COUNT; i++)
 		free(cfg->where[i]);
 	free(cfg->where);
+	if (cfg->admin_secret != NULL)
+		explicit_bzero(cfg->admin_secret, strlen(cfg->admin_secret));
+	free(cfg->admin_secret);
 	free(cfg->path);
 	free(cfg);
 }

@@ -64,6 +64,9 @@ struct config {
 	char	**warnings;
 	int	  nwarnings;
 	char	**where;	/* per option row: "FILE:LINE" it was set at */
+	/* What admin requests must carry: admin.token, or the first line
+	 * of admin.token_file; NULL: no token is asked for. */
+	char	 *admin_secret;
 };
 
 /* cfg->log_level: the same order as enum log_level in log.h. */

@@ -236,7 +236,7 @@ config_summary(FILE *fp, const struct config *cfg)
 	}
 	if (cfg->admin_address.set)
 		fprintf(fp, "admin: %s, %s\n", cfg->admin_address.text,
-		    cfg->admin_token != NULL ? "token required" : "no token");
+		    cfg->admin_secret != NULL ? "token required" : "no token");
 	else
 		fprintf(fp, "admin: none\n");
 	if (cfg->workers == 0)

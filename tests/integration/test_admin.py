@@ -21,11 +21,13 @@ N = 20
 TOKEN = "Zm9vYmFy-0123456789abcdef_~+/=="
 
 
-def with_admin(vane_factory, backends, token=None, **kw):
+def with_admin(vane_factory, backends, token=None, token_file=None, **kw):
     port = free_port()
     v = vane_factory([b.address for b in backends],
-                     extra='admin = { address = "127.0.0.1:%d";%s };\n' % (
-                         port, ' token = "%s";' % token if token else ""),
+                     extra='admin = { address = "127.0.0.1:%d";%s%s };\n' % (
+                         port, ' token = "%s";' % token if token else "",
+                         ' token_file = "%s";' % token_file
+                         if token_file else ""),
                      **kw)
     v.admin = "http://127.0.0.1:%d" % port
     v.admin_port = port
@@ -578,3 +580,25 @@ def test_cli_sends_the_token(vane_factory, backends, tmp_path):
         assert (TOKEN in conf.read_text()) is False
         p = cli(conf, "stats")
         assert p.returncode == 1 and "401" in p.stderr, p.stderr
+
+
+def test_token_file(vane_factory, backends, tmp_path):
+    """admin.token_file: its first line is the token, for the listener and
+    for vane -s alike; the configuration file does not hold it."""
+    tf = tmp_path / "admin.token"
+    tf.write_text(TOKEN + "\n")
+    tf.chmod(0o600)
+    v = with_admin(vane_factory, backends, token_file=tf)
+    assert TOKEN not in v.conf.read_text()
+    assert requests.get(v.admin + "/stats", timeout=5).status_code == 401
+    assert requests.get(v.admin + "/stats", headers=bearer(TOKEN),
+                        timeout=5).status_code == 200
+    p = subprocess.run([vane_bin(), "-c", str(v.conf), "-s", "stats"],
+                       capture_output=True, timeout=10, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["backends"]
+    # vane -t never prints the token, only that there is one.
+    p = subprocess.run([vane_bin(), "-t", "-c", str(v.conf)],
+                       capture_output=True, timeout=10, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "token required" in p.stdout and TOKEN not in p.stdout

@@ -84,13 +84,23 @@ static const struct topt topts[TI_COUNT] = {
 
 static char	 tmpdir[64];
 static char	 cpath[128];
+static char	 tokpath[128];	/* admin.token_file of the round trip */
+
+#define FILE_TOKEN	"s3cret-Token.from~file"
 
 static void
 setup(void)
 {
+	FILE	*fp;
+
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_config.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	snprintf(cpath, sizeof(cpath), "%s/vane.conf", tmpdir);
+	snprintf(tokpath, sizeof(tokpath), "%s/token", tmpdir);
+	fp = fopen(tokpath, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(FILE_TOKEN "\nsecond line, ignored\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
 }
 
 static void
@@ -99,6 +109,7 @@ teardown(void)
 	char	 p[160];
 
 	unlink(cpath);
+	unlink(tokpath);
 	snprintf(p, sizeof(p), "%s/dump.conf", tmpdir);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/inc.conf", tmpdir);
@@ -188,7 +199,7 @@ static void
 nondefault(int i, int salt, char *buf, size_t len)
 {
 	const struct topt	*t = &topts[i];
-	char			 c[64];
+	char			 c[160];
 	long			 v, max;
 
 	switch (t->type) {
@@ -215,6 +226,8 @@ nondefault(int i, int salt, char *buf, size_t len)
 			other_choice(t->choices, t->def, c, sizeof(c));
 		else if (strcmp(t->check, "check_abs_path") == 0)
 			snprintf(c, sizeof(c), "/test/%d", salt);
+		else if (i == TI_admin_token_file)
+			snprintf(c, sizeof(c), "%s", tokpath);
 		else if (strcmp(t->check, "check_redis_address") == 0)
 			snprintf(c, sizeof(c), "unix:/run/redis-%d.sock", salt);
 		else if (strcmp(t->check, "check_status_list") == 0)
@@ -373,6 +386,10 @@ write_all(const char *path, struct all *all, int dflt)
 			stack[depth++] = strlen(topts[i].path);
 			continue;
 		}
+		/* admin.token and admin.token_file exclude each other: the
+		 * round trip sets the file, a real one (see setup). */
+		if (i == TI_admin_token)
+			continue;
 		if (topts[i].kind == TK_OPT) {
 			value_for(i, salt++, dflt, all->vals[i][0], 256);
 			all->lines[i][0] = put(fp, &line, "%s = %s;\n", key,
@@ -414,8 +431,10 @@ assert_all(const struct config *cfg, const struct all *all)
 	const char	*elems;
 	int		 i, j, e;
 
+	ck_assert_ptr_null(cfg->admin_token);
+	ck_assert_str_eq(cfg->admin_secret, FILE_TOKEN);
 	for (i = 0; i < TI_COUNT; i++) {
-		if (topts[i].kind == TK_OPT)
+		if (topts[i].kind == TK_OPT && i != TI_admin_token)
 			assert_field(i, cfg, all->vals[i][0], 0);
 		if (topts[i].kind != TK_LIST)
 			continue;
@@ -924,6 +943,12 @@ static const struct bad bad[] = {
 	    "3: admin.address: 10.1.2.3:8081 is not loopback: set "
 	    "admin.token, or whoever reaches it can drain servers and purge "
 	    "the cache" },
+	{ MINIMAL "admin = { token = \"a\";\n  token_file = \"/t\"; };\n",
+	    "4: admin.token_file: set admin.token or admin.token_file, not "
+	    "both" },
+	{ MINIMAL "admin = {\n  token_file = \"/nonexistent/t\"; };\n",
+	    "4: admin.token_file: cannot read /nonexistent/t: No such file or "
+	    "directory" },
 	{ MINIMAL "admin = { token = \"a b\"; };\n",
 	    "3: option 'admin.token' must be letters, digits and -._~+/, with "
 	    "'=' only at the end (RFC 6750 b64token)" },
@@ -1092,6 +1117,49 @@ START_TEST(test_warnings)
 }
 END_TEST
 
+/* The first line of admin.token_file is the token, checked as one. */
+START_TEST(test_token_file)
+{
+	struct config	*cfg, *cfg2;
+	char		 text[512], err[512], want[512];
+
+	snprintf(text, sizeof(text), MINIMAL "admin = { address = "
+	    "\"*:8081\";\n  token_file = \"%s\"; };\n", tokpath);
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->admin_secret, FILE_TOKEN);
+	ck_assert_ptr_null(cfg->admin_token);
+	/* Another token in the same file needs a restart. */
+	write_file(tokpath, "other\r\n");
+	cfg2 = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg2 != NULL, "%s", err);
+	ck_assert_str_eq(cfg2->admin_secret, "other");
+	ck_assert_str_eq(config_restart_needed(cfg, cfg2),
+	    "admin.token_file");
+	config_free(cfg2);
+	/* Bad content: the reason, never the content. */
+	write_file(tokpath, "not a token\n");
+	ck_assert_ptr_null(load_text(text, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s:4: admin.token_file: the first line "
+	    "of %s must be letters, digits and -._~+/, with '=' only at the "
+	    "end (RFC 6750 b64token)", cpath, tokpath);
+	ck_assert_str_eq(err, want);
+	write_file(tokpath, "");
+	ck_assert_ptr_null(load_text(text, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s:4: admin.token_file: the first line "
+	    "of %s must start with a letter, a digit or one of -._~+/", cpath,
+	    tokpath);
+	ck_assert_str_eq(err, want);
+	/* admin.token gives the same secret. */
+	cfg2 = load_text(MINIMAL "admin = { address = \"*:8081\"; token = \""
+	    FILE_TOKEN "\"; };\n", err, sizeof(err));
+	ck_assert_msg(cfg2 != NULL, "%s", err);
+	ck_assert_str_eq(cfg2->admin_secret, FILE_TOKEN);
+	config_free(cfg2);
+	config_free(cfg);
+}
+END_TEST
+
 /* vane -t: files read and written, named by FILE:LINE of their option. */
 START_TEST(test_check_files)
 {
@@ -1234,6 +1302,7 @@ config_suite(void)
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_restart_needed);
 	tcase_add_test(tc, test_check_files);
+	tcase_add_test(tc, test_token_file);
 	tcase_add_test(tc, test_summary);
 	suite_add_tcase(s, tc);
 
