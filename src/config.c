@@ -1075,8 +1075,8 @@ check_admin(struct loader *l)
 	if (l->cfg->admin_secret == NULL &&
 	    !sockaddr_is_loopback((const struct sockaddr *)&a->ss)) {
 		snprintf(l->err, l->errlen, "%s: admin.address: %s is not "
-		    "loopback: set admin.token, or whoever reaches it can "
-		    "drain servers and purge the cache",
+		    "loopback: set admin.token (or admin.token_file), or "
+		    "whoever reaches it can drain servers and purge the cache",
 		    config_where(l->cfg, "admin.address"), a->text);
 		return (-1);
 	}

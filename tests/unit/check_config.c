@@ -934,15 +934,16 @@ static const struct bad bad[] = {
 	    "(first at line 3)" },
 	/* admin: off loopback only with a token, never on a listen port */
 	{ MINIMAL "admin = {\n  address = \"*:8081\"; };\n",
-	    "4: admin.address: *:8081 is not loopback: set admin.token, or "
-	    "whoever reaches it can drain servers and purge the cache" },
+	    "4: admin.address: *:8081 is not loopback: set admin.token (or "
+	    "admin.token_file), or whoever reaches it can drain servers and "
+	    "purge the cache" },
 	{ MINIMAL "admin = { address = \"[::]:8081\"; token = \"\"; };\n",
 	    "3: option 'admin.token' must start with a letter, a digit or one "
 	    "of -._~+/" },
 	{ MINIMAL "admin = { address = \"10.1.2.3:8081\"; };\n",
 	    "3: admin.address: 10.1.2.3:8081 is not loopback: set "
-	    "admin.token, or whoever reaches it can drain servers and purge "
-	    "the cache" },
+	    "admin.token (or admin.token_file), or whoever reaches it can "
+	    "drain servers and purge the cache" },
 	{ MINIMAL "admin = { token = \"a\";\n  token_file = \"/t\"; };\n",
 	    "4: admin.token_file: set admin.token or admin.token_file, not "
 	    "both" },
