@@ -132,20 +132,26 @@ struct admin_route {
 	int		(*fn)(struct admin_req *);
 };
 
+static int	admin_health(struct admin_req *);
 static int	admin_stats(struct admin_req *);
 static int	admin_metrics(struct admin_req *);
 static int	admin_drain(struct admin_req *);
-static int	admin_ready(struct admin_req *);
+static int	admin_enable(struct admin_req *);
 static int	admin_purge(struct admin_req *);
 static int	admin_purge_post(struct admin_req *);
 
 /* PURGE takes any target (the URL to drop, not an admin path): it is
  * dispatched before this table, see admin_dispatch. */
 static const struct admin_route routes[] = {
+	{ "GET",	"/health",		admin_health },
 	{ "GET",	"/stats",		admin_stats },
 	{ "GET",	"/metrics",		admin_metrics },
+	{ "POST",	"/servers/{}/drain",	admin_drain },
+	{ "POST",	"/servers/{}/enable",	admin_enable },
+	/* Deprecated: the names before the servers/ ones, kept so that
+	 * scripts written for them go on working. */
 	{ "POST",	"/backends/{}/drain",	admin_drain },
-	{ "POST",	"/backends/{}/ready",	admin_ready },
+	{ "POST",	"/backends/{}/ready",	admin_enable },
 	{ "POST",	"/purge",		admin_purge_post },
 };
 
@@ -266,6 +272,23 @@ req_wait(struct admin_req *r)
 		return (r->status);
 	r->waiting = 1;
 	return (ADMIN_PENDING);
+}
+
+/* -------------------------------------------------------------- /health */
+
+/*
+ * vane's own liveness: the main loop runs and answers. Open without the
+ * token (see admin_dispatch), so it says nothing but that.
+ */
+static int
+admin_health(struct admin_req *r)
+{
+	int first = 1;
+
+	evbuffer_add(r->body, "{", 1);
+	json_kstr(r->body, &first, "status", "ok");
+	evbuffer_add(r->body, "}\n", 2);
+	return (200);
 }
 
 /* --------------------------------------------------------------- /stats */
@@ -654,7 +677,7 @@ admin_metrics(struct admin_req *r)
 	return (req_wait(r));
 }
 
-/* ---------------------------------------------------- drain and ready */
+/* --------------------------------------------------- drain and enable */
 
 static int
 set_drain(struct admin_req *r, int on)
@@ -692,7 +715,7 @@ admin_drain(struct admin_req *r)
 }
 
 static int
-admin_ready(struct admin_req *r)
+admin_enable(struct admin_req *r)
 {
 	return (set_drain(r, 0));
 }
@@ -1134,6 +1157,55 @@ allow_add(char *allow, size_t len, const char *method)
 	snprintf(allow + n, len - n, "%s%s", n > 0 ? ", " : "", m);
 }
 
+/*
+ * Equal in a time that depends on the length of want only, never on where
+ * a guess first differs, which would give the token away byte by byte.
+ */
+static int
+token_equal(const char *got, size_t glen, const char *want)
+{
+	size_t wlen = strlen(want), i;
+	unsigned diff = glen != wlen;
+
+	for (i = 0; i < wlen; i++)
+		diff |= (unsigned char)want[i] ^
+		    (i < glen ? (unsigned char)got[i] : 0u);
+	return (diff == 0);
+}
+
+/*
+ * 1 if admin.token is unset, or the request carries it in exactly one
+ * Authorization: Bearer field (RFC 6750 §2.1; the scheme is
+ * case-insensitive, RFC 9110 §11.1).
+ */
+static int
+admin_authorized(const struct admin_req *r)
+{
+	const char *want = vane.cfg->admin_secret, *v;
+	const struct http_field *f = NULL;
+	uint32_t i;
+	size_t n;
+
+	if (want == NULL)
+		return (1);
+	for (i = 0; i < r->m->nfields; i++) {
+		if (r->m->fields[i].id != HH_AUTHORIZATION)
+			continue;
+		if (f != NULL)
+			return (0);	/* two: neither is trusted */
+		f = &r->m->fields[i];
+	}
+	if (f == NULL)
+		return (0);
+	v = r->buf + f->value.off;
+	n = f->value.len;
+	if (n < 7 || strncasecmp(v, "Bearer ", 7) != 0)
+		return (0);
+	for (v += 7, n -= 7; n > 0 && *v == ' '; v++, n--)
+		;
+	return (token_equal(v, n, want));
+}
+
 static int
 admin_dispatch(struct admin_req *r)
 {
@@ -1141,6 +1213,13 @@ admin_dispatch(struct admin_req *r)
 	const char *method = r->head ? "GET" : r->method;
 	size_t i;
 
+	/* Before routing, so that without the token even which paths exist
+	 * is not told. GET /health stays open for liveness probes (a
+	 * kubelet or systemd check has no secret), and says only "ok". */
+	if (!(strcmp(method, "GET") == 0 && strcmp(r->path, "/health") == 0) &&
+	    !admin_authorized(r))
+		return (admin_error(r, 401, "this admin listener needs "
+		    "Authorization: Bearer with admin.token"));
 	if (strcmp(method, "PURGE") == 0)
 		return (admin_purge(r));
 	for (i = 0; i < NITEMS(routes); i++) {
@@ -1203,6 +1282,9 @@ aconn_answer(struct aconn *ac, struct admin_req *r, int status)
 	    evbuffer_get_length(r->body));
 	if (rc != -1 && status == 405)
 		rc = evbuffer_add_printf(out, "Allow: %s\r\n", r->allow);
+	if (rc != -1 && status == 401)
+		rc = evbuffer_add_printf(out,
+		    "WWW-Authenticate: Bearer realm=\"vane\"\r\n");
 	if (rc != -1)
 		rc = evbuffer_add(out, "\r\n", 2);
 	if (rc != -1 && !r->head)
@@ -1554,16 +1636,22 @@ command_line(const char *cmd, char *line, size_t len)
 		snprintf(line, len, "POST /purge?%s=%s", what, enc);
 		return (0);
 	}
-	if (strncmp(cmd, "drain:", 6) == 0)
+	/* ready: is the name enable: had before issue 8. */
+	if (strncmp(cmd, "drain:", 6) == 0) {
 		what = "drain";
-	else if (strncmp(cmd, "ready:", 6) == 0)
-		what = "ready";
-	else
+		arg = cmd + 6;
+	} else if (strncmp(cmd, "enable:", 7) == 0) {
+		what = "enable";
+		arg = cmd + 7;
+	} else if (strncmp(cmd, "ready:", 6) == 0) {
+		what = "enable";
+		arg = cmd + 6;
+	} else
 		return (-1);
-	if (cmd[6] == '\0' || strlen(cmd + 6) >= ADMIN_ARG_MAX)
+	if (*arg == '\0' || strlen(arg) >= ADMIN_ARG_MAX)
 		return (-1);
-	pct_encode(cmd + 6, enc, sizeof(enc));
-	snprintf(line, len, "POST /backends/%s/%s", enc, what);
+	pct_encode(arg, enc, sizeof(enc));
+	snprintf(line, len, "POST /servers/%s/%s", enc, what);
 	return (0);
 }
 
@@ -1607,14 +1695,17 @@ int
 admin_command(const struct config *cfg, const char *cmd)
 {
 	const struct cfg_addr *a = &cfg->admin_address;
-	char line[ADMIN_HEAD_MAX - 256], req[ADMIN_HEAD_MAX], *resp;
+	/* Room for the longest request line (purge:URL, 2 KiB encoded)
+	 * and the longest token (512), within what the listener reads. */
+	char line[ADMIN_HEAD_MAX - 1024], auth[600], req[ADMIN_HEAD_MAX];
+	char *resp;
 	char *body;
 	int status = 0, rc = 1;
 	ssize_t n;
 
 	if (command_line(cmd, line, sizeof(line)) == -1) {
 		fprintf(stderr, "vane: -s takes reload, stop, stats, "
-		    "drain:SERVER, ready:SERVER, purge:URL or purge-tag:TAG, "
+		    "drain:SERVER, enable:SERVER, purge:URL or purge-tag:TAG, "
 		    "not '%s'\n", cmd);
 		return (2);
 	}
@@ -1623,8 +1714,13 @@ admin_command(const struct config *cfg, const char *cmd)
 		    "the running instance\n", cfg->path);
 		return (1);
 	}
-	snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: %s\r\n"
-	    "Content-Length: 0\r\nConnection: close\r\n\r\n", line, a->text);
+	auth[0] = '\0';
+	if (cfg->admin_secret != NULL)
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n",
+		    cfg->admin_secret);
+	snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: %s\r\n%s"
+	    "Content-Length: 0\r\nConnection: close\r\n\r\n", line, a->text,
+	    auth);
 	resp = xmalloc(1 << 20);
 	if ((n = command_exchange(a, req, resp, 1 << 20)) == -1)
 		fprintf(stderr, "vane: admin listener %s: %s\n", a->text,

@@ -1,15 +1,19 @@
 /*
  * admin.h: the admin listener (L5), an HTTP/1.1 endpoint on admin.address
- * served by the main thread's event loop: GET /stats (JSON, with the
- * cache store's own numbers), POST /backends/NAME/drain and /ready, and the
- * cache purges: PURGE <url> and POST /purge?url=URL&tag=TAG, through a
- * store handle of the main thread's own. One request per connection,
- * always answered with Connection: close. Requests are dispatched through
- * one table of (method, path pattern, handler) in admin.c.
+ * served by the main thread's event loop: GET /health (vane's own
+ * liveness), GET /stats (JSON, with the cache store's own numbers) and
+ * /metrics, POST /servers/NAME/drain and /enable (deprecated aliases:
+ * /backends/NAME/drain and /ready), and the cache purges: PURGE <url> and
+ * POST /purge?url=URL&tag=TAG, through a store handle of the main
+ * thread's own. With admin.token set, every request but GET /health must
+ * carry Authorization: Bearer TOKEN, else 401. One request per
+ * connection, always answered with Connection: close. Requests are
+ * dispatched through one table of (method, path pattern, handler) in
+ * admin.c.
  *
- * Also the client side of vane -s drain:NAME / ready:NAME / stats /
- * purge:URL / purge-tag:TAG, which talks to the admin listener of the
- * running instance.
+ * Also the client side of vane -s drain:NAME / enable:NAME (ready:NAME,
+ * its old name) / stats / purge:URL / purge-tag:TAG, which talks to the
+ * admin listener of the running instance, with the token of the file.
  */
 #ifndef VANE_ADMIN_H
 #define VANE_ADMIN_H
@@ -32,9 +36,10 @@ int	admin_start(struct event_base *base);
 void	admin_stop(void);
 
 /*
- * vane -s CMD, CMD one of "drain:NAME", "ready:NAME", "stats", "purge:URL"
- * (URL absolute, under 2 KiB) or "purge-tag:TAG": send the
- * request to cfg's admin.address with a blocking socket (5 s bound), print
+ * vane -s CMD, CMD one of "drain:NAME", "enable:NAME" ("ready:NAME"),
+ * "stats", "purge:URL" (URL absolute, under 2 KiB) or "purge-tag:TAG": send
+ * the request to cfg's admin.address with cfg's admin.token, if any, on a
+ * blocking socket (5 s bound), print
  * the answer's body to stdout. Returns the exit status: 0 when the answer
  * is 200, 1 otherwise (with a line on stderr), 2 for a CMD not understood.
  */

@@ -52,6 +52,7 @@ static const char	*check_field_name(const char *);
 static const char	*check_field_list(const char *);
 static const char	*check_host_name(const char *);
 static const char	*check_hsts(const char *);
+static const char	*check_token(const char *);
 
 /* Index of every row, so an element can name its list. */
 enum {
@@ -155,6 +156,25 @@ check_hsts(const char *s)
 	    s[i] != '\0' || i > 256)
 		return ("must start with max-age=SECONDS, e.g. "
 		    "\"max-age=63072000; includeSubDomains\", on one line");
+	return (NULL);
+}
+
+/* RFC 6750 §2.1: b64token = 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" /
+ * "+" / "/" ) *"=". Bounded so that vane -s can always send it. */
+static const char *
+check_token(const char *s)
+{
+	size_t	 n = strspn(s, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+	    "0123456789-._~+/");
+
+	if (n == 0)
+		return ("must start with a letter, a digit or one of -._~+/");
+	n += strspn(s + n, "=");
+	if (s[n] != '\0')
+		return ("must be letters, digits and -._~+/, with '=' only at "
+		    "the end (RFC 6750 b64token)");
+	if (n > 512)
+		return ("must be at most 512 characters");
 	return (NULL);
 }
 
@@ -707,6 +727,12 @@ config_restart_needed(const struct config *old, const struct config *new)
 		if (opts[i].kind == K_LIST && !list_equal(i, old, new))
 			return (opts[i].path);
 	}
+	/* The same admin.token_file with another token in it. */
+	if ((old->admin_secret == NULL) != (new->admin_secret == NULL) ||
+	    (old->admin_secret != NULL &&
+	    strcmp(old->admin_secret, new->admin_secret) != 0))
+		return (old->admin_token_file != NULL ? "admin.token_file" :
+		    "admin.token");
 	return (NULL);
 }
 
@@ -1061,6 +1087,86 @@ check_listen(struct loader *l)
 	return (0);
 }
 
+/*
+ * admin.token, or the first line of admin.token_file, into
+ * cfg->admin_secret: one place for the listener and vane -s to look.
+ */
+static int
+load_secret(struct loader *l)
+{
+	struct config	*cfg = l->cfg;
+	const char	*where = config_where(cfg, "admin.token_file"), *why;
+	char		 buf[1024];
+	FILE		*fp;
+
+	if (cfg->admin_token != NULL && cfg->admin_token_file != NULL) {
+		snprintf(l->err, l->errlen, "%s: admin.token_file: set "
+		    "admin.token or admin.token_file, not both", where);
+		return (-1);
+	}
+	if (cfg->admin_token_file == NULL) {
+		if (cfg->admin_token != NULL &&
+		    (cfg->admin_secret = strdup(cfg->admin_token)) == NULL)
+			return (fail(l, NULL, "out of memory"));
+		return (0);
+	}
+	if ((fp = fopen(cfg->admin_token_file, "r")) == NULL) {
+		snprintf(l->err, l->errlen, "%s: admin.token_file: cannot read "
+		    "%s: %s", where, cfg->admin_token_file, strerror(errno));
+		return (-1);
+	}
+	if (fgets(buf, sizeof(buf), fp) == NULL)
+		buf[0] = '\0';
+	fclose(fp);
+	buf[strcspn(buf, "\r\n")] = '\0';
+	/* The reason only: the file's content is a secret. */
+	if ((why = check_token(buf)) != NULL) {
+		snprintf(l->err, l->errlen, "%s: admin.token_file: the first "
+		    "line of %s %s", where, cfg->admin_token_file, why);
+		return (-1);
+	}
+	if ((cfg->admin_secret = strdup(buf)) == NULL)
+		return (fail(l, NULL, "out of memory"));
+	explicit_bzero(buf, sizeof(buf));
+	return (0);
+}
+
+/*
+ * The admin listener can drain every server and purge the cache: off
+ * loopback it needs a token. It cannot share a port with a listener
+ * either (the bind would fail at start, or worse, share the port).
+ */
+static int
+check_admin(struct loader *l)
+{
+	const struct cfg_addr	*a = &l->cfg->admin_address;
+	const struct cfg_listen	*ln;
+	int			 i;
+
+	if (!a->set)
+		return (0);
+	if (l->cfg->admin_secret == NULL &&
+	    !sockaddr_is_loopback((const struct sockaddr *)&a->ss)) {
+		snprintf(l->err, l->errlen, "%s: admin.address: %s is not "
+		    "loopback: set admin.token (or admin.token_file), or "
+		    "whoever reaches it can drain servers and purge the cache",
+		    config_where(l->cfg, "admin.address"), a->text);
+		return (-1);
+	}
+	for (i = 0; i < l->cfg->nlisten; i++) {
+		ln = &l->cfg->listen[i];
+		if (!sockaddr_overlap((const struct sockaddr *)&a->ss,
+		    (const struct sockaddr *)&ln->address.ss))
+			continue;
+		snprintf(l->err, l->errlen, "%s: admin.address: %s takes the "
+		    "port of listen address %s (line %d)",
+		    config_where(l->cfg, "admin.address"), a->text,
+		    ln->address.text, ln->line);
+		return (-1);
+	}
+	return (0);
+}
+
 /* Lines in the file, for errors about what it lacks. */
 static int
 count_lines(FILE *fp)
@@ -1139,7 +1245,8 @@ config_load(const char *path, char *err, size_t errlen)
 	}
 	if (read_file(&l) == -1 ||
 	    load_group(&l, config_root_setting(&l.lc), "") == -1 ||
-	    check_required(&l) == -1 || check_listen(&l) == -1)
+	    check_required(&l) == -1 || check_listen(&l) == -1 ||
+	    load_secret(&l) == -1 || check_admin(&l) == -1)
 		goto fail;
 	config_destroy(&l.lc);
 	return (l.cfg);
@@ -1184,6 +1291,9 @@ config_free(struct config *cfg)
 	for (i = 0; cfg->where != NULL && i < OI_COUNT; i++)
 		free(cfg->where[i]);
 	free(cfg->where);
+	if (cfg->admin_secret != NULL)
+		explicit_bzero(cfg->admin_secret, strlen(cfg->admin_secret));
+	free(cfg->admin_secret);
 	free(cfg->path);
 	free(cfg);
 }
@@ -1388,6 +1498,17 @@ format_value(const struct opt *d, const void *field, char *buf, size_t len)
 	default:
 		return (*(char *const *)field);
 	}
+}
+
+const char *
+config_value(const struct config *cfg, const char *path, char *buf,
+    size_t len)
+{
+	int i;
+
+	if ((i = find_path(path)) == -1 || opts[i].kind != K_OPT)
+		return (NULL);
+	return (format_value(&opts[i], FIELD(cfg, &opts[i]), buf, len));
 }
 
 /*

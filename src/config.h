@@ -64,6 +64,9 @@ struct config {
 	char	**warnings;
 	int	  nwarnings;
 	char	**where;	/* per option row: "FILE:LINE" it was set at */
+	/* What admin requests must carry: admin.token, or the first line
+	 * of admin.token_file; NULL: no token is asked for. */
+	char	 *admin_secret;
 };
 
 /* cfg->log_level: the same order as enum log_level in log.h. */
@@ -117,6 +120,26 @@ int		 config_has_tls_listener(const struct config *cfg);
  * loading (OpenSSL refusing a cipher list).
  */
 const char	*config_where(const struct config *cfg, const char *path);
+
+/*
+ * The value of the option path ("cache.size") as the file would write it,
+ * unquoted ("256M", "memory"), or NULL when it is unset or path names no
+ * scalar option. buf may or may not hold the result.
+ */
+const char	*config_value(const struct config *cfg, const char *path,
+		    char *buf, size_t len);
+
+/*
+ * What vane -t checks beyond config_load (config_check.c): the files the
+ * configuration reads exist and are readable (certificates, keys, OCSP
+ * responses, CA files), and the files it writes (log.error, log.access,
+ * pidfile) can be written or created. Returns 0, or -1 with "FILE:LINE:
+ * option: reason" in err. Checked as the calling user, who is the one
+ * that opens them at start (before user/group apply).
+ */
+int	config_check_files(const struct config *cfg, char *err, size_t errlen);
+/* A one-screen summary of cfg for people (vane -t). */
+void	config_summary(FILE *fp, const struct config *cfg);
 
 /* The OPTIONS section of vane.conf(5), mdoc(7): what vane -x man prints. */
 void	config_print_man(FILE *fp);

@@ -1,7 +1,7 @@
 /*
  * main.c: the command line, start-up, signals and shutdown (L5).
  *
- * vane [-c file] [-t] [-s reload|stop|stats|drain:SERVER|ready:SERVER] [-V]
+ * vane [-c file] [-t] [-s reload|stop|stats|drain:SERVER|enable:SERVER] [-V]
  *      [-x man|sample] [-h]
  */
 #include <errno.h>
@@ -56,7 +56,7 @@ usage(FILE *fp)
 	    "  -T        test it, then print the effective configuration\n"
 	    "  -s cmd    tell the running instance: reload, stop or reopen\n"
 	    "            (the logs) by a signal; stats, drain:SERVER,\n"
-	    "            ready:SERVER, purge:URL or purge-tag:TAG\n"
+	    "            enable:SERVER, purge:URL or purge-tag:TAG\n"
 	    "            (admin.address)\n"
 	    "  -V        print the version of vane and its libraries\n"
 	    "  -x what   print the generated options section of vane.conf(5)\n"
@@ -447,6 +447,7 @@ int
 main(int argc, char **argv)
 {
 	const char *path = DEFAULT_CONF, *sig = NULL, *gen = NULL;
+	char err[1024];
 	struct config *cfg;
 	struct server *srv;
 	int ch, test = 0, foreground = 0;
@@ -512,13 +513,23 @@ main(int argc, char **argv)
 		tls_ctx_free(tls_or_die(cfg));
 		ch = backends_or_die(cfg, &srv);
 		backend_free(srv, ch);
+		/* After TLS and the backends, whose loaders say more about
+		 * a bad certificate than "cannot read". */
+		if (config_check_files(cfg, err, sizeof(err)) == -1) {
+			fprintf(stderr, "%s\n", err);
+			config_free(cfg);
+			return (1);
+		}
 		for (ch = 0; ch < cfg->nwarnings; ch++)
 			fprintf(stderr, "%s\n", cfg->warnings[ch]);
 		printf("configuration file %s test is successful\n", path);
 		/* -T: every option with its value in effect, defaults
-		 * included, in vane.conf syntax (nginx -T). */
+		 * included, in vane.conf syntax (nginx -T), which a summary
+		 * would break; -t: the summary, for people. */
 		if (test == 2)
 			config_dump(stdout, cfg);
+		else
+			config_summary(stdout, cfg);
 		config_free(cfg);
 		return (0);
 	}

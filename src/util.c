@@ -349,6 +349,64 @@ sockaddr_port(const struct sockaddr *sa)
 	}
 }
 
+int
+sockaddr_is_loopback(const struct sockaddr *sa)
+{
+	const struct in6_addr	*a6;
+	const uint8_t		*b;
+
+	switch (sa->sa_family) {
+	case AF_INET:
+		b = (const uint8_t *)&((const struct sockaddr_in *)sa)->sin_addr;
+		return (b[0] == 127);
+	case AF_INET6:
+		a6 = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+		if (IN6_IS_ADDR_LOOPBACK(a6))
+			return (1);
+		return (IN6_IS_ADDR_V4MAPPED(a6) && a6->s6_addr[12] == 127);
+	default:
+		return (0);
+	}
+}
+
+int
+sockaddr_is_any(const struct sockaddr *sa)
+{
+	switch (sa->sa_family) {
+	case AF_INET:
+		return (((const struct sockaddr_in *)sa)->sin_addr.s_addr ==
+		    htonl(INADDR_ANY));
+	case AF_INET6:
+		return (IN6_IS_ADDR_UNSPECIFIED(
+		    &((const struct sockaddr_in6 *)sa)->sin6_addr));
+	default:
+		return (0);
+	}
+}
+
+int
+sockaddr_overlap(const struct sockaddr *a, const struct sockaddr *b)
+{
+	const void	*ha, *hb;
+	size_t		 n;
+
+	if (a->sa_family != b->sa_family ||
+	    sockaddr_port(a) != sockaddr_port(b) || sockaddr_port(a) == 0)
+		return (0);
+	if (sockaddr_is_any(a) || sockaddr_is_any(b))
+		return (1);
+	if (a->sa_family == AF_INET) {
+		ha = &((const struct sockaddr_in *)a)->sin_addr;
+		hb = &((const struct sockaddr_in *)b)->sin_addr;
+		n = sizeof(struct in_addr);
+	} else {
+		ha = &((const struct sockaddr_in6 *)a)->sin6_addr;
+		hb = &((const struct sockaddr_in6 *)b)->sin6_addr;
+		n = sizeof(struct in6_addr);
+	}
+	return (memcmp(ha, hb, n) == 0);
+}
+
 char *
 format_address(const struct sockaddr *sa, char *buf, size_t len)
 {

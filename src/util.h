@@ -56,6 +56,20 @@ status_set_has(const struct status_set *set, int status)
 char	*format_address(const struct sockaddr *sa, char *buf, size_t len);
 /* The port of an AF_INET or AF_INET6 address, host order; 0 otherwise. */
 unsigned	 sockaddr_port(const struct sockaddr *sa);
+/*
+ * 1 if sa is a loopback address: 127.0.0.0/8, ::1, or 127.0.0.0/8 mapped
+ * into IPv6 (::ffff:127.x.y.z); 0 for anything else, the wildcard too.
+ */
+int	sockaddr_is_loopback(const struct sockaddr *sa);
+/* 1 if sa is the wildcard address of its family (0.0.0.0, ::). */
+int	sockaddr_is_any(const struct sockaddr *sa);
+/*
+ * 1 if a socket bound to a and one bound to b would want the same port of
+ * the same address: same family and port, and the same host or either one
+ * the wildcard. (Linux would refuse the second bind, or with SO_REUSEPORT
+ * share the port between them, neither of which is wanted.)
+ */
+int	sockaddr_overlap(const struct sockaddr *a, const struct sockaddr *b);
 /* Only the host part, v6 without brackets ("::1"); returns buf. */
 char	*format_host(const struct sockaddr *sa, char *buf, size_t len);
 /* The host of an address as written ("localhost:80" -> "localhost",

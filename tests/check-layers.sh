@@ -9,7 +9,8 @@
 # Environment: srcdir, the top source directory (make check sets it).
 
 : "${srcdir:=.}"
-pure="http_parse.c http_msg.c cache_policy.c balance.c config.c util.c
+pure="http_parse.c http_msg.c cache_policy.c balance.c config.c
+	config_check.c util.c
 	log.c stats.c store_codec.c"
 status=0
 checked=0

@@ -1,6 +1,7 @@
-"""The admin listener (admin.address): GET /stats, POST /backends/NAME/drain
-and /ready, its HTTP error answers, vane -s drain:/ready:/stats, and a port
-already taken at start-up. Traffic is counted at the uvicorn backends, not
+"""The admin listener (admin.address): GET /health and /stats, POST
+/servers/NAME/drain and /enable (and their deprecated names
+/backends/NAME/drain and /ready), admin.token, its HTTP error answers, vane
+-s drain:/enable:/stats, and a port already taken at start-up. Traffic is counted at the uvicorn backends, not
 only in what vane says about itself."""
 import json
 import re
@@ -17,10 +18,16 @@ from httpraw import RawConn, request
 N = 20
 
 
-def with_admin(vane_factory, backends, **kw):
+TOKEN = "Zm9vYmFy-0123456789abcdef_~+/=="
+
+
+def with_admin(vane_factory, backends, token=None, token_file=None, **kw):
     port = free_port()
     v = vane_factory([b.address for b in backends],
-                     extra='admin = { address = "127.0.0.1:%d"; };\n' % port,
+                     extra='admin = { address = "127.0.0.1:%d";%s%s };\n' % (
+                         port, ' token = "%s";' % token if token else "",
+                         ' token_file = "%s";' % token_file
+                         if token_file else ""),
                      **kw)
     v.admin = "http://127.0.0.1:%d" % port
     v.admin_port = port
@@ -120,9 +127,9 @@ def test_stats_counters_move(vane_factory, backends):
     assert stats(v)["connections"]["active"] >= 0
 
 
-def drain(v, name, what="drain"):
-    return requests.post("%s/backends/%s/%s" % (v.admin, name, what),
-                         timeout=5)
+def drain(v, name, what="drain", prefix="servers", headers=None):
+    return requests.post("%s/%s/%s/%s" % (v.admin, prefix, name, what),
+                         headers=headers, timeout=5)
 
 
 def test_drain_in_flight_finishes_and_no_new_requests(vane_factory, backends):
@@ -164,8 +171,8 @@ def test_drain_in_flight_finishes_and_no_new_requests(vane_factory, backends):
         t.join(10)
     assert slow["r"].status_code == 200, slow
     assert slow["r"].json()["backend"] == bk.name
-    # Back to ready: traffic comes back at once.
-    r = drain(v, busy, "ready")
+    # Enabled again: traffic comes back at once.
+    r = drain(v, busy, "enable")
     assert r.status_code == 200 and r.json() == {"name": busy, "state": "up"}
     assert "backend %s set to ready by the admin listener" % busy in \
         v.stderr()
@@ -192,7 +199,7 @@ def test_drain_every_server_answers_503_at_once(vane_factory, backends):
     assert [b.stats()["requests"] for b in backends] == [0, 0]
     assert stats(v)["backend"]["unavailable"] == 1
     for b in backends:
-        assert drain(v, b.address, "ready").status_code == 200
+        assert drain(v, b.address, "enable").status_code == 200
     assert requests.get(v.url + "/echo", timeout=10).status_code == 200
 
 
@@ -235,7 +242,7 @@ def test_drain_kicks_queued_requests(vane_factory, backends, monkeypatch):
     assert time.monotonic() - t0 < 1.0
     t1.join(10)
     assert res["slow"].status_code == 200
-    assert drain(v, b.address, "ready").status_code == 200
+    assert drain(v, b.address, "enable").status_code == 200
 
 
 def test_errors(vane_factory, backends):
@@ -300,6 +307,10 @@ def test_cli_drain_ready_stats(vane_factory, backends):
     p = cli("stats")
     assert p.returncode == 0, p.stderr
     assert json.loads(p.stdout)["backends"][2]["state"] == "drain"
+    p = cli("enable:" + v6)
+    assert p.returncode == 0 and json.loads(p.stdout)["state"] == "up"
+    # ready: is the old name of enable:.
+    assert cli("drain:" + v6).returncode == 0
     p = cli("ready:" + v6)
     assert p.returncode == 0 and json.loads(p.stdout)["state"] == "up"
     p = cli("drain:127.0.0.1:1")
@@ -425,4 +436,169 @@ def test_metrics_grammar_and_counters(vane_factory, backends):
     b = backends[0]
     drain(v, b.address)
     assert metrics(v)[("vane_backend_up", 'server="%s"' % b.address)] == 0
-    drain(v, b.address, "ready")
+    drain(v, b.address, "enable")
+
+
+# ---------------------------------------------------------- /health, token
+
+def test_health_answers(vane_factory, backends):
+    v = with_admin(vane_factory, backends)
+    r = requests.get(v.admin + "/health", timeout=5)
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    r = requests.head(v.admin + "/health", timeout=5)
+    assert r.status_code == 200 and r.content == b""
+    r = requests.post(v.admin + "/health", timeout=5)
+    assert r.status_code == 405 and r.headers["Allow"] == "GET, HEAD"
+
+
+def test_old_route_names_still_work(vane_factory, backends):
+    """/backends/NAME/drain and /ready, the names before /servers/, are
+    kept as deprecated aliases."""
+    v = with_admin(vane_factory, backends)
+    b = backends[0]
+    r = drain(v, b.address, prefix="backends")
+    assert r.status_code == 200
+    assert r.json() == {"name": b.address, "state": "drain"}
+    r = drain(v, b.address, "ready", prefix="backends")
+    assert r.status_code == 200
+    assert r.json() == {"name": b.address, "state": "up"}
+    # The new names do not take the old verbs, nor the old ones the new.
+    assert drain(v, b.address, "ready").status_code == 404
+    assert drain(v, b.address, "enable", prefix="backends").status_code \
+        == 404
+
+
+def bearer(token):
+    return {"Authorization": "Bearer " + token}
+
+
+def test_token_required(vane_factory, backends):
+    v = with_admin(vane_factory, backends, token=TOKEN)
+    b = backends[0]
+    wrong = (None, {"Authorization": "Bearer"},
+             bearer(""), bearer("x"), bearer(TOKEN[:-1]), bearer(TOKEN + "x"),
+             bearer(TOKEN.upper()), {"Authorization": "Basic " + TOKEN},
+             {"Authorization": TOKEN})
+    for h in wrong:
+        for method, path in (("GET", "/stats"), ("GET", "/metrics"),
+                             ("POST", "/servers/%s/drain" % b.address),
+                             ("POST", "/backends/%s/drain" % b.address),
+                             ("POST", "/purge?url=http://x/"),
+                             ("GET", "/nope"), ("DELETE", "/stats")):
+            r = requests.request(method, v.admin + path, headers=h,
+                                 timeout=5)
+            assert r.status_code == 401, (h, method, path, r.text)
+            assert r.headers["WWW-Authenticate"] == 'Bearer realm="vane"'
+            assert r.headers["Content-Type"] == "application/json"
+        r = admin_raw(v, request("PURGE", "http://127.0.0.1/x",
+                                 headers=list((h or {}).items())))
+        assert r.status == 401, (h, r)
+    # Nothing was drained by all that.
+    assert server(stats_t(v), b)["state"] == "up"
+    # The right token, with the scheme in any case and more spaces.
+    for h in (bearer(TOKEN), {"Authorization": "bearer " + TOKEN},
+              {"Authorization": "BEARER   " + TOKEN}):
+        r = requests.get(v.admin + "/stats", headers=h, timeout=5)
+        assert r.status_code == 200, (h, r.text)
+        assert "WWW-Authenticate" not in r.headers
+    # Two Authorization fields, one of them right: refused.
+    r = admin_raw(v, request("GET", "/stats", headers=[
+        ("Authorization", "Bearer " + TOKEN),
+        ("Authorization", "Bearer x")]))
+    assert r.status == 401
+    # The token opens the routing: 404 and 405 as usual.
+    assert requests.get(v.admin + "/nope", headers=bearer(TOKEN),
+                        timeout=5).status_code == 404
+    assert requests.delete(v.admin + "/stats", headers=bearer(TOKEN),
+                           timeout=5).status_code == 405
+    # /health stays open, for liveness probes.
+    r = requests.get(v.admin + "/health", timeout=5)
+    assert r.status_code == 200 and r.json() == {"status": "ok"}
+    # The token is never echoed back in an answer.
+    r = requests.get(v.admin + "/stats", headers=bearer(TOKEN + "x"),
+                     timeout=5)
+    assert TOKEN not in r.text
+
+
+def stats_t(v):
+    r = requests.get(v.admin + "/stats", headers=bearer(TOKEN), timeout=5)
+    assert r.status_code == 200, r.text
+    return r.json()
+
+
+def test_drain_enable_with_token_moves_traffic(vane_factory, backends):
+    """POST /servers/NAME/drain sends every request to the other server,
+    /enable brings it back; with admin.token set, only with the token."""
+    v = with_admin(vane_factory, backends, token=TOKEN)
+    bk, other = backends
+    assert drain(v, bk.address).status_code == 401
+    r = drain(v, bk.address, headers=bearer(TOKEN))
+    assert r.status_code == 200
+    assert r.json() == {"name": bk.address, "state": "drain"}
+    for b in backends:
+        b.reset()
+    with requests.Session() as s:
+        for i in range(N):
+            r = s.get(v.url + "/echo?d=%d" % i, timeout=10)
+            assert r.status_code == 200
+            assert r.headers["x-backend"] == other.name
+    assert [bk.stats()["requests"], other.stats()["requests"]] == [0, N]
+    assert drain(v, bk.address, "enable").status_code == 401
+    r = drain(v, bk.address, "enable", headers=bearer(TOKEN))
+    assert r.status_code == 200
+    assert r.json() == {"name": bk.address, "state": "up"}
+    for b in backends:
+        b.reset()
+    with requests.Session() as s:
+        for i in range(N):
+            assert s.get(v.url + "/echo?e=%d" % i, timeout=10).status_code \
+                == 200
+    assert [b.stats()["requests"] for b in backends] == [N // 2, N // 2]
+
+
+def test_cli_sends_the_token(vane_factory, backends, tmp_path):
+    v = with_admin(vane_factory, backends, token=TOKEN)
+    b = backends[0]
+
+    def cli(conf, cmd):
+        return subprocess.run([vane_bin(), "-c", str(conf), "-s", cmd],
+                              capture_output=True, timeout=10, text=True)
+    p = cli(v.conf, "stats")
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["backends"][0]["name"] == b.address
+    p = cli(v.conf, "drain:" + b.address)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"name": b.address, "state": "drain"}
+    p = cli(v.conf, "enable:" + b.address)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout) == {"name": b.address, "state": "up"}
+    # A file with another token (or none) is refused, and says so.
+    for tok in ("other", None):
+        conf = tmp_path / ("cli-%s.conf" % tok)
+        conf.write_text(v.conf.read_text().replace(
+            ' token = "%s";' % TOKEN, ' token = "%s";' % tok if tok else ""))
+        assert (TOKEN in conf.read_text()) is False
+        p = cli(conf, "stats")
+        assert p.returncode == 1 and "401" in p.stderr, p.stderr
+
+
+def test_token_file(vane_factory, backends, tmp_path):
+    """admin.token_file: its first line is the token, for the listener and
+    for vane -s alike; the configuration file does not hold it."""
+    tf = tmp_path / "admin.token"
+    tf.write_text(TOKEN + "\n")
+    tf.chmod(0o600)
+    v = with_admin(vane_factory, backends, token_file=tf)
+    assert TOKEN not in v.conf.read_text()
+    assert requests.get(v.admin + "/stats", timeout=5).status_code == 401
+    assert requests.get(v.admin + "/stats", headers=bearer(TOKEN),
+                        timeout=5).status_code == 200
+    p = subprocess.run([vane_bin(), "-c", str(v.conf), "-s", "stats"],
+                       capture_output=True, timeout=10, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(p.stdout)["backends"]
+    # vane -t never prints the token, only that there is one.
+    p = subprocess.run([vane_bin(), "-t", "-c", str(v.conf)],
+                       capture_output=True, timeout=10, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "token required" in p.stdout and TOKEN not in p.stdout

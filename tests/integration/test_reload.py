@@ -328,3 +328,24 @@ def test_reload_smaller_cache_size_evicts(vane_factory, backend):
             statuses.append(conn.read_response().status)
     assert statuses.count(200) == c["objects"] >= 1, statuses
     assert statuses.count(504) == 10 - c["objects"], statuses
+
+
+def test_reload_rotates_the_admin_token(vane_factory, backend):
+    admin = free_port()
+    old, new = "old-token-0123456789", "new-token-9876543210"
+    v = vane_factory([backend.address],
+                     extra='admin = { address = "127.0.0.1:%d"; '
+                     'token = "%s"; };\n' % (admin, old))
+    wait_port(admin, 5)
+
+    def stats_status(token):
+        with RawConn(admin) as c:
+            c.send(request("GET", "/stats", headers=[
+                ("Authorization", "Bearer " + token)]))
+            return c.read_response().status
+
+    assert stats_status(old) == 200 and stats_status(new) == 401
+    v.conf.write_text(v.conf.read_text().replace(old, new))
+    os.kill(v.proc.pid, signal.SIGHUP)
+    assert wait_for(lambda: reloaded(v), 5), v.stderr()[-1000:]
+    assert stats_status(old) == 401 and stats_status(new) == 200

@@ -84,13 +84,23 @@ static const struct topt topts[TI_COUNT] = {
 
 static char	 tmpdir[64];
 static char	 cpath[128];
+static char	 tokpath[128];	/* admin.token_file of the round trip */
+
+#define FILE_TOKEN	"s3cret-Token.from~file"
 
 static void
 setup(void)
 {
+	FILE	*fp;
+
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/check_config.XXXXXX");
 	ck_assert_ptr_nonnull(mkdtemp(tmpdir));
 	snprintf(cpath, sizeof(cpath), "%s/vane.conf", tmpdir);
+	snprintf(tokpath, sizeof(tokpath), "%s/token", tmpdir);
+	fp = fopen(tokpath, "w");
+	ck_assert_ptr_nonnull(fp);
+	fputs(FILE_TOKEN "\nsecond line, ignored\n", fp);
+	ck_assert_int_eq(fclose(fp), 0);
 }
 
 static void
@@ -99,6 +109,7 @@ teardown(void)
 	char	 p[160];
 
 	unlink(cpath);
+	unlink(tokpath);
 	snprintf(p, sizeof(p), "%s/dump.conf", tmpdir);
 	unlink(p);
 	snprintf(p, sizeof(p), "%s/inc.conf", tmpdir);
@@ -127,6 +138,12 @@ load_text(const char *text, char *err, size_t errlen)
 #define MINIMAL \
 	"listen = ( { address = \"127.0.0.1:8080\"; } );\n" \
 	"backends = { servers = ( { address = \"127.0.0.1:8001\"; } ); };\n"
+
+/* The longest admin.token. */
+#define TOKEN64 \
+	"0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+#define TOKEN512 TOKEN64 TOKEN64 TOKEN64 TOKEN64 TOKEN64 TOKEN64 TOKEN64 \
+	TOKEN64
 
 static const char *
 tname(int i, char *buf, size_t len)
@@ -182,7 +199,7 @@ static void
 nondefault(int i, int salt, char *buf, size_t len)
 {
 	const struct topt	*t = &topts[i];
-	char			 c[64];
+	char			 c[160];
 	long			 v, max;
 
 	switch (t->type) {
@@ -209,6 +226,8 @@ nondefault(int i, int salt, char *buf, size_t len)
 			other_choice(t->choices, t->def, c, sizeof(c));
 		else if (strcmp(t->check, "check_abs_path") == 0)
 			snprintf(c, sizeof(c), "/test/%d", salt);
+		else if (i == TI_admin_token_file)
+			snprintf(c, sizeof(c), "%s", tokpath);
 		else if (strcmp(t->check, "check_redis_address") == 0)
 			snprintf(c, sizeof(c), "unix:/run/redis-%d.sock", salt);
 		else if (strcmp(t->check, "check_status_list") == 0)
@@ -367,6 +386,10 @@ write_all(const char *path, struct all *all, int dflt)
 			stack[depth++] = strlen(topts[i].path);
 			continue;
 		}
+		/* admin.token and admin.token_file exclude each other: the
+		 * round trip sets the file, a real one (see setup). */
+		if (i == TI_admin_token)
+			continue;
 		if (topts[i].kind == TK_OPT) {
 			value_for(i, salt++, dflt, all->vals[i][0], 256);
 			all->lines[i][0] = put(fp, &line, "%s = %s;\n", key,
@@ -408,8 +431,10 @@ assert_all(const struct config *cfg, const struct all *all)
 	const char	*elems;
 	int		 i, j, e;
 
+	ck_assert_ptr_null(cfg->admin_token);
+	ck_assert_str_eq(cfg->admin_secret, FILE_TOKEN);
 	for (i = 0; i < TI_COUNT; i++) {
-		if (topts[i].kind == TK_OPT)
+		if (topts[i].kind == TK_OPT && i != TI_admin_token)
 			assert_field(i, cfg, all->vals[i][0], 0);
 		if (topts[i].kind != TK_LIST)
 			continue;
@@ -907,6 +932,41 @@ static const struct bad bad[] = {
 	    "); };\n",
 	    "5: duplicate backend server address 127.0.0.1:8001 "
 	    "(first at line 3)" },
+	/* admin: off loopback only with a token, never on a listen port */
+	{ MINIMAL "admin = {\n  address = \"*:8081\"; };\n",
+	    "4: admin.address: *:8081 is not loopback: set admin.token (or "
+	    "admin.token_file), or whoever reaches it can drain servers and "
+	    "purge the cache" },
+	{ MINIMAL "admin = { address = \"[::]:8081\"; token = \"\"; };\n",
+	    "3: option 'admin.token' must start with a letter, a digit or one "
+	    "of -._~+/" },
+	{ MINIMAL "admin = { address = \"10.1.2.3:8081\"; };\n",
+	    "3: admin.address: 10.1.2.3:8081 is not loopback: set "
+	    "admin.token (or admin.token_file), or whoever reaches it can "
+	    "drain servers and purge the cache" },
+	{ MINIMAL "admin = { token = \"a\";\n  token_file = \"/t\"; };\n",
+	    "4: admin.token_file: set admin.token or admin.token_file, not "
+	    "both" },
+	{ MINIMAL "admin = {\n  token_file = \"/nonexistent/t\"; };\n",
+	    "4: admin.token_file: cannot read /nonexistent/t: No such file or "
+	    "directory" },
+	{ MINIMAL "admin = { token = \"a b\"; };\n",
+	    "3: option 'admin.token' must be letters, digits and -._~+/, with "
+	    "'=' only at the end (RFC 6750 b64token)" },
+	{ MINIMAL "admin = { token = \"" TOKEN512 "a\"; };\n",
+	    "3: option 'admin.token' must be at most 512 characters" },
+	{ MINIMAL "admin = { token = \"abc=d\"; };\n",
+	    "3: option 'admin.token' must be letters, digits and -._~+/, with "
+	    "'=' only at the end (RFC 6750 b64token)" },
+	{ MINIMAL "admin = { address = \"localhost:8080\"; };\n",
+	    "3: admin.address: localhost:8080 takes the port of listen "
+	    "address 127.0.0.1:8080 (line 1)" },
+	{ "listen = ( { address = \"127.0.0.1:80\"; },\n"
+	    "  { address = \"*:8081\"; } );\n"
+	    "backends = { servers = ( { address = \"127.0.0.1:81\"; } ); };\n"
+	    "admin = { address = \"127.0.0.1:8081\"; };\n",
+	    "4: admin.address: 127.0.0.1:8081 takes the port of listen "
+	    "address *:8081 (line 2)" },
 	/* missing */
 	{ "workers = 1;\n\n", "2: missing required option 'listen'" },
 	{ "", "1: missing required option 'listen'" },
@@ -1015,6 +1075,11 @@ static const struct warned warned[] = {
 	{ "cache = { redis = {\n timeout = \"20ms\"; }; };\n", 0, 0, NULL },
 	{ "admin = { address = \"127.0.0.1:8081\"; };\n", 0, 0, NULL },
 	{ "cache = { };\nadmin = { };\n", 0, 0, NULL },
+	/* Off loopback with a token; the longest token; '=' padding. */
+	{ "admin = { address = \"*:8081\"; token = \"s3cr+t/x~Y_.-==\"; };\n",
+	    0, 0, NULL },
+	{ "admin = { address = \"[::]:8081\";\ntoken = \"" TOKEN512 "\"; };\n",
+	    0, 0, NULL },
 	{ "backends = { servers = ( { address = \"1.1.1.1:2\"; } );\n"
 	    "health = { rise = 2; fall = 3; }; };\n", 0, 0, NULL },
 };
@@ -1053,6 +1118,165 @@ START_TEST(test_warnings)
 }
 END_TEST
 
+/* The first line of admin.token_file is the token, checked as one. */
+START_TEST(test_token_file)
+{
+	struct config	*cfg, *cfg2;
+	char		 text[512], err[512], want[512];
+
+	snprintf(text, sizeof(text), MINIMAL "admin = { address = "
+	    "\"*:8081\";\n  token_file = \"%s\"; };\n", tokpath);
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->admin_secret, FILE_TOKEN);
+	ck_assert_ptr_null(cfg->admin_token);
+	/* Another token in the same file needs a restart. */
+	write_file(tokpath, "other\r\n");
+	cfg2 = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg2 != NULL, "%s", err);
+	ck_assert_str_eq(cfg2->admin_secret, "other");
+	ck_assert_str_eq(config_restart_needed(cfg, cfg2),
+	    "admin.token_file");
+	config_free(cfg2);
+	/* Bad content: the reason, never the content. */
+	write_file(tokpath, "not a token\n");
+	ck_assert_ptr_null(load_text(text, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s:4: admin.token_file: the first line "
+	    "of %s must be letters, digits and -._~+/, with '=' only at the "
+	    "end (RFC 6750 b64token)", cpath, tokpath);
+	ck_assert_str_eq(err, want);
+	write_file(tokpath, "");
+	ck_assert_ptr_null(load_text(text, err, sizeof(err)));
+	snprintf(want, sizeof(want), "%s:4: admin.token_file: the first line "
+	    "of %s must start with a letter, a digit or one of -._~+/", cpath,
+	    tokpath);
+	ck_assert_str_eq(err, want);
+	/* admin.token gives the same secret. */
+	cfg2 = load_text(MINIMAL "admin = { address = \"*:8081\"; token = \""
+	    FILE_TOKEN "\"; };\n", err, sizeof(err));
+	ck_assert_msg(cfg2 != NULL, "%s", err);
+	ck_assert_str_eq(cfg2->admin_secret, FILE_TOKEN);
+	config_free(cfg2);
+	config_free(cfg);
+}
+END_TEST
+
+/* vane -t: files read and written, named by FILE:LINE of their option. */
+START_TEST(test_check_files)
+{
+	struct config	*cfg;
+	char		 text[2048], err[1024], want[1024], f[4][160];
+	int		 i;
+
+	for (i = 0; i < 4; i++)
+		snprintf(f[i], sizeof(f[i]), "%s/f%d", tmpdir, i);
+	snprintf(text, sizeof(text), MINIMAL "tls = { certificates = (\n"
+	    "  { cert = \"%s\"; key = \"%s\"; } ); };\n"
+	    "log = {\n  error = \"%s/e.log\";\n  access = \"%s/no/a.log\"; };\n"
+	    "pidfile = \"%s/x\";\n", f[0], f[1], tmpdir, tmpdir, f[2]);
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	/* Unused certificates (no TLS listener) must still be there. */
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: tls.certificates[].cert: cannot "
+	    "read certificate %s: %s", cpath, f[0], strerror(ENOENT));
+	ck_assert_str_eq(err, want);
+	write_file(f[0], "c");
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: tls.certificates[].key: cannot "
+	    "read key %s: %s", cpath, f[1], strerror(ENOENT));
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(mkdir(f[1], 0700), 0);
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:4: tls.certificates[].key: cannot "
+	    "read key %s: %s", cpath, f[1], strerror(EISDIR));
+	ck_assert_str_eq(err, want);
+	ck_assert_int_eq(rmdir(f[1]), 0);
+	write_file(f[1], "k");
+	/* A log in a directory that is not there. */
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:7: log.access: cannot create "
+	    "%s/no/a.log: directory %s/no: %s", cpath, tmpdir, tmpdir,
+	    strerror(ENOENT));
+	ck_assert_str_eq(err, want);
+	config_free(cfg);
+	/* A pidfile under a regular file; a log that is a directory. */
+	snprintf(strstr(text, "/no/a.log"), sizeof(text) - (size_t)(strstr(
+	    text, "/no/a.log") - text), "/a.log\"; };\npidfile = \"%s/x\";\n",
+	    f[2]);
+	write_file(f[2], "");
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:8: pidfile: cannot write %s/x: %s",
+	    cpath, f[2], strerror(ENOTDIR));
+	ck_assert_str_eq(err, want);
+	config_free(cfg);
+	snprintf(strstr(text, "pidfile"), sizeof(text) - (size_t)(strstr(
+	    text, "pidfile") - text), "pidfile = \"%s\";\n", tmpdir);
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_int_eq(config_check_files(cfg, err, sizeof(err)), -1);
+	snprintf(want, sizeof(want), "%s:8: pidfile: cannot write %s: %s",
+	    cpath, tmpdir, strerror(EISDIR));
+	ck_assert_str_eq(err, want);
+	config_free(cfg);
+	/* All there: fine, and nothing was created. */
+	snprintf(strstr(text, "pidfile"), sizeof(text) - (size_t)(strstr(
+	    text, "pidfile") - text), "pidfile = \"%s\";\n", f[3]);
+	cfg = load_text(text, err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_msg(config_check_files(cfg, err, sizeof(err)) == 0, "%s",
+	    err);
+	ck_assert_int_eq(access(f[3], F_OK), -1);
+	config_free(cfg);
+	for (i = 0; i < 3; i++)
+		unlink(f[i]);
+}
+END_TEST
+
+START_TEST(test_summary)
+{
+	struct config	*cfg;
+	char		 err[512], *out = NULL;
+	size_t		 len = 0;
+	FILE		*fp;
+
+	cfg = load_text("workers = 3;\n"
+	    "listen = ( { address = \"*:80\"; redirect_https = true; },\n"
+	    "  { address = \"127.0.0.1:443\"; tls = true; } );\n"
+	    "tls = { certificates = ( { cert = \"c\"; key = \"k\"; } ); };\n"
+	    "backends = { servers = ( { address = \"127.0.0.1:8001\"; },\n"
+	    "  { address = \"127.0.0.1:8002\"; weight = 3; max_conns = 2; } );\n"
+	    "  health = { path = \"/hc\"; interval = \"5s\"; }; };\n"
+	    "cache = { size = \"64M\"; };\n"
+	    "admin = { address = \"[::]:8081\"; token = \"t0k3n\"; };\n",
+	    err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	fp = open_memstream(&out, &len);
+	ck_assert_ptr_nonnull(fp);
+	config_summary(fp, cfg);
+	fclose(fp);
+	ck_assert_str_eq(out,
+	    "listen:\n"
+	    "  *:80                     plain, redirects to https\n"
+	    "  127.0.0.1:443            tls\n"
+	    "tls: 1 certificate, TLSv1.2+\n"
+	    "backends: round_robin, 1 retry, health GET /hc every 5s\n"
+	    "  127.0.0.1:8001           weight 1\n"
+	    "  127.0.0.1:8002           weight 3, max_conns 2\n"
+	    "cache: memory, 64M, objects up to 8M\n"
+	    "admin: [::]:8081, token required\n"
+	    "workers: 3\n"
+	    "log: error to standard error, access off, level info\n"
+	    "process: foreground, no pidfile, user unchanged\n");
+	/* The token is a secret: the summary only says there is one. */
+	ck_assert_ptr_null(strstr(out, "t0k3n"));
+	free(out);
+	config_free(cfg);
+}
+END_TEST
+
 static Suite *
 config_suite(void)
 {
@@ -1078,6 +1302,9 @@ config_suite(void)
 	tcase_add_test(tc, test_too_many_servers);
 	tcase_add_test(tc, test_open_errors);
 	tcase_add_test(tc, test_restart_needed);
+	tcase_add_test(tc, test_check_files);
+	tcase_add_test(tc, test_token_file);
+	tcase_add_test(tc, test_summary);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("errors");

@@ -191,6 +191,71 @@ START_TEST(test_address_bad)
 }
 END_TEST
 
+/* What "admin.address not on loopback needs a token" rests on. */
+START_TEST(test_address_loopback)
+{
+	static const struct { const char *in; int lo, any; } t[] = {
+		{ "127.0.0.1:80", 1, 0 },
+		{ "127.255.3.4:80", 1, 0 },
+		{ "localhost:80", 1, 0 },
+		{ "[::1]:80", 1, 0 },
+		{ "[::ffff:127.0.0.2]:80", 1, 0 },
+		{ "*:80", 0, 1 },
+		{ "0.0.0.0:80", 0, 1 },
+		{ "[::]:80", 0, 1 },
+		{ "128.0.0.1:80", 0, 0 },
+		{ "10.0.0.1:80", 0, 0 },
+		{ "126.255.255.255:80", 0, 0 },
+		{ "[::2]:80", 0, 0 },
+		{ "[::ffff:10.0.0.1]:80", 0, 0 },
+		{ "[::127.0.0.1]:80", 0, 0 },
+	};
+	struct sockaddr_storage ss;
+	socklen_t len;
+	const char *why;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ck_assert_msg(parse_address(t[i].in, &ss, &len, &why) == 0,
+		    "%s: %s", t[i].in, why);
+		ck_assert_msg(sockaddr_is_loopback((struct sockaddr *)&ss) ==
+		    t[i].lo, "%s", t[i].in);
+		ck_assert_msg(sockaddr_is_any((struct sockaddr *)&ss) ==
+		    t[i].any, "%s", t[i].in);
+	}
+}
+END_TEST
+
+START_TEST(test_address_overlap)
+{
+	static const struct { const char *a, *b; int want; } t[] = {
+		{ "127.0.0.1:80", "127.0.0.1:80", 1 },
+		{ "127.0.0.1:80", "127.0.0.1:81", 0 },
+		{ "127.0.0.1:80", "127.0.0.2:80", 0 },
+		{ "*:80", "127.0.0.1:80", 1 },
+		{ "10.0.0.1:80", "0.0.0.0:80", 1 },
+		{ "*:80", "*:81", 0 },
+		{ "[::]:80", "[::1]:80", 1 },
+		{ "[::1]:80", "127.0.0.1:80", 0 },
+		{ "*:80", "[::1]:80", 0 },
+	};
+	struct sockaddr_storage a, b;
+	socklen_t len;
+	size_t i;
+
+	for (i = 0; i < sizeof(t) / sizeof(t[0]); i++) {
+		ck_assert_int_eq(parse_address(t[i].a, &a, &len, NULL), 0);
+		ck_assert_int_eq(parse_address(t[i].b, &b, &len, NULL), 0);
+		ck_assert_msg(sockaddr_overlap((struct sockaddr *)&a,
+		    (struct sockaddr *)&b) == t[i].want, "%s %s", t[i].a,
+		    t[i].b);
+		ck_assert_msg(sockaddr_overlap((struct sockaddr *)&b,
+		    (struct sockaddr *)&a) == t[i].want, "%s %s", t[i].b,
+		    t[i].a);
+	}
+}
+END_TEST
+
 START_TEST(test_address_host)
 {
 	static const struct { const char *in, *out; } t[] = {
@@ -339,6 +404,8 @@ util_suite(void)
 	tcase_add_test(tc, test_address_bad);
 	tcase_add_test(tc, test_format_host);
 	tcase_add_test(tc, test_address_host);
+	tcase_add_test(tc, test_address_loopback);
+	tcase_add_test(tc, test_address_overlap);
 	tcase_add_test(tc, test_http_date);
 	tcase_add_test(tc, test_status_set);
 	tcase_add_test(tc, test_status_set_bad);
