@@ -89,7 +89,7 @@ while time.monotonic() - t0 < secs:
 PY
 conf 1 >"$WORK/one.conf"
 conf 2 >"$WORK/two.conf"
-taskset -c 0 /usr/bin/python3 "$WORK/sampler.py" "$ADMIN" "$pid" "$SECS" \
+taskset -c 0 /usr/bin/python3 "$WORK/sampler.py" "$ADMIN" "$pid" "$((SECS - 1))" \
 	"$RELOADS" "$WORK/vane.conf" "$WORK/one.conf" "$WORK/two.conf" \
 	"$WORK/samples" &
 spid=$!
@@ -98,6 +98,7 @@ taskset -c 0 wrk -t1 -c64 -d"${SECS}s" "http://127.0.0.1:$LISTEN/nostore.json" \
 wait "$spid" || true
 spid=""
 cat "$WORK/wrk.txt"
+echo "errors: $(grep -E 'Non-2xx|Socket errors' "$WORK/wrk.txt" || echo none)"
 echo "reloads applied: $(grep -c 'reload: generation' "$WORK/vane.log")"
 grep -E '\[(warn|error)\]' "$WORK/vane.log" | head -5 || true
 /usr/bin/python3 - "$WORK/samples" <<'PY'
@@ -115,7 +116,9 @@ def at(t):
         if t0 <= t <= t1:
             return n0 + (n1 - n0) * (t - t0) / (t1 - t0)
     return None
-w, t = [], pts[0][0]
+# From 0.5 s on: the sampler starts just before wrk does.
+w, t0 = [], pts[0][0] + 0.5
+t = t0
 while t + 0.1 <= pts[-1][0]:
     w.append(at(t + 0.1) - at(t))
     t += 0.1
@@ -128,5 +131,8 @@ for x in w:
 print("windows of 100 ms: %d, median %.0f req, lowest %.0f (%.0f%% of the"
       " median)" % (len(w), med, low, 100 * low / med))
 print("longest dip below half the median: %d ms" % (best * 100))
+print("windows below half the median start at: %s" % (", ".join(
+    "%.1f s (%.0f)" % (t0 + 0.1 * i, x) for i, x in enumerate(w)
+    if x < med / 2) or "none"))
 print("reloads sent at: %s s" % ", ".join("%.1f" % r for r in reloads))
 PY
