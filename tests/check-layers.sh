@@ -10,7 +10,7 @@
 
 : "${srcdir:=.}"
 pure="http_parse.c http_msg.c cache_policy.c balance.c config.c util.c
-	log.c stats.c store_codec.c"
+	log.c log_format.c stats.c store_codec.c"
 status=0
 checked=0
 
