@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct log_format;
+
 struct cfg_addr {
 	char			*text;	/* as written in the file */
 	struct sockaddr_storage	 ss;
@@ -64,6 +66,8 @@ struct config {
 	char	**warnings;
 	int	  nwarnings;
 	char	**where;	/* per option row: "FILE:LINE" it was set at */
+	/* log.access_format compiled (log_format.h); NULL when unset. */
+	struct log_format *log_access_fmt;
 };
 
 /* cfg->log_level: the same order as enum log_level in log.h. */
