@@ -144,6 +144,43 @@ def test_access_format_times(vane_factory, backend, tmp_path):
     assert int(sent) > 0
 
 
+def test_access_format_long_values(vane_factory, backend, tmp_path):
+    """Every variable at once, with values past their caps: fields cut at
+    156 bytes then "...", the target at 256, escapes counted in; run under
+    the sanitizers this is the bounds check of the line builder."""
+    log = tmp_path / "access.log"
+    names = ("remote_addr remote_port time_local time_iso8601 msec request "
+             "request_method request_uri server_protocol scheme status "
+             "bytes_sent request_length upstream_addr upstream_response_time "
+             "request_time cache_status connection_requests host "
+             "http_user_agent http_referer http_x_a").split()
+    v = vane_factory([backend.address], access_log=str(log),
+                     access_format="|".join("$" + n for n in names))
+    ua = 'U"' * 200
+    target = "/status/404?" + "q" * 400
+    with RawConn(v.port) as c:
+        c.send(request("GET", target, headers=[
+            ("X-A", ""), ("User-Agent", ua), ("Referer", "r" * 155)]))
+        assert c.read_response().status == 404
+    assert wait_for(lambda: log.exists() and log.read_text(), 3)
+    got = dict(zip(names, log.read_text().rstrip("\n").split("|")))
+    assert len(got) == len(names), got
+    assert got["http_user_agent"] == ("U\\x22" * 31 + "U")[:156] + "...", \
+        got["http_user_agent"]
+    # The fields share 320 bytes, in the order of the request: Host took
+    # 9, X-A none (present, empty: not "-"), User-Agent 159, so the
+    # Referer has 152 (148 and "...").
+    assert got["http_referer"] == "r" * 148 + "...", got["http_referer"]
+    assert got["http_x_a"] == ""
+    assert got["request"] == "GET %s... HTTP/1.1" % target[:256]
+    assert got["request_uri"] == target[:256] + "..."
+    assert got["request_method"] == "GET"
+    assert got["server_protocol"] == "HTTP/1.1"
+    assert got["status"] == "404" and got["scheme"] == "http"
+    assert got["host"] == "127.0.0.1"
+    assert got["connection_requests"] == "1"
+
+
 def test_access_log_off(vane_factory, backend, tmp_path):
     """log.access = "off": no access log, no file named off."""
     cwd = os.getcwd()
