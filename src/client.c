@@ -355,7 +355,8 @@ put_pad(char *p, const char *s, size_t n)
 }
 
 static const char	lf_dash[LF_PAD] = "-";
-#define LOGH_NONE	0xffff	/* c->logh_len: the request has no such field */
+/* c->logh_len of a field the request does not have: "-". */
+#define LOGH_NONE	0xffff
 /* "00" to "99": two digits with one load, no division. */
 static const char	lf_d2[200] =
     "00010203040506070809101112131415161718192021222324252627282930313233"
@@ -424,7 +425,8 @@ put_port(char *p, const struct client *c)
 	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) == -1)
 		return (put_pad(p, lf_dash, 1));
 	if (ss.ss_family == AF_INET6)
-		return (put_u(p, ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)));
+		return (put_u(p,
+		    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)));
 	if (ss.ss_family == AF_INET)
 		return (put_u(p, ntohs(((struct sockaddr_in *)&ss)->sin_port)));
 	return (put_pad(p, lf_dash, 1));
@@ -474,10 +476,22 @@ put_msec(char *p)
 	return (p + 4);
 }
 
+/* $connection: numbered when first logged, over all workers, so only
+ * formats that name it pay the atomic, once per connection. */
+static char *
+put_connection(char *p, struct client *c)
+{
+	static _Atomic uint64_t serial;
+
+	if (c->logconn == 0)
+		c->logconn = atomic_fetch_add(&serial, 1) + 1;
+	return (put_u(p, c->logconn));
+}
+
 /* One variable of the access log's format; log_format_var_max() bounds
  * what each one writes. */
 static inline char *
-put_var(char *p, const struct client *c, const struct log_format *f,
+put_var(char *p, struct client *c, const struct log_format *f,
     const struct lf_op *op, uint64_t end)
 {
 	const struct log_time *t;
@@ -521,13 +535,16 @@ put_var(char *p, const struct client *c, const struct log_format *f,
 			return (put_pad(p, lf_dash, 1));
 		return (put_s(p, c->srv->name, LF_NAME_MAX));
 	case LV_UPSTREAM_RESPONSE_TIME:
-		return (put_ms(p, c->t_upstream != 0 ? end - c->t_upstream : 0));
+		return (put_ms(p, c->t_upstream != 0 ?
+		    end - c->t_upstream : 0));
 	case LV_REQUEST_TIME:
 		return (put_ms(p, end - c->t_start));
 	case LV_CACHE_STATUS:
 		return (put_s(p, cache_log_status(c), LF_VALUE_MAX));
 	case LV_CONNECTION_REQUESTS:
 		return (put_u(p, c->nreq));
+	case LV_CONNECTION:
+		return (put_connection(p, c));
 	case LV_HTTP:
 		if (c->logh_serial != f->serial ||
 		    c->logh_len[op->slot] == LOGH_NONE)
@@ -561,7 +578,9 @@ client_log(struct client *c)
 	    (line = log_access_reserve(f->maxlen + LF_PAD)) == NULL)
 		return;
 	/* In place in the worker's buffer; see put_pad() for the bounds. */
-	end = now_mono_ms();
+	end = 0;
+	if (f->uses & (1u << LV_REQUEST_TIME | 1u << LV_UPSTREAM_RESPONSE_TIME))
+		end = now_mono_ms();
 	p = line;
 	opend = f->ops + f->nops;
 	for (op = f->ops; op < opend; op++) {

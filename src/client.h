@@ -102,6 +102,7 @@ struct client {
 	uint16_t		 logh_off[LF_MAX_FIELDS];
 	uint16_t		 logh_len[LF_MAX_FIELDS];
 	char			 logh[2 * LF_FIELD_MAX + 2 + LF_PAD];
+	uint64_t		 logconn;	/* $connection; 0: not numbered yet */
 
 	/* Backend side. */
 	struct server		*srv;

@@ -13,7 +13,7 @@ static const char *const lf_var_names[LV_COUNT] = {
 	"msec", "request", "request_method", "request_uri", "server_protocol",
 	"scheme", "status", "bytes_sent", "request_length", "upstream_addr",
 	"upstream_response_time", "request_time", "cache_status",
-	"connection_requests", "http_"
+	"connection_requests", "connection", "http_"
 };
 
 const char *
@@ -170,14 +170,16 @@ log_format_compile(const char *src, char *buf, size_t buflen,
 {
 	static uint32_t		 serial;
 	struct log_format	*f;
-	size_t			 srclen = strlen(src), n = 0, lit = 0, used;
+	size_t			 srclen = strlen(src), n = 0, lit = 0;
+	size_t			 used;
 	const char		*s = src;
 
 	int			 i;
 
 	*why = NULL;
 	if (srclen >= LF_LINE_MAX) {
-		snprintf(buf, buflen, "is longer than %d bytes", LF_LINE_MAX - 1);
+		snprintf(buf, buflen, "is longer than %d bytes",
+		    LF_LINE_MAX - 1);
 		*why = buf;
 		return (NULL);
 	}

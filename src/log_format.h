@@ -32,6 +32,7 @@ enum lf_var {
 	LV_REQUEST_TIME,
 	LV_CACHE_STATUS,
 	LV_CONNECTION_REQUESTS,
+	LV_CONNECTION,		/* a serial number per connection */
 	LV_HTTP,		/* a request field: op.slot into hdr[] */
 	LV_COUNT
 };
@@ -61,19 +62,19 @@ enum lf_var {
 struct lf_op {
 	const char	*s;	/* the text, copied as it is */
 	uint16_t	 len;	/* its length, maybe 0 */
-	uint8_t		 var;	/* enum lf_var: written after the text */
+	uint8_t		 var;	/* enum lf_var, after the text */
 	uint8_t		 slot;	/* LV_HTTP: index into hdr */
 };
 
 struct log_format {
 	uint32_t	 serial;	/* unique per compiled format */
-	uint32_t	 uses;		/* bit (1 << var) per variable used */
+	uint32_t	 uses;		/* bit 1 << var per variable used */
 	uint32_t	 maxlen;	/* the longest line, newline included */
 	int		 nops;
 	int		 nhdr;
 	char		 hdr[LF_MAX_FIELDS][64];	/* "user-agent" */
 	uint8_t		 hdrlen[LF_MAX_FIELDS];
-	char		*text;		/* the literals, one after another */
+	char		*text;		/* the literals, end to end */
 	struct lf_op	*ops;
 };
 

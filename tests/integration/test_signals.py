@@ -96,7 +96,7 @@ def test_access_format_custom(vane_factory, backend, tmp_path):
     fmt = ('$remote_addr $request_method $request_uri $server_protocol '
            '$status $cache_status $upstream_addr $scheme "$host" '
            '"$http_x_custom" ${connection_requests}th len=$request_length '
-           '$$5')
+           '$$5 c$connection')
     v = vane_factory([backend.address], access_log=str(log),
                      access_format=fmt)
     path = "/cache/af-%d?cc=max-age%%3D600" % time.monotonic_ns()
@@ -109,12 +109,16 @@ def test_access_format_custom(vane_factory, backend, tmp_path):
         assert c.read_response().status == 200
     assert wait_for(lambda: log.exists() and
                     len(log.read_text().splitlines()) >= 2, 3)
-    assert log.read_text().splitlines() == [
+    lines = log.read_text().splitlines()
+    conn = lines[0].rsplit(" c", 1)[-1]
+    assert conn.isdigit() and int(conn) > 0, lines[0]
+    assert lines == [
         '127.0.0.1 GET %s HTTP/1.1 200 uri-miss %s http "h.test" '
-        '"a \\x22b\\x22\\x5cc" 1th len=%d $5'
-        % (path, backend.address, len(first)),
+        '"a \\x22b\\x22\\x5cc" 1th len=%d $5 c%s'
+        % (path, backend.address, len(first), conn),
         '127.0.0.1 GET %s HTTP/1.1 200 hit - http "h.test" "-" 2th '
-        'len=%d $5' % (path, len(request("GET", path, host="h.test"))),
+        'len=%d $5 c%s' % (path, len(request("GET", path, host="h.test")),
+                           conn),
     ]
 
 
@@ -152,7 +156,7 @@ def test_access_format_long_values(vane_factory, backend, tmp_path):
     names = ("remote_addr remote_port time_local time_iso8601 msec request "
              "request_method request_uri server_protocol scheme status "
              "bytes_sent request_length upstream_addr upstream_response_time "
-             "request_time cache_status connection_requests host "
+             "request_time cache_status connection_requests connection host "
              "http_user_agent http_referer http_x_a").split()
     v = vane_factory([backend.address], access_log=str(log),
                      access_format="|".join("$" + n for n in names))
@@ -179,6 +183,7 @@ def test_access_format_long_values(vane_factory, backend, tmp_path):
     assert got["status"] == "404" and got["scheme"] == "http"
     assert got["host"] == "127.0.0.1"
     assert got["connection_requests"] == "1"
+    assert int(got["connection"]) >= 1
 
 
 def test_access_log_off(vane_factory, backend, tmp_path):

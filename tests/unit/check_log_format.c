@@ -23,8 +23,8 @@ dump(const struct log_format *f)
 	out[0] = '\0';
 	for (i = 0; i < f->nops; i++) {
 		if (f->ops[i].len > 0)
-			n += (size_t)snprintf(out + n, sizeof(out) - n, "[%.*s]",
-			    (int)f->ops[i].len, f->ops[i].s);
+			n += (size_t)snprintf(out + n, sizeof(out) - n,
+			    "[%.*s]", (int)f->ops[i].len, f->ops[i].s);
 		if (f->ops[i].var == LV_HTTP)
 			n += (size_t)snprintf(out + n, sizeof(out) - n,
 			    "{http:%s}", f->hdr[f->ops[i].slot]);
@@ -120,9 +120,10 @@ START_TEST(every_variable)
 	    "{server_protocol}[ ]{scheme}");
 	expect("$status $bytes_sent $request_length $upstream_addr "
 	    "$upstream_response_time $request_time $cache_status "
-	    "$connection_requests", "{status}[ ]{bytes_sent}[ ]"
+	    "$connection_requests $connection", "{status}[ ]{bytes_sent}[ ]"
 	    "{request_length}[ ]{upstream_addr}[ ]{upstream_response_time}"
-	    "[ ]{request_time}[ ]{cache_status}[ ]{connection_requests}");
+	    "[ ]{request_time}[ ]{cache_status}[ ]{connection_requests}[ ]"
+	    "{connection}");
 }
 END_TEST
 
@@ -270,7 +271,8 @@ END_TEST
 
 START_TEST(serials_differ)
 {
-	struct log_format *a = compile_ok("$status"), *b = compile_ok("$status");
+	struct log_format *a = compile_ok("$status");
+	struct log_format *b = compile_ok("$status");
 
 	ck_assert_uint_ne(a->serial, 0);
 	ck_assert_uint_ne(a->serial, b->serial);
