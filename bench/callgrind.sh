@@ -11,7 +11,12 @@
 # CG_PATH [the 512 B no-store object] over one connection, and prints
 # (Ir(3000) - Ir(1000)) / 2000: start-up and shutdown cancel out.
 # CALLGRIND_OUT=FILE keeps the profile of the last run for
-# callgrind_annotate. Processes are stopped by PID; every wait is bounded.
+# callgrind_annotate. CG_ACCESS_LOG=1 turns the access log on (a file in
+# the scratch directory), CG_ACCESS_FORMAT=FMT sets log.access_format: the
+# log's cost is the difference with a run without them. CG_HEADERS="A: b
+# C: d" adds request fields (newline-separated), e.g. a browser's
+# User-Agent and Referer, which the default format logs. Processes are
+# stopped by PID; every wait is bounded.
 set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 SHARED=${SHARED_BENCH:-$HERE/../../shared/bench}
@@ -45,15 +50,22 @@ cat >"$WORK/vane.conf" <<CONF
 workers = 1;
 listen = ( { address = "127.0.0.1:$LISTEN"; } );
 backends = { servers = ( $servers ); keepalive = 256; };
-log = { level = "warn"; };
+log = { level = "warn"; $(
+	[ -n "${CG_ACCESS_LOG:-}" ] && printf 'access = "%s"; ' "$WORK/access.log"
+	[ -n "${CG_ACCESS_FORMAT:-}" ] && printf 'access_format = "%s"; ' \
+	    "$(printf %s "$CG_ACCESS_FORMAT" | sed 's/[\\"]/\\&/g')"
+)};
 CONF
 
 # drive N: N sequential keep-alive GETs, each response read whole.
 drive() {
-	/usr/bin/python3 - "$LISTEN" "$1" "$CG_PATH" <<'PY'
+	/usr/bin/python3 - "$LISTEN" "$1" "$CG_PATH" "${CG_HEADERS:-}" <<'PY'
 import socket, sys
 port, n, path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
-req = b"GET %s HTTP/1.1\r\nHost: bench\r\n\r\n" % path.encode()
+extra = "".join(h.strip() + "\r\n" for h in sys.argv[4].split("\n")
+                if h.strip())
+req = b"GET %s HTTP/1.1\r\nHost: bench\r\n%s\r\n" % (path.encode(),
+                                                     extra.encode())
 s = socket.create_connection(("127.0.0.1", port), timeout=10)
 buf = b""
 for _ in range(n):

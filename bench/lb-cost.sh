@@ -10,12 +10,15 @@
 #
 #   LB_PATH=/small.json VARIANTS="1 1-redis" bench/lb-cost.sh
 #                                  hits from Redis against hits from memory
+#   VARIANTS="1 1-alog" bench/lb-cost.sh    what the access log costs
 #
 # VARIANTS [1 4] lists the configurations run in turn each round: N is
 # vane in front of N origin ports; N-nocache the same with cache.store
 # "off" (on the no-store object every request is then a plain proxy);
 # N-redis with cache.store "redis", on a redis-server this script starts
-# on a loopback port. LB_PATH [/nostore.json] is the URL loaded.
+# on a loopback port; N-alog with the access log on (the default format,
+# into a file in the scratch directory, removed after each round). LB_PATH
+# [/nostore.json] is the URL loaded.
 #
 # vane on CPU 1, wrk and the origin on CPU 0 (as run.sh does). Prints per
 # round requests/s and vane's CPU seconds per 10k requests (user + system
@@ -74,7 +77,9 @@ conf() {
 workers = 1;
 listen = ( { address = "127.0.0.1:$LISTEN"; } );
 backends = { servers = ( $servers ); keepalive = 256; };
-log = { level = "warn"; };
+log = { level = "warn"; $(case $1 in
+	*-alog) printf 'access = "%s"; ' "$WORK/access.log" ;;
+	esac)};
 CONF
 	case $1 in
 	*-nocache) echo 'cache = { store = "off"; };' ;;
@@ -99,6 +104,7 @@ measure() {
 	t1=$(ticks "$pid")
 	bench_stop_pid "$pid" 5
 	pid=""
+	rm -f -- "$WORK/access.log"
 	grep -q "Non-2xx\|Socket errors" "$WORK/wrk.txt" &&
 		bench_die "errors in round: $(cat "$WORK/wrk.txt")"
 	reqs=$(awk '/requests in/ { print $1 }' "$WORK/wrk.txt")

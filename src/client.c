@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -111,8 +112,6 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 	}
 	c->ls = ls;
 	c->lfields = ls->fields;
-	memcpy(c->logref, "-", 2);
-	memcpy(c->logua, "-", 2);
 	c->io.in_high = (size_t)c->w->cfg->limits_header_size + 1;
 	if (c->io.in_high < OUT_HIGH)
 		c->io.in_high = OUT_HIGH;
@@ -432,51 +431,237 @@ count_status(struct worker *w, int status)
 		w->st.responses_2xx++;
 }
 
-/* Access-log pieces: append, never past e. */
-static char *
-put_s(char *p, char *e, const char *s)
+/*
+ * Access-log pieces. A line has a dozen pieces of a few bytes each: byte
+ * loops, then calls to memcpy were most of the cost of a logged hit. So
+ * the format is compiled with the longest line it can make (f->maxlen),
+ * the line is reserved that long, and pieces are copied without a bounds
+ * check; sources known to have LF_PAD readable bytes are copied by
+ * LF_PAD / 2 or LF_PAD bytes (a load and a store or two), the
+ * destination having LF_PAD bytes of slack.
+ */
+static inline char *
+put_pad(char *p, const char *s, size_t n)
 {
-	while (*s != '\0' && p < e)
-		*p++ = *s++;
-	return (p);
+	if (n <= LF_PAD / 2)
+		memcpy(p, s, LF_PAD / 2);
+	else if (n <= LF_PAD)
+		memcpy(p, s, LF_PAD);
+	else
+		memcpy(p, s, n);
+	return (p + n);
 }
 
-static char *
-put_u(char *p, char *e, uint64_t v)
+static const char	lf_dash[LF_PAD] = "-";
+/* c->logh_len of a field the request does not have: "-". */
+#define LOGH_NONE	0xffff
+/* "00" to "99": two digits with one load, no division. */
+static const char	lf_d2[200] =
+    "00010203040506070809101112131415161718192021222324252627282930313233"
+    "34353637383940414243444546474849505152535455565758596061626364656667"
+    "6869707172737475767778798081828384858687888990919293949596979899";
+static const char	lf_http[LF_PAD] = "http";
+static const char	lf_https[LF_PAD] = "https";
+
+/* v in decimal: at most 20 digits. */
+static inline char *
+put_u(char *p, uint64_t v)
 {
-	char d[24];
-	int n = 0;
+	char d[24 + LF_PAD];
+	int n = 24;
 
 	do
-		d[n++] = (char)('0' + v % 10);
+		d[--n] = (char)('0' + v % 10);
 	while ((v /= 10) > 0);
-	while (n > 0 && p < e)
-		*p++ = d[--n];
-	return (p);
+	return (put_pad(p, d + n, (size_t)(24 - n)));
 }
 
 /* Milliseconds as seconds with three decimals: "1.234". */
-static char *
-put_ms(char *p, char *e, uint64_t ms)
+static inline char *
+put_ms(char *p, uint64_t ms)
 {
-	p = put_u(p, e, ms / 1000);
-	if (e - p < 4)
-		return (p);
-	*p++ = '.';
-	*p++ = (char)('0' + ms % 1000 / 100);
-	*p++ = (char)('0' + ms % 100 / 10);
-	*p++ = (char)('0' + ms % 10);
+	unsigned frac = (unsigned)(ms % 1000);
+
+	if (ms < 10000)		/* the usual case: no digit loop */
+		*p++ = (char)('0' + ms / 1000);
+	else
+		p = put_u(p, ms / 1000);
+	p[0] = '.';
+	p[1] = (char)('0' + frac / 100);
+	memcpy(p + 2, lf_d2 + 2 * (frac % 100), 2);
+	return (p + 4);
+}
+
+/* The part of logline from off to end, "-" when empty (no request). */
+static inline char *
+put_part(char *p, const struct client *c, size_t off, size_t end)
+{
+	if (end <= off)
+		return (put_pad(p, lf_dash, 1));
+	return (put_pad(p, c->logline + off, end - off));
+}
+
+/* At most max bytes of s, a string with no padding known. */
+static inline char *
+put_s(char *p, const char *s, size_t max)
+{
+	size_t n = strlen(s);
+
+	if (n > max)
+		n = max;
+	memcpy(p, s, n);
+	return (p + n);
+}
+
+static char *
+put_port(char *p, const struct client *c)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+
+	/* Asked only when the format names it: one syscall a line. */
+	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) == -1)
+		return (put_pad(p, lf_dash, 1));
+	if (ss.ss_family == AF_INET6)
+		return (put_u(p,
+		    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)));
+	if (ss.ss_family == AF_INET)
+		return (put_u(p, ntohs(((struct sockaddr_in *)&ss)->sin_port)));
+	return (put_pad(p, lf_dash, 1));
+}
+
+/*
+ * The time variables, formatted once a second per worker: strftime was
+ * most of an access-logged hit's instructions. Both forms are UTC.
+ */
+struct log_time {
+	time_t	sec;
+	char	local[32];	/* 26/Nov/2026:17:40:26 +0000 */
+	char	iso[32];	/* 2026-11-26T17:40:26+00:00 */
+	size_t	local_len, iso_len;
+};
+
+static const struct log_time *
+log_time(void)
+{
+	static __thread struct log_time	 t;
+	struct tm			 tm;
+	time_t				 now = time(NULL);
+
+	if (now != t.sec) {
+		gmtime_r(&now, &tm);
+		t.local_len = strftime(t.local, sizeof(t.local),
+		    "%d/%b/%Y:%H:%M:%S +0000", &tm);
+		t.iso_len = strftime(t.iso, sizeof(t.iso),
+		    "%Y-%m-%dT%H:%M:%S+00:00", &tm);
+		t.sec = now;
+	}
+	return (&t);
+}
+
+static char *
+put_msec(char *p)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	p = put_u(p, (uint64_t)ts.tv_sec);
+	ts.tv_nsec /= 1000000;
+	p[0] = '.';
+	p[1] = (char)('0' + ts.tv_nsec / 100);
+	p[2] = (char)('0' + ts.tv_nsec / 10 % 10);
+	p[3] = (char)('0' + ts.tv_nsec % 10);
+	return (p + 4);
+}
+
+/* $connection: numbered when first logged, over all workers, so only
+ * formats that name it pay the atomic, once per connection. */
+static char *
+put_connection(char *p, struct client *c)
+{
+	static _Atomic uint64_t serial;
+
+	if (c->logconn == 0)
+		c->logconn = atomic_fetch_add(&serial, 1) + 1;
+	return (put_u(p, c->logconn));
+}
+
+/* One variable of the access log's format; log_format_var_max() bounds
+ * what each one writes. */
+static inline char *
+put_var(char *p, struct client *c, const struct log_format *f,
+    const struct lf_op *op, uint64_t end)
+{
+	const struct log_time *t;
+
+	switch (op->var) {
+	case LV_REMOTE_ADDR:
+		return (put_pad(p, c->ip, strlen(c->ip)));
+	case LV_REMOTE_PORT:
+		return (put_port(p, c));
+	case LV_TIME_LOCAL:
+		t = log_time();
+		return (put_pad(p, t->local, t->local_len));
+	case LV_TIME_ISO8601:
+		t = log_time();
+		return (put_pad(p, t->iso, t->iso_len));
+	case LV_MSEC:
+		return (put_msec(p));
+	case LV_REQUEST:
+		return (put_pad(p, c->logline, c->logline_len));
+	case LV_REQUEST_METHOD:
+		return (put_part(p, c, 0, c->logm_len));
+	case LV_REQUEST_URI:
+		return (put_part(p, c, c->logm_len + 1u, c->logu_end));
+	case LV_SERVER_PROTOCOL:
+		return (put_part(p, c, c->logu_end + 1u, c->logline_len));
+	case LV_SCHEME:
+		return (c->tls ? put_pad(p, lf_https, 5) :
+		    put_pad(p, lf_http, 4));
+	case LV_STATUS:
+		if (c->status < 100 || c->status > 999)
+			return (put_u(p, (uint64_t)c->status));
+		p[0] = (char)('0' + c->status / 100);
+		memcpy(p + 1, lf_d2 + 2 * (c->status % 100), 2);
+		return (p + 3);
+	case LV_BYTES_SENT:
+		return (put_u(p, c->bytes_out));
+	case LV_REQUEST_LENGTH:
+		return (put_u(p, c->req.head_len + c->req_body.moved));
+	case LV_UPSTREAM_ADDR:
+		if (c->srv == NULL)
+			return (put_pad(p, lf_dash, 1));
+		return (put_s(p, c->srv->name, LF_NAME_MAX));
+	case LV_UPSTREAM_RESPONSE_TIME:
+		return (put_ms(p, c->t_upstream != 0 ?
+		    end - c->t_upstream : 0));
+	case LV_REQUEST_TIME:
+		return (put_ms(p, end - c->t_start));
+	case LV_CACHE_STATUS:
+		return (put_s(p, cache_log_status(c), LF_VALUE_MAX));
+	case LV_CONNECTION_REQUESTS:
+		return (put_u(p, c->nreq));
+	case LV_CONNECTION:
+		return (put_connection(p, c));
+	case LV_HTTP:
+		if (c->logh_serial != f->serial ||
+		    c->logh_len[op->slot] == LOGH_NONE)
+			return (put_pad(p, lf_dash, 1));
+		return (put_pad(p, c->logh + c->logh_off[op->slot],
+		    c->logh_len[op->slot]));
+	case LV_LITERAL:
+	default:
+		break;
+	}
 	return (p);
 }
 
 static void
 client_log(struct client *c)
 {
-	static __thread time_t	 tsec;
-	static __thread char	 tstr[32];
-	char line[1280], *p, *e = line + sizeof(line) - 2;
-	struct tm tm;
-	time_t now;
+	const struct log_format *f = c->w->cfg->log_access_fmt;
+	const struct lf_op *op, *opend;
+	char *line, *p;
 	uint64_t end;
 
 	if (c->bg) {
@@ -487,43 +672,21 @@ client_log(struct client *c)
 		return;
 	}
 	count_status(c->w, c->status);
-	if (!log_access_enabled())
+	if (f == NULL ||
+	    (line = log_access_reserve(f->maxlen + LF_PAD)) == NULL)
 		return;
-	/* The time, formatted once a second per worker: strftime and
-	 * snprintf were most of an access-logged hit's instructions. */
-	if ((now = time(NULL)) != tsec) {
-		gmtime_r(&now, &tm);
-		strftime(tstr, sizeof(tstr), "%d/%b/%Y:%H:%M:%S +0000", &tm);
-		tsec = now;
-	}
-	end = now_mono_ms();
-	/* The combined format, then what vane adds: the server that
-	 * answered, its time and the total, in seconds, and the cache's
-	 * part. Every piece is bounded: the line is cut, never overrun. */
+	/* In place in the worker's buffer; see put_pad() for the bounds. */
+	end = 0;
+	if (f->uses & (1u << LV_REQUEST_TIME | 1u << LV_UPSTREAM_RESPONSE_TIME))
+		end = now_mono_ms();
 	p = line;
-	p = put_s(p, e, c->ip);
-	p = put_s(p, e, " - - [");
-	p = put_s(p, e, tstr);
-	p = put_s(p, e, "] \"");
-	p = put_s(p, e, c->logline);
-	p = put_s(p, e, "\" ");
-	p = put_u(p, e, (uint64_t)c->status);
-	p = put_s(p, e, " ");
-	p = put_u(p, e, c->bytes_out);
-	p = put_s(p, e, " \"");
-	p = put_s(p, e, c->logref);
-	p = put_s(p, e, "\" \"");
-	p = put_s(p, e, c->logua);
-	p = put_s(p, e, "\" upstream=");
-	p = put_s(p, e, c->srv != NULL ? c->srv->name : "-");
-	p = put_s(p, e, " ut=");
-	p = put_ms(p, e, c->t_upstream != 0 ? end - c->t_upstream : 0);
-	p = put_s(p, e, " rt=");
-	p = put_ms(p, e, end - c->t_start);
-	p = put_s(p, e, " cache=");
-	p = put_s(p, e, cache_log_status(c));
+	opend = f->ops + f->nops;
+	for (op = f->ops; op < opend; op++) {
+		p = put_pad(p, op->s, op->len);
+		p = put_var(p, c, f, op, end);
+	}
 	*p++ = '\n';
-	log_access(line, (size_t)(p - line));
+	log_access_commit((size_t)(p - line));
 }
 
 /* The write side is done: shut it and wait (bounded) for the client's FIN,
@@ -638,8 +801,7 @@ client_finish(struct client *c)
 	}
 	fields_release(c);
 	cache_tx_reset(c);
-	memcpy(c->logref, "-", 2);
-	memcpy(c->logua, "-", 2);
+	c->logh_serial = 0;
 	evbuffer_drain(c->uhead, evbuffer_get_length(c->uhead));
 	c->srv = NULL;
 	c->tried = 0;
@@ -682,61 +844,160 @@ keepalive_wanted(const struct http_msg *m)
 	return ((m->conn & HC_KEEPALIVE) != 0);
 }
 
+#define B8(c)	(0x0101010101010101ULL * (c))
+
+/*
+ * Whether one of the 8 bytes in x must be escaped: below 0x20, 0x7f and
+ * up, '"' or '\\'. Word-at-a-time tests ("Bit Twiddling Hacks"), each
+ * setting a byte's high bit; a borrow or carry can only set bits above
+ * a byte that matched already, so the answer is exact.
+ */
+static inline int
+escape8(uint64_t x)
+{
+	uint64_t q = x ^ B8('"'), b = x ^ B8('\\');
+
+	return ((((x - B8(0x20)) & ~x) | x | (x + B8(1)) |
+	    ((q - B8(1)) & ~q) | ((b - B8(1)) & ~b)) & B8(0x80)) != 0;
+}
+
+/* The same for 16 bytes, with GCC's (and Clang's) vector extension: SSE2
+ * compares 16 bytes an instruction. */
+typedef unsigned char	v16u __attribute__((vector_size(16)));
+
+static inline int
+escape16(const char *s)
+{
+	v16u v, bad;
+	uint64_t w[2];
+
+	memcpy(&v, s, 16);
+	bad = (v < 0x20) | (v >= 0x7f) | (v == '"') | (v == '\\');
+	memcpy(w, &bad, 16);
+	return ((w[0] | w[1]) != 0);
+}
+
 /*
  * Copy n bytes for a quoted log field: '"', '\\' and bytes outside
  * printable ASCII are escaped (\xHH), so a request cannot forge the rest
  * of an access-log line. Stops before overrunning end; returns the end.
+ * Eight plain bytes are copied at a time: byte by byte, this was most of
+ * the cost of logging a User-Agent.
  */
 static char *
 log_escape(char *p, const char *end, const char *s, size_t n)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char ch;
-	size_t i;
+	uint64_t x;
+	size_t i = 0, stop, k;
 
-	for (i = 0; i < n; i++) {
-		ch = (unsigned char)s[i];
-		if (ch >= 0x20 && ch < 0x7f && ch != '"' && ch != '\\') {
-			if (end - p < 1)
-				break;
-			*p++ = (char)ch;
+	while (i < n) {
+		stop = n;
+		if (n - i >= 16 && end - p >= 16 && !escape16(s + i)) {
+			memcpy(p, s + i, 16);
+			p += 16;
+			i += 16;
 			continue;
 		}
-		if (end - p < 4)
-			break;
-		*p++ = '\\';
-		*p++ = 'x';
-		*p++ = hex[ch >> 4];
-		*p++ = hex[ch & 15];
+		if (n - i >= 8 && end - p >= 8) {
+			memcpy(&x, s + i, 8);
+			if (!escape8(x)) {
+				memcpy(p, &x, 8);
+				p += 8;
+				i += 8;
+				continue;
+			}
+			stop = i + 8;
+		} else if (i >= 8 && end - p >= 8 &&
+		    !escape8((memcpy(&x, s + n - 8, 8), x))) {
+			/* The tail: the last 8 bytes, plain, of which
+			 * those before i went out as they are, just
+			 * before p. */
+			k = n - i;
+			memcpy(p - (8 - k), &x, 8);
+			return (p + k);
+		}
+		for (; i < stop; i++) {
+			ch = (unsigned char)s[i];
+			if (ch >= 0x20 && ch < 0x7f && ch != '"' &&
+			    ch != '\\') {
+				if (end - p < 1)
+					return (p);
+				*p++ = (char)ch;
+				continue;
+			}
+			if (end - p < 4)
+				return (p);
+			*p++ = '\\';
+			*p++ = 'x';
+			*p++ = hex[ch >> 4];
+			*p++ = hex[ch & 15];
+		}
 	}
 	return (p);
 }
 
-/* The first value of field name for a quoted log field, escaped and cut
- * to fit out; "-" when the request has none. */
+/* Value v escaped into c->logh at *used, cut at 156 bytes (then "...")
+ * or at what is left of logh (a field that finds no room is empty); slot
+ * k points at it. */
 static void
-log_field(char *out, size_t cap, const char *buf, const struct http_msg *m,
-    const char *name)
+log_field_copy(struct client *c, int k, size_t *used, const char *v,
+    size_t n)
 {
-	const struct http_field *f;
-	char *p;
-	uint32_t i;
+	char *out = c->logh + *used, *p;
+	size_t cap = sizeof(c->logh) - LF_PAD - *used;
 
-	for (i = 0; i < m->nfields; i++) {
-		f = &m->fields[i];
-		if (!http_span_eq(buf, f->name, name))
-			continue;
-		/* Room for "..." and the NUL after what fits. */
-		p = log_escape(out, out + cap - 4, buf + f->value.off,
-		    f->value.len);
-		if (p == out + cap - 4) {
-			memcpy(p, "...", 3);
-			p += 3;
-		}
-		*p = '\0';
-		return;
+	/* Room for what fits and "...": LF_FIELD_MAX at most. */
+	if (cap > LF_FIELD_MAX + 1)
+		cap = LF_FIELD_MAX + 1;
+	if (cap < 4)
+		return;		/* no room: LOGH_NONE, "-" */
+	p = log_escape(out, out + cap - 4, v, n);
+	if (p == out + cap - 4) {
+		memcpy(p, "...", 3);
+		p += 3;
 	}
-	memcpy(out, "-", 2);
+	c->logh_off[k] = (uint16_t)*used;
+	c->logh_len[k] = (uint16_t)(p - out);
+	*used += (size_t)(p - out);
+}
+
+/* The request fields format f names, each the first value of its name,
+ * escaped; "-" when the request has none. */
+static void
+log_fields(struct client *c, const char *buf, const struct log_format *f)
+{
+	const struct http_msg *m = &c->req;
+	const struct http_field *fl;
+	unsigned found = 0;
+	size_t used = 0;
+	uint32_t i;
+	int k;
+
+	memset(c->logh_len, 0xff, sizeof(c->logh_len));	/* LOGH_NONE */
+	for (i = 0; i < m->nfields; i++) {
+		fl = &m->fields[i];
+		for (k = 0; k < f->nhdr; k++) {
+			if ((found & 1u << k) || fl->name.len != f->hdrlen[k] ||
+			    strncasecmp(buf + fl->name.off, f->hdr[k],
+			    fl->name.len) != 0)
+				continue;
+			found |= 1u << k;
+			log_field_copy(c, k, &used, buf + fl->value.off,
+			    fl->value.len);
+		}
+	}
+	c->logh_serial = f->serial;
+}
+
+/* No request line to log (a head that did not parse or arrive): "-". */
+static void
+client_logline_none(struct client *c)
+{
+	memcpy(c->logline, "-", 2);
+	c->logline_len = 1;
+	c->logm_len = c->logu_end = 0;
 }
 
 /* "METHOD target HTTP/1.x" for logs, the target cut at 256 bytes. */
@@ -744,24 +1005,27 @@ static void
 client_logline(struct client *c, const char *buf)
 {
 	const struct http_msg *m = &c->req;
+	const struct log_format *f = c->w->cfg->log_access_fmt;
 	size_t tl = m->target.len > 256 ? 256 : m->target.len;
 	char *p = c->logline;
-	/* Room for the "..." and " HTTP/1.x" with its NUL. */
-	char *end = c->logline + sizeof(c->logline) - 14;
+	/* Room for the "..." and " HTTP/1.x" with its NUL, in the
+	 * LF_REQUEST_MAX bytes $request may have. */
+	char *end = c->logline + LF_REQUEST_MAX - 14;
 
 	p = log_escape(p, end, buf + m->method_s.off,
 	    m->method_s.len > 32 ? 32 : m->method_s.len);
+	c->logm_len = (uint16_t)(p - c->logline);
 	*p++ = ' ';
 	p = log_escape(p, end, buf + m->target.off, tl);
 	if (tl < m->target.len || p == end) {
 		memcpy(p, "...", 3);
 		p += 3;
 	}
+	c->logu_end = (uint16_t)(p - c->logline);
 	memcpy(p, m->version >= 11 ? " HTTP/1.1" : " HTTP/1.0", 10);
-	if (log_access_enabled()) {
-		log_field(c->logref, sizeof(c->logref), buf, m, "referer");
-		log_field(c->logua, sizeof(c->logua), buf, m, "user-agent");
-	}
+	c->logline_len = (uint16_t)(c->logu_end + 9);
+	if (f != NULL && f->nhdr > 0 && log_access_enabled())
+		log_fields(c, buf, f);
 }
 
 /* Write the head vane sends to the backend into c->uhead. */
@@ -1018,7 +1282,7 @@ client_read_head(struct client *c)
 		w->st.requests_bad++;
 		c->method = c->req.method;
 		c->keepalive = 0;
-		snprintf(c->logline, sizeof(c->logline), "-");
+		client_logline_none(c);
 		c->t_start = now_mono_ms();
 		client_error(c, http_err_status(rc), http_strerror(rc));
 		return;
@@ -1187,7 +1451,7 @@ client_on_timer(void *arg)
 	case CS_HEAD:
 		c->w->st.requests_bad++;
 		c->keepalive = 0;
-		snprintf(c->logline, sizeof(c->logline), "-");
+		client_logline_none(c);
 		c->t_start = now;
 		client_error(c, 408, "request head not received in time");
 		break;

@@ -32,6 +32,7 @@
 #include "cache.h"
 #include "http_parse.h"
 #include "io.h"
+#include "log_format.h"
 #include "relay.h"
 
 struct evbuffer;
@@ -88,9 +89,20 @@ struct client {
 	struct evbuffer		*uhead;		/* head for the backend, kept until sent for good */
 	uint64_t		 t_start;	/* ms, head complete */
 	uint64_t		 t_upstream;	/* ms, request sent to backend */
-	char			 logline[320];	/* "METHOD target HTTP/1.x", for the access log */
-	char			 logref[160];	/* Referer, escaped; "-" without */
-	char			 logua[160];	/* User-Agent, escaped; "-" without */
+	/* "METHOD target HTTP/1.x" for the logs, at most LF_REQUEST_MAX
+	 * bytes; LF_PAD more for the access log's copies (put_pad). */
+	char			 logline[LF_REQUEST_MAX + LF_PAD];
+	uint16_t		 logline_len;
+	uint16_t		 logm_len;	/* the method in logline */
+	uint16_t		 logu_end;	/* where the target ends in logline */
+	/* The request fields the access log's format names, escaped, copied
+	 * while the head is at hand; for the format of serial logh_serial
+	 * (0: none copied, every field is "-"). */
+	uint32_t		 logh_serial;
+	uint16_t		 logh_off[LF_MAX_FIELDS];
+	uint16_t		 logh_len[LF_MAX_FIELDS];
+	char			 logh[2 * LF_FIELD_MAX + 2 + LF_PAD];
+	uint64_t		 logconn;	/* $connection; 0: not numbered yet */
 
 	/* Backend side. */
 	struct server		*srv;

@@ -19,6 +19,7 @@
 #include <libconfig.h>
 
 #include "config.h"
+#include "log_format.h"
 #include "util.h"
 
 enum opt_kind { K_GROUP, K_OPT, K_LIST, K_ELEM };
@@ -53,6 +54,7 @@ static const char	*check_field_list(const char *);
 static const char	*check_host_name(const char *);
 static const char	*check_hsts(const char *);
 static const char	*check_token(const char *);
+static const char	*check_access_format(const char *);
 
 /* Index of every row, so an element can name its list. */
 enum {
@@ -122,6 +124,21 @@ has_unsafe_byte(const char *s)
 		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f)
 			return (1);
 	return (0);
+}
+
+/* Compiled here only to find its errors; config_load keeps the one it
+ * compiles after every option is read. */
+static const char *
+check_access_format(const char *s)
+{
+	static char		 buf[192];
+	struct log_format	*f;
+	const char		*why;
+
+	if ((f = log_format_compile(s, buf, sizeof(buf), &why)) == NULL)
+		return (why != NULL ? why : "cannot be compiled: out of memory");
+	log_format_free(f);
+	return (NULL);
 }
 
 static const char *
@@ -1225,6 +1242,24 @@ read_file(struct loader *l)
 	return (0);
 }
 
+/* The access log's format, compiled once for every line it will write. */
+static int
+compile_access_format(struct loader *l)
+{
+	char		 buf[192];
+	const char	*why;
+
+	if (l->cfg->log_access_format == NULL)
+		return (0);
+	l->cfg->log_access_fmt = log_format_compile(l->cfg->log_access_format,
+	    buf, sizeof(buf), &why);
+	if (l->cfg->log_access_fmt != NULL)
+		return (0);
+	snprintf(l->err, l->errlen, "%s: option 'log.access_format' %s",
+	    l->path, why != NULL ? why : "cannot be compiled: out of memory");
+	return (-1);
+}
+
 struct config *
 config_load(const char *path, char *err, size_t errlen)
 {
@@ -1246,7 +1281,8 @@ config_load(const char *path, char *err, size_t errlen)
 	if (read_file(&l) == -1 ||
 	    load_group(&l, config_root_setting(&l.lc), "") == -1 ||
 	    check_required(&l) == -1 || check_listen(&l) == -1 ||
-	    load_secret(&l) == -1 || check_admin(&l) == -1)
+	    load_secret(&l) == -1 || check_admin(&l) == -1 ||
+	    compile_access_format(&l) == -1)
 		goto fail;
 	config_destroy(&l.lc);
 	return (l.cfg);
@@ -1294,6 +1330,7 @@ config_free(struct config *cfg)
 	if (cfg->admin_secret != NULL)
 		explicit_bzero(cfg->admin_secret, strlen(cfg->admin_secret));
 	free(cfg->admin_secret);
+	log_format_free(cfg->log_access_fmt);
 	free(cfg->path);
 	free(cfg);
 }

@@ -16,6 +16,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+struct log_format;
+
 struct cfg_addr {
 	char			*text;	/* as written in the file */
 	struct sockaddr_storage	 ss;
@@ -67,6 +69,8 @@ struct config {
 	/* What admin requests must carry: admin.token, or the first line
 	 * of admin.token_file; NULL: no token is asked for. */
 	char	 *admin_secret;
+	/* log.access_format compiled (log_format.h); NULL when unset. */
+	struct log_format *log_access_fmt;
 };
 
 /* cfg->log_level: the same order as enum log_level in log.h. */

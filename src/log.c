@@ -26,6 +26,14 @@ static const char *const level_names[] = {
 	"debug", "info", "notice", "warn", "error"
 };
 
+/* An access log path that names a file: not unset, not empty, and not
+ * "off" (nginx's access_log off: the same as no file). */
+static int
+names_file(const char *path)
+{
+	return (path != NULL && path[0] != '\0' && strcmp(path, "off") != 0);
+}
+
 static int
 open_append(const char *path)
 {
@@ -45,7 +53,7 @@ log_open(const char *error_path, const char *access_path, int level)
 		free(err_path);
 		err_path = xstrdup(error_path);
 	}
-	if (access_path != NULL && access_path[0] != '\0') {
+	if (names_file(access_path)) {
 		if ((fd = open_append(access_path)) == -1)
 			return (-1);
 		acc_fd = fd;
@@ -182,20 +190,23 @@ log_access_thread_end(void)
 	acc_buf = NULL;
 }
 
-void
-log_access(const char *line, size_t len)
+char *
+log_access_reserve(size_t max)
 {
-	if (acc_fd == -1)
-		return;
+	if (acc_fd == -1 || max > ACC_BUF)
+		return (NULL);
 	if (acc_buf == NULL && (acc_buf = malloc(sizeof(*acc_buf))) != NULL)
 		acc_buf->n = 0;
-	if (acc_buf == NULL || len > ACC_BUF) {
-		write_all(acc_fd, line, len);	/* unbuffered, still whole */
-		return;
-	}
-	if (acc_buf->n + len > ACC_BUF)
+	if (acc_buf == NULL)
+		return (NULL);
+	if (ACC_BUF - acc_buf->n < max)
 		log_access_flush();
-	memcpy(acc_buf->b + acc_buf->n, line, len);
+	return (acc_buf->b + acc_buf->n);
+}
+
+void
+log_access_commit(size_t len)
+{
 	acc_buf->n += len;
 }
 
@@ -281,7 +292,7 @@ log_reconfigure(const char *error_path, const char *access_path, int level)
 		free(err_path);
 		err_path = NULL;
 	}
-	if (access_path != NULL && access_path[0] != '\0') {
+	if (names_file(access_path)) {
 		if (replace_one(access_path, &acc_fd, -1, &acc_path) == -1)
 			rc = -1;
 	} else if (acc_fd != -1) {

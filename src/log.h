@@ -12,7 +12,8 @@
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_NOTICE, LOG_WARN, LOG_ERR };
 
-/* path NULL or "" logs to stderr. Returns 0 or -1 (errno set). */
+/* error_path NULL or "" logs to stderr; access_path NULL, "" or "off"
+ * writes no access log. Returns 0 or -1 (errno set). */
 int	log_open(const char *error_path, const char *access_path, int level);
 int	log_reopen(void);
 /* A reload's settings: files opened anew where the paths changed (or
@@ -32,10 +33,15 @@ void	log_msg(int level, const char *fmt, ...)
 #define log_warn(...)	log_msg(LOG_WARN, __VA_ARGS__)
 #define log_err(...)	log_msg(LOG_ERR, __VA_ARGS__)
 
-/* One already formatted access-log line (with its newline), into the
- * calling thread's buffer; written when the buffer fills or at the next
- * log_access_flush() of this thread. */
-void	log_access(const char *line, size_t len);
+/*
+ * Room for one access-log line of at most max bytes (with its newline)
+ * in the calling thread's buffer, which is written when it fills or at
+ * the next log_access_flush() of this thread: the line is formatted in
+ * place, then log_access_commit(its length). NULL when the access log is
+ * off (or out of memory): no line.
+ */
+char	*log_access_reserve(size_t max);
+void	 log_access_commit(size_t len);
 /* Write this thread's buffered access-log lines (a worker does it every
  * 200 ms and when it stops). */
 void	log_access_flush(void);

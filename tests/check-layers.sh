@@ -11,7 +11,7 @@
 : "${srcdir:=.}"
 pure="http_parse.c http_msg.c cache_policy.c balance.c config.c
 	config_check.c util.c
-	log.c stats.c store_codec.c"
+	log.c log_format.c stats.c store_codec.c"
 status=0
 checked=0
 

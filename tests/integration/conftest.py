@@ -411,11 +411,12 @@ def _val(v):
 
 def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
               level="info", extra="", workers=1, more_listen=(),
-              access_log=None, backend_opts="", server_opts=None):
+              access_log=None, backend_opts="", server_opts=None,
+              access_format=None):
     """server_opts: {address: {"weight": 3, "max_conns": 2}}, options of
     single servers in backends.servers (the others get none). more_listen:
     addresses, or (address, 'tls = true; ...') for listeners with
-    options."""
+    options. access_format: log.access_format, quoted here."""
     t = dict(DEFAULT_TIMEOUTS, **(timeouts or {}))
     lim = dict(DEFAULT_LIMITS, **(limits or {}))
     server_opts = server_opts or {}
@@ -438,8 +439,11 @@ def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
                                           for k, v in t.items()) +
         "limits = { %s };\n" % " ".join("%s = %s;" % (k, _val(v))
                                         for k, v in lim.items()) +
-        'log = { level = "%s";%s };\n' % (
-            level, ' access = "%s";' % access_log if access_log else "") +
+        'log = { level = "%s";%s%s };\n' % (
+            level, ' access = "%s";' % access_log if access_log else "",
+            ' access_format = "%s";' % access_format.replace(
+                "\\", "\\\\").replace('"', '\\"')
+            if access_format is not None else "") +
         extra)
 
 

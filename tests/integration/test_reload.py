@@ -349,3 +349,37 @@ def test_reload_rotates_the_admin_token(vane_factory, backend):
     os.kill(v.proc.pid, signal.SIGHUP)
     assert wait_for(lambda: reloaded(v), 5), v.stderr()[-1000:]
     assert stats_status(old) == 401 and stats_status(new) == 200
+
+
+def test_reload_turns_the_access_log_on_changes_its_format_and_off(
+        vane_factory, backend, tmp_path):
+    log = tmp_path / "access.log"
+    v = vane_factory([backend.address])
+    base = v.conf.read_text()
+    assert get(v.port).status == 200
+    assert not log.exists()
+
+    def reload_with(group):
+        n = v.stderr().count("reload: generation")
+        v.conf.write_text("\n".join(
+            group if line.startswith("log = {") else line
+            for line in base.split("\n")))
+        os.kill(v.proc.pid, signal.SIGHUP)
+        assert wait_for(lambda: reloaded(v, n + 1), 5), v.stderr()[-1000:]
+
+    reload_with('log = { access = "%s"; access_format = '
+                '"$request_method $status $upstream_addr"; };' % log)
+    assert get(v.port).status == 200
+    assert wait_for(lambda: log.exists() and log.read_text() ==
+                    "GET 200 %s\n" % backend.address, 3), \
+        log.read_text() if log.exists() else "no file"
+    reload_with('log = { access = "%s"; access_format = "$status"; };'
+                % log)
+    assert get(v.port).status == 200
+    assert wait_for(lambda: log.read_text().endswith("\n200\n"), 3), \
+        log.read_text()
+    reload_with('log = { access = "off"; };')
+    assert get(v.port).status == 200
+    time.sleep(0.5)
+    assert log.read_text() == "GET 200 %s\n200\n" % backend.address
+    assert not (tmp_path / "off").exists()

@@ -89,6 +89,128 @@ def test_access_log_combined_with_cache(vane_factory, backend, tmp_path):
         m3.group(7) == "-", lines[2]
 
 
+def test_access_format_custom(vane_factory, backend, tmp_path):
+    """log.access_format: exactly the line its variables say, for a miss
+    then a hit of the same URL on one connection."""
+    log = tmp_path / "access.log"
+    fmt = ('$remote_addr $request_method $request_uri $server_protocol '
+           '$status $cache_status $upstream_addr $scheme "$host" '
+           '"$http_x_custom" ${connection_requests}th len=$request_length '
+           '$$5 c$connection')
+    v = vane_factory([backend.address], access_log=str(log),
+                     access_format=fmt)
+    path = "/cache/af-%d?cc=max-age%%3D600" % time.monotonic_ns()
+    first = request("GET", path, host="h.test",
+                    headers=[("X-Custom", 'a "b"\\c')])
+    with RawConn(v.port) as c:
+        c.send(first)
+        assert c.read_response().status == 200
+        c.send(request("GET", path, host="h.test"))
+        assert c.read_response().status == 200
+    assert wait_for(lambda: log.exists() and
+                    len(log.read_text().splitlines()) >= 2, 3)
+    lines = log.read_text().splitlines()
+    conn = lines[0].rsplit(" c", 1)[-1]
+    assert conn.isdigit() and int(conn) > 0, lines[0]
+    assert lines == [
+        '127.0.0.1 GET %s HTTP/1.1 200 uri-miss %s http "h.test" '
+        '"a \\x22b\\x22\\x5cc" 1th len=%d $5 c%s'
+        % (path, backend.address, len(first), conn),
+        '127.0.0.1 GET %s HTTP/1.1 200 hit - http "h.test" "-" 2th '
+        'len=%d $5 c%s' % (path, len(request("GET", path, host="h.test")),
+                           conn),
+    ]
+
+
+def test_access_format_times(vane_factory, backend, tmp_path):
+    log = tmp_path / "access.log"
+    v = vane_factory([backend.address], access_log=str(log),
+                     access_format="$time_iso8601|$msec|$time_local|"
+                     "$remote_port|$request|$bytes_sent")
+    with RawConn(v.port) as c:
+        port = c.sock.getsockname()[1]
+        c.send(request("GET", "/status/404", version="HTTP/1.0"))
+        r = c.read_response()
+        assert r.status == 404
+    before = time.time()
+    assert wait_for(lambda: log.exists() and log.read_text(), 3)
+    iso, msec, local, rport, req, sent = \
+        log.read_text().rstrip("\n").split("|")
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\+00:00", iso), iso
+    assert re.fullmatch(r"\d+\.\d{3}", msec), msec
+    assert abs(float(msec) - before) < 5, (msec, before)
+    assert time.strftime("%Y-%m-%dT%H:%M:%S+00:00",
+                         time.gmtime(int(float(msec)))) == iso
+    assert time.strftime("%d/%b/%Y:%H:%M:%S +0000",
+                         time.gmtime(int(float(msec)))) == local
+    assert int(rport) == port
+    assert req == "GET /status/404 HTTP/1.0"
+    assert int(sent) > 0
+
+
+def test_access_format_long_values(vane_factory, backend, tmp_path):
+    """Every variable at once, with values past their caps: fields cut at
+    156 bytes then "...", the target at 256, escapes counted in; run under
+    the sanitizers this is the bounds check of the line builder."""
+    log = tmp_path / "access.log"
+    names = ("remote_addr remote_port time_local time_iso8601 msec request "
+             "request_method request_uri server_protocol scheme status "
+             "bytes_sent request_length upstream_addr upstream_response_time "
+             "request_time cache_status connection_requests connection host "
+             "http_user_agent http_referer http_x_a").split()
+    v = vane_factory([backend.address], access_log=str(log),
+                     access_format="|".join("$" + n for n in names))
+    ua = 'U"' * 200
+    target = "/status/404?" + "q" * 400
+    with RawConn(v.port) as c:
+        c.send(request("GET", target, headers=[
+            ("X-A", ""), ("User-Agent", ua), ("Referer", "r" * 155)]))
+        assert c.read_response().status == 404
+    assert wait_for(lambda: log.exists() and log.read_text(), 3)
+    got = dict(zip(names, log.read_text().rstrip("\n").split("|")))
+    assert len(got) == len(names), got
+    assert got["http_user_agent"] == ("U\\x22" * 31 + "U")[:156] + "...", \
+        got["http_user_agent"]
+    # The fields share 320 bytes, in the order of the request: Host took
+    # 9, X-A none (present, empty: not "-"), User-Agent 159, so the
+    # Referer has 152 (148 and "...").
+    assert got["http_referer"] == "r" * 148 + "...", got["http_referer"]
+    assert got["http_x_a"] == ""
+    assert got["request"] == "GET %s... HTTP/1.1" % target[:256]
+    assert got["request_uri"] == target[:256] + "..."
+    assert got["request_method"] == "GET"
+    assert got["server_protocol"] == "HTTP/1.1"
+    assert got["status"] == "404" and got["scheme"] == "http"
+    assert got["host"] == "127.0.0.1"
+    assert got["connection_requests"] == "1"
+    assert int(got["connection"]) >= 1
+
+
+def test_access_log_off(vane_factory, backend, tmp_path):
+    """log.access = "off": no access log, no file named off."""
+    cwd = os.getcwd()
+    assert not os.path.exists(os.path.join(cwd, "off"))
+    v = vane_factory([backend.address], access_log="off")
+    assert get(v.port).status == 200
+    time.sleep(0.3)     # past a flush
+    v.stop()
+    assert not os.path.exists(os.path.join(cwd, "off"))
+    assert not os.path.exists(str(tmp_path / "off"))
+
+
+def test_access_format_unknown_variable(tmp_path, backend):
+    conf = tmp_path / "bad.conf"
+    conf.write_text(make_conf(free_port(), [backend.address],
+                              access_format="$status $foo"))
+    p = subprocess.run([vane_bin(), "-t", "-c", str(conf)],
+                       capture_output=True, timeout=20)
+    assert p.returncode == 1
+    line = [n for n, t in enumerate(conf.read_text().splitlines(), 1)
+            if "access_format" in t][0]
+    assert ("%s:%d: option 'log.access_format' has an unknown variable "
+            "$foo" % (conf, line)) in p.stderr.decode(), p.stderr
+
+
 def test_sighup_keeps_serving(vane_factory, backend):
     v = vane_factory([backend.address])
     os.kill(v.proc.pid, signal.SIGHUP)

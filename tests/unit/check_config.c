@@ -19,6 +19,7 @@
 /* "config.h" alone would find the autoconf header of the build dir. */
 #include "../../src/config.h"
 #include "../../src/log.h"
+#include "../../src/log_format.h"
 #include "../../src/util.h"
 
 enum { TK_GROUP, TK_OPT, TK_LIST, TK_ELEM };
@@ -234,6 +235,9 @@ nondefault(int i, int salt, char *buf, size_t len)
 			snprintf(c, sizeof(c), "200,%d-599", 300 + salt % 299);
 		else if (strcmp(t->check, "check_hsts") == 0)
 			snprintf(c, sizeof(c), "max-age=%d", salt);
+		else if (strcmp(t->check, "check_access_format") == 0)
+			snprintf(c, sizeof(c), "$status $${%d} ${http_x_t}%d",
+			    salt, salt);
 		else
 			snprintf(c, sizeof(c), "test-%d", salt);
 		snprintf(buf, len, "\"%s\"", c);
@@ -245,6 +249,26 @@ nondefault(int i, int salt, char *buf, size_t len)
 	default:
 		ck_abort_msg("type of %s", t->path);
 	}
+}
+
+/* text without its quotes, with the escapes of quote() read back. */
+static void
+unquote(const char *text, char *out, size_t len)
+{
+	size_t	 n = 0;
+
+	if (*text != '"') {
+		snprintf(out, len, "%s", text);
+		return;
+	}
+	for (text++; *text != '\0' && n + 1 < len; text++) {
+		if (*text == '\\' && text[1] != '\0')
+			text++;
+		else if (*text == '"' && text[1] == '\0')
+			break;
+		out[n++] = *text;
+	}
+	out[n] = '\0';
 }
 
 /* Assert that field of row i holds what text (as nondefault wrote it) says. */
@@ -259,9 +283,7 @@ assert_field(int i, const void *base, const char *text, int elem)
 	char			 s[512], nb[64];
 	uint64_t		 u;
 
-	snprintf(s, sizeof(s), "%s", text[0] == '"' ? text + 1 : text);
-	if (text[0] == '"')
-		s[strlen(s) - 1] = '\0';
+	unquote(text, s, sizeof(s));
 	switch (t->type) {
 	case TT_BOOL:
 		ck_assert_msg(*(const int *)f == (strcmp(s, "true") == 0),
@@ -348,6 +370,23 @@ tparent_len(int i)
 	return (dot != NULL ? (size_t)(dot - topts[i].path) : 0);
 }
 
+/* s as a libconfig string: quoted, '"' and backslash escaped (the access
+ * log's format has quotes). */
+static void
+quote(const char *s, char *buf, size_t len)
+{
+	size_t	 n = 0;
+
+	buf[n++] = '"';
+	for (; *s != '\0' && n + 3 < len; s++) {
+		if (*s == '"' || *s == '\\')
+			buf[n++] = '\\';
+		buf[n++] = *s;
+	}
+	buf[n++] = '"';
+	buf[n] = '\0';
+}
+
 /* A value for row i: its default if dflt and it has one. */
 static void
 value_for(int i, int salt, int dflt, char *buf, size_t len)
@@ -359,7 +398,7 @@ value_for(int i, int salt, int dflt, char *buf, size_t len)
 	else if (t->type == TT_BOOL || t->type == TT_INT)
 		snprintf(buf, len, "%s", t->def);
 	else
-		snprintf(buf, len, "\"%s\"", t->def);
+		quote(t->def, buf, len);
 }
 
 static void
@@ -579,6 +618,36 @@ START_TEST(test_defaults)
 	ck_assert_ptr_null(cfg->tls_certificates);
 	ck_assert_int_eq(cfg->admin_address.set, 0);
 	ck_assert_ptr_null(cfg->pidfile);
+	ck_assert_ptr_null(cfg->log_access);
+	/* The default access-log format, compiled once, here. */
+	ck_assert_ptr_nonnull(cfg->log_access_fmt);
+	ck_assert_int_eq(cfg->log_access_fmt->nhdr, 2);
+	ck_assert_str_eq(cfg->log_access_fmt->hdr[0], "referer");
+	ck_assert_str_eq(cfg->log_access_fmt->hdr[1], "user-agent");
+	config_free(cfg);
+}
+END_TEST
+
+/* log.access_format is compiled with the configuration; "off" is a
+ * log.access value like any path (log_open reads it as none). */
+START_TEST(test_access_format)
+{
+	struct config	*cfg;
+	char		 err[512];
+
+	cfg = load_text(MINIMAL "log = { access = \"off\";\n"
+	    "  access_format = \"$request_method ${status}x $http_x_id $$\"; };\n",
+	    err, sizeof(err));
+	ck_assert_msg(cfg != NULL, "%s", err);
+	ck_assert_str_eq(cfg->log_access, "off");
+	ck_assert_ptr_nonnull(cfg->log_access_fmt);
+	ck_assert_int_eq(cfg->log_access_fmt->nops, 4);
+	ck_assert_int_eq(cfg->log_access_fmt->ops[0].var, LV_REQUEST_METHOD);
+	ck_assert_int_eq(cfg->log_access_fmt->ops[1].var, LV_STATUS);
+	ck_assert_int_eq(cfg->log_access_fmt->ops[2].var, LV_HTTP);
+	ck_assert_str_eq(cfg->log_access_fmt->hdr[0], "x-id");
+	ck_assert_int_eq(cfg->log_access_fmt->ops[3].var, LV_LITERAL);
+	ck_assert_int_eq(cfg->log_access_fmt->ops[3].len, 2);	/* " $" */
 	config_free(cfg);
 }
 END_TEST
@@ -919,6 +988,13 @@ static const struct bad bad[] = {
 	{ MINIMAL "cache = { redis = { address = \"unix:r.sock\"; }; };\n",
 	    "3: option 'cache.redis.address' must be \"host:port\" or "
 	    "\"unix:/path\" (a Unix socket)" },
+	{ MINIMAL "log = { access_format = \"$remote_addr $foo\"; };\n",
+	    "3: option 'log.access_format' has an unknown variable $foo" },
+	{ MINIMAL "log = {\n  access_format = \"[$time_local] $\"; };\n",
+	    "4: option 'log.access_format' ends with '$' (write $$ for a "
+	    "'$')" },
+	{ MINIMAL "log = { access_format = \"${status\"; };\n",
+	    "3: option 'log.access_format' has '${' without its '}'" },
 	/* duplicates */
 	{ "listen = ( { address = \"127.0.0.1:8080\"; },\n"
 	    "  { address = \"[::1]:8080\"; },\n"
@@ -1288,6 +1364,7 @@ config_suite(void)
 	tcase_add_test(tc, test_roundtrip_all);
 	tcase_add_test(tc, test_dump_roundtrip);
 	tcase_add_test(tc, test_defaults);
+	tcase_add_test(tc, test_access_format);
 	tcase_add_test(tc, test_defaults_explicit);
 	tcase_add_test(tc, test_sample_loads);
 	tcase_add_test(tc, test_generators_complete);
