@@ -390,7 +390,12 @@ def test_systemd_unit_verifies(tmp_path):
     if shutil.which("systemd-analyze") is None:
         pytest.skip("systemd-analyze not installed")
     unit = tmp_path / "vane.service"
-    bindir = str(Path(vane_bin()).parent)
+    # The unit runs $sbindir/vane: whatever the binary under test is
+    # called, it is that there.
+    sbin = tmp_path / "sbin"
+    sbin.mkdir()
+    (sbin / "vane").symlink_to(Path(vane_bin()).resolve())
+    bindir = str(sbin)
     text = subst(REPO / "etc" / "vane.service.in", unit, sbindir=bindir,
                  sysconfdir=str(tmp_path), localstatedir="/var",
                  runstatedir="/run")
