@@ -48,6 +48,7 @@
 #include "config.h"
 #include "http_msg.h"
 #include "http_parse.h"
+#include "listener.h"
 #include "log.h"
 #include "stats.h"
 #include "store.h"
@@ -224,6 +225,13 @@ json_int(struct evbuffer *b, int *first, const char *k, long v)
 {
 	json_key(b, first, k);
 	evbuffer_add_printf(b, "%ld", v);
+}
+
+static void
+json_bool(struct evbuffer *b, int *first, const char *k, int v)
+{
+	json_key(b, first, k);
+	evbuffer_add_printf(b, "%s", v ? "true" : "false");
 }
 
 static void
@@ -454,6 +462,21 @@ json_server(struct evbuffer *b, const struct server *s, uint64_t now)
 }
 
 static void
+json_listener(struct evbuffer *b, const struct lsock *ls)
+{
+	const struct cfg_listen *l = &vane.cfg->listen[ls->index];
+	int first = 1;
+
+	evbuffer_add(b, "{", 1);
+	json_kstr(b, &first, "address", l->address.text);
+	json_bool(b, &first, "tls", ls->tls);
+	json_u64(b, &first, "accepted", LOAD(ls->st->accepted));
+	json_int(b, &first, "active", LOAD(ls->st->active));
+	json_u64(b, &first, "requests", LOAD(ls->st->requests));
+	evbuffer_add(b, "}", 1);
+}
+
+static void
 stats_write(struct admin_req *r, const struct store_stats *sst)
 {
 	struct evbuffer *b = r->body;
@@ -470,6 +493,12 @@ stats_write(struct admin_req *r, const struct store_stats *sst)
 		if (i > 0)
 			evbuffer_add(b, ",", 1);
 		json_server(b, &vane.servers[i], now);
+	}
+	evbuffer_add(b, "],\"listeners\":[", 15);
+	for (i = 0; i < vane.gen->nlsocks; i++) {
+		if (i > 0)
+			evbuffer_add(b, ",", 1);
+		json_listener(b, &vane.gen->lsocks[i]);
 	}
 	evbuffer_add(b, "]}\n", 3);
 }
@@ -598,6 +627,45 @@ srv_active(const struct server *s, uint64_t now)
 	return ((uint64_t)LOAD(s->inflight));
 }
 
+/* One family with a sample per listening address. */
+static void
+prom_listeners(struct evbuffer *b, const char *name, const char *type,
+    const char *help, uint64_t (*get)(const struct lstats *))
+{
+	const struct lsock *ls;
+	int i;
+
+	prom_help(b, name, type, help);
+	for (i = 0; i < vane.gen->nlsocks; i++) {
+		ls = &vane.gen->lsocks[i];
+		evbuffer_add_printf(b, "%s{", name);
+		prom_label(b, "listener",
+		    vane.cfg->listen[ls->index].address.text);
+		evbuffer_add_printf(b, "} %llu\n", (unsigned long long)
+		    get(ls->st));
+	}
+}
+
+static uint64_t
+lis_accepted(const struct lstats *st)
+{
+	return (LOAD(st->accepted));
+}
+
+static uint64_t
+lis_active(const struct lstats *st)
+{
+	int n = LOAD(st->active);
+
+	return (n > 0 ? (uint64_t)n : 0);
+}
+
+static uint64_t
+lis_requests(const struct lstats *st)
+{
+	return (LOAD(st->requests));
+}
+
 static void
 metrics_write(struct admin_req *r, const struct store_stats *sst)
 {
@@ -655,6 +723,12 @@ metrics_write(struct admin_req *r, const struct store_stats *sst)
 	    srv_failures, now);
 	prom_servers(b, "vane_backend_server_active", "gauge",
 	    "requests in flight at the server", srv_active, now);
+	prom_listeners(b, "vane_listener_connections_total", "counter",
+	    "client connections accepted on the address", lis_accepted);
+	prom_listeners(b, "vane_listener_connections_active", "gauge",
+	    "client connections open on the address", lis_active);
+	prom_listeners(b, "vane_listener_requests_total", "counter",
+	    "request heads received on the address", lis_requests);
 }
 
 static void

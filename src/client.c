@@ -123,6 +123,8 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 	w->nclients++;
 	w->st.connections_accepted++;
 	w->st.connections_active++;
+	atomic_fetch_add_explicit(&ls->st->accepted, 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&ls->st->active, 1, memory_order_relaxed);
 	if (atomic_load(&vane.nconns) >= w->cfg->limits_connections)
 		worker_accept_pause(w);
 	/* Data may have come with the connection (TCP fast open, or just
@@ -193,6 +195,16 @@ fields_release(struct client *c)
 	c->fields = c->rfields = NULL;
 }
 
+/* The connection no longer counts as open on its listener (none: a
+ * background request, or one whose listener a reload removed). */
+static void
+listener_gone(struct client *c)
+{
+	if (c->ls != NULL)
+		atomic_fetch_sub_explicit(&c->ls->st->active, 1,
+		    memory_order_relaxed);
+}
+
 void
 client_close(struct client *c, const char *reason)
 {
@@ -217,6 +229,7 @@ client_close(struct client *c, const char *reason)
 	if (!c->bg) {
 		w->st.connections_active--;
 		atomic_fetch_sub(&vane.nconns, 1);
+		listener_gone(c);
 	}
 	/* Freed once the current callback has returned. */
 	if (event_base_once(w->base, -1, EV_TIMEOUT, client_free_cb, c,
@@ -249,6 +262,7 @@ client_detach(struct client *c, const char *reason)
 	c->keepalive = 0;
 	w->st.connections_active--;
 	atomic_fetch_sub(&vane.nconns, 1);
+	listener_gone(c);
 	worker_client_gone(w);
 	return (1);
 }
@@ -1166,6 +1180,9 @@ client_request(struct client *c, const char *buf)
 	int mode, answer;
 
 	c->nreq++;
+	if (c->ls != NULL)
+		atomic_fetch_add_explicit(&c->ls->st->requests, 1,
+		    memory_order_relaxed);
 	if (!c->bg)
 		w->st.requests++;
 	c->method = m->method;

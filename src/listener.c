@@ -93,8 +93,13 @@ listeners_open(const struct config *cfg, int nworkers, struct lsock *old,
 		for (j = 0; j < nworkers; j++)
 			ls[n].fds[j] = -1;
 		n++;
-		if ((from[i] = find_old(l, old, nold)) != NULL)
+		if ((from[i] = find_old(l, old, nold)) != NULL) {
+			ls[i].st = from[i]->st;
+			atomic_fetch_add(&ls[i].st->refs, 1);
 			continue;	/* taken over below, once all is well */
+		}
+		ls[i].st = xcalloc(1, sizeof(*ls[i].st));
+		atomic_store(&ls[i].st->refs, 1);
 		/* SO_REUSEPORT would let a second vane share the port
 		 * silently; probe without it first so that is an error. */
 		if ((fd = bind_one(l, 0, 0)) == -1)
@@ -157,6 +162,8 @@ listeners_free(struct lsock *ls, int n, int nworkers)
 			if (ls[i].fds[j] != -1)
 				close(ls[i].fds[j]);
 		free(ls[i].fds);
+		if (ls[i].st != NULL && atomic_fetch_sub(&ls[i].st->refs, 1) == 1)
+			free(ls[i].st);
 	}
 	free(ls);
 }

@@ -7,10 +7,25 @@
 #ifndef VANE_LISTENER_H
 #define VANE_LISTENER_H
 
+#include <stdatomic.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 
 struct config;
+
+/*
+ * The counters of one listening address, for /stats and /metrics: any
+ * worker adds (relaxed atomics). A reload that keeps the address shares
+ * them between the two generations (refs), so they never go back and a
+ * connection that moves stays counted once.
+ */
+struct lstats {
+	_Atomic uint64_t	 accepted;	/* connections */
+	_Atomic uint64_t	 requests;	/* request heads parsed */
+	atomic_int		 active;	/* connections open now */
+	atomic_int		 refs;
+};
 
 struct lsock {
 	char	 name[64];	/* "127.0.0.1:8080" */
@@ -22,6 +37,7 @@ struct lsock {
 	int	 redirect_https;	/* answer with a redirect to https */
 	int	 https_port;	/* the first TLS listener's port, or 443 */
 	char	 fields[320];	/* field lines every response gets (HSTS) */
+	struct lstats *st;
 };
 
 /*

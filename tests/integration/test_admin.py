@@ -105,6 +105,18 @@ def test_stats_counters_move(vane_factory, backends):
     got = [server(after, b)["requests"] - server(before, b)["requests"]
            for b in backends]
     assert got == [b.stats()["requests"] for b in backends], got
+    # Per listener: the one address, its connection (the session's one,
+    # open still) and its requests.
+    [l0], [l1] = before["listeners"], after["listeners"]
+    assert l1["address"] == "127.0.0.1:%d" % v.port and l1["tls"] is False
+    assert l1["requests"] - l0["requests"] == N
+    assert l1["accepted"] - l0["accepted"] == 1
+    # The session closed its connection: vane sees it within moments.
+    deadline = time.monotonic() + 3
+    while stats(v)["listeners"][0]["active"] != 0 and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert stats(v)["listeners"][0]["active"] == 0
     assert sum(got) == N and all(n == N // 2 for n in got), got
     for b in backends:
         s = server(after, b)
@@ -424,6 +436,10 @@ def test_metrics_grammar_and_counters(vane_factory, backends):
     per_server = sum(delta("vane_backend_server_requests_total",
                            'server="%s"' % b.address) for b in backends)
     assert per_server == N + 1
+    lis = 'listener="127.0.0.1:%d"' % v.port
+    assert delta("vane_listener_requests_total", lis) == N + 1
+    assert delta("vane_listener_connections_total", lis) == N + 1
+    assert m1[("vane_listener_connections_active", lis)] <= 1
     for b in backends:
         assert m1[("vane_backend_up", 'server="%s"' % b.address)] == 1
     assert m1[("vane_workers", "")] == 2

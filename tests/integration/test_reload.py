@@ -293,6 +293,9 @@ def test_reload_keeps_cache_server_state_and_counters(vane_factory,
         (before["requests"], after["requests"])
     srv = {s["name"]: s for s in after["backends"]}
     assert srv[b2.address]["state"] == "drain"
+    # The listener's counters too (its address is in both files).
+    assert after["listeners"][0]["requests"] == \
+        before["listeners"][0]["requests"] + 5
     # Its counters went on from where they were.
     old = {s["name"]: s for s in before["backends"]}
     assert srv[b1.address]["requests"] >= old[b1.address]["requests"] + 4
