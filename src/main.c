@@ -248,6 +248,7 @@ reload(struct event_base *base)
 	struct config *cfg;
 	struct gen *g, *old = vane.gen;
 	char err[1024], changed[512];
+	int i;
 
 	log_notice("reload: reading %s", vane.cfg->path);
 	if ((cfg = config_load(vane.cfg->path, err, sizeof(err))) == NULL) {
@@ -263,15 +264,15 @@ reload(struct event_base *base)
 		return;
 	}
 	backend_carry(g->servers, g->nservers, old->servers, old->nservers);
+	if (gen_start(g) == -1) {
+		log_err("reload: cannot start the worker threads: %s; keeping "
+		    "the running configuration", strerror(errno));
+		gen_abort(g, old);
+		return;
+	}
 	if (cfg->cache_store == CFG_CACHE_MEMORY &&
 	    cfg->cache_size != old->cfg->cache_size)
 		store_mem_set_budget(vane.store, cfg->cache_size);
-	if (gen_start(g) == -1) {
-		/* Threads that did start serve alongside until stopped
-		 * with the rest; cannot happen short of a thread limit. */
-		log_err("reload: cannot start the worker threads: %s",
-		    strerror(errno));
-	}
 	health_stop();
 	gen_install(g);
 	if (health_start(base) == -1)
@@ -281,7 +282,7 @@ reload(struct event_base *base)
 	    cfg->log_level) == -1)
 		log_err("reload: cannot open a log file: %s; keeping the "
 		    "old one", strerror(errno));
-	for (int i = 0; i < cfg->nwarnings; i++)
+	for (i = 0; i < cfg->nwarnings; i++)
 		log_warn("%s", cfg->warnings[i]);
 	workers_kick_queues();
 	evtimer_add(reap_ev, &tv);

@@ -564,6 +564,10 @@ gen_free(struct gen *g)
 	free(g);
 }
 
+static void	gen_discard(struct gen *, struct gen *);
+static void	gen_stop(struct gen *);
+static void	gen_join(struct gen *);
+
 struct gen *
 gen_new(struct config *cfg, int n, struct gen *old, char *err, size_t errlen)
 {
@@ -596,14 +600,31 @@ gen_new(struct config *cfg, int n, struct gen *old, char *err, size_t errlen)
 	return (g);
 fail:
 	g->cfg = NULL;		/* still the caller's */
-	for (i = 0; g->workers != NULL && i < n; i++)
+	gen_discard(g, old);
+	return (NULL);
+}
+
+/* Undo gen_new: g's listeners let go of the sockets, those taken from old
+ * go back to it, the rest is freed. */
+static void
+gen_discard(struct gen *g, struct gen *old)
+{
+	int i;
+
+	for (i = 0; g->workers != NULL && i < g->nworkers; i++)
 		listeners_release(&g->workers[i]);
-	/* The running generation's sockets go back to it. */
 	if (old != NULL)
 		listeners_return(g->lsocks, g->nlsocks, old->lsocks,
-		    old->nlsocks, n);
+		    old->nlsocks, g->nworkers);
 	gen_free(g);
-	return (NULL);
+}
+
+void
+gen_abort(struct gen *g, struct gen *old)
+{
+	gen_stop(g);
+	gen_join(g);
+	gen_discard(g, old);
 }
 
 static void *

@@ -139,7 +139,10 @@ struct worker {
  */
 struct gen	*gen_new(struct config *cfg, int n, struct gen *old, char *err,
 		    size_t errlen);
+/* Start g's threads: 0, or -1 (errno) when one could not be created;
+ * gen_abort then stops those that did and gives old its sockets back. */
 int		 gen_start(struct gen *g);
+void		 gen_abort(struct gen *g, struct gen *old);
 /* Make g the generation in force (vane.gen and its aliases in vane),
  * retiring the one before, if any. Main thread. */
 void		 gen_install(struct gen *g);
