@@ -681,12 +681,12 @@ def test_certificate_reload(vane_factory, backend, certs, tmp_path):
                 break
             time.sleep(0.1)
         assert cn == "v2.test"
-        old_get()   # made before the reload, still served
+        old_get()   # made before the reload: moved to the new generation
         # A key that does not match: the running certificate stays.
         shutil.copy(d / "v1.key", d / "r.key")
         tv.v.proc.send_signal(signal.SIGHUP)
         deadline = time.monotonic() + 5
-        while "keeping the running certificates" not in tv.v.stderr() and \
+        while "keeping the running configuration" not in tv.v.stderr() and \
                 time.monotonic() < deadline:
             time.sleep(0.05)
         assert "does not match certificate %s" % (d / "r.pem") in \
