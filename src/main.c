@@ -273,6 +273,9 @@ reload(struct event_base *base)
 	if (cfg->cache_store == CFG_CACHE_MEMORY &&
 	    cfg->cache_size != old->cfg->cache_size)
 		store_mem_set_budget(vane.store, cfg->cache_size);
+	if (cfg->cache_store == CFG_CACHE_REDIS)
+		store_redis_set_max_object_size(vane.store,
+		    cfg->cache_max_object_size);
 	health_stop();
 	gen_install(g);
 	if (health_start(base) == -1)

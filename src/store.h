@@ -435,6 +435,9 @@ struct redis_opts;
 struct stats;
 struct store	*store_redis_new(const struct redis_opts *ro,
 		    const char *prefix, uint64_t max_object_size);
+/* A reload's cache.max_object_size. Any thread. */
+void		 store_redis_set_max_object_size(struct store *st,
+		    uint64_t max);
 /* A Redis store conn counts its connection's commands, errors and round
  * trips into st (its worker's, written only by that thread). sc must
  * come from a Redis store. */

@@ -159,7 +159,7 @@ struct store_redis {
 	struct store		 base;
 	struct redis_opts	 ro;		/* strings owned */
 	char			*prefix;
-	uint64_t		 max_body;
+	_Atomic uint64_t	 max_body;	/* a reload may change it */
 	char			 token[TOKEN_LEN + 1];	/* this process */
 	struct redis_log	 log;		/* its conns log as one */
 	_Atomic uint64_t	 lock_seq;	/* lock ids, from 1 */
@@ -1083,6 +1083,14 @@ dup_or_null(const char *s, int *oom)
 	if ((p = strdup(s)) == NULL)
 		*oom = 1;
 	return (p);
+}
+
+void
+store_redis_set_max_object_size(struct store *st, uint64_t max)
+{
+	struct store_redis *sr = (struct store_redis *)st;
+
+	atomic_store(&sr->max_body, max);
 }
 
 struct store *

@@ -9,6 +9,7 @@ time, with Cache-Status detail=store-unavailable; when Redis comes back,
 caching resumes without restarting vane.
 """
 import json
+import os
 import shutil
 import signal
 import socket
@@ -526,3 +527,34 @@ def test_allkeys_lru_evicts_without_errors(vane_factory, backend, tmp_path):
             assert red["errors"] == 0 and red["timeouts"] == 0, red
     finally:
         redis.kill()
+
+
+def test_reload_max_object_size_reaches_the_redis_store(vane_factory,
+                                                        backend, redis):
+    """cache.max_object_size is reloadable: raised by a reload, a body
+    over the bound vane started with is stored in Redis and read back
+    (the store's own bound follows, not only what the cache tees)."""
+    v = vane_factory(
+        [backend.address],
+        extra='cache = { store = "redis"; max_object_size = "16K"; '
+              'redis = { address = "127.0.0.1:%d"; prefix = "mo:"; }; };\n'
+              % redis.port)
+    assert caching_works(v, v)
+    big = "/cache/big-%s?cc=max-age%%3D600&size=40000" % uuid.uuid4().hex[:8]
+    get(v, big)
+    time.sleep(0.3)
+    assert not is_hit(get(v, big))      # over 16K: passed through
+    v.conf.write_text(v.conf.read_text().replace('max_object_size = "16K";',
+                                                 'max_object_size = "1M";'))
+    os.kill(v.proc.pid, signal.SIGHUP)
+    deadline = time.monotonic() + 5
+    while "reload: generation" not in v.stderr() and \
+            time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert "reload: generation" in v.stderr(), v.stderr()[-1000:]
+    assert caching_works(v, v)
+    big2 = "/cache/big-%s?cc=max-age%%3D600&size=40000" % uuid.uuid4().hex[:8]
+    get(v, big2)
+    time.sleep(0.3)
+    r = get(v, big2)
+    assert is_hit(r) and len(r.content) == 40000
