@@ -42,6 +42,13 @@ def vane_bin():
     return str(p if p.is_absolute() else REPO / p)
 
 
+def openssl(*args, cwd):
+    """Run the openssl CLI in cwd (certificates for the TLS tests)."""
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
+                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                   stderr=subprocess.DEVNULL, timeout=60)
+
+
 def free_port():
     s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     try:

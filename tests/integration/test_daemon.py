@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from conftest import REPO, free_port, make_conf, sanitizer_report, vane_bin
+from conftest import (REPO, free_port, make_conf, openssl, sanitizer_report,
+                      vane_bin)
 from httpraw import RawConn, request
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -316,11 +317,9 @@ def test_privilege_drop_after_binding_and_reading_keys(tmp_path, backend):
     port = free_low_port()
     if port is None:
         pytest.skip("no free port in 1000-1023 on 127.0.0.1")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048",
-                    "-keyout", "k.key", "-out", "c.pem", "-days", "2",
-                    "-nodes", "-subj", "/CN=priv.test", "-addext",
-                    "subjectAltName=DNS:priv.test"], cwd=tmp_path,
-                   check=True, capture_output=True, timeout=60)
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-keyout", "k.key",
+            "-out", "c.pem", "-days", "2", "-nodes", "-subj", "/CN=priv.test",
+            "-addext", "subjectAltName=DNS:priv.test", cwd=tmp_path)
     key, cert = tmp_path / "k.key", tmp_path / "c.pem"
     os.chown(key, 0, 0)
     os.chmod(key, 0o600)

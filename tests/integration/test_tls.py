@@ -17,16 +17,10 @@ import time
 
 import pytest
 
-from conftest import free_port, vane_bin
+from conftest import free_port, openssl, vane_bin
 from httpraw import RawConn, request
 
 TIMEOUT = 10
-
-
-def openssl(*args, cwd):
-    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True,
-                   stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                   stderr=subprocess.DEVNULL, timeout=60)
 
 
 def make_cert(d, name, cn, sans, kind="rsa", days=2):
