@@ -138,6 +138,7 @@ static int	admin_stats(struct admin_req *);
 static int	admin_metrics(struct admin_req *);
 static int	admin_drain(struct admin_req *);
 static int	admin_enable(struct admin_req *);
+static int	admin_reload(struct admin_req *);
 static int	admin_purge(struct admin_req *);
 static int	admin_purge_post(struct admin_req *);
 
@@ -147,6 +148,7 @@ static const struct admin_route routes[] = {
 	{ "GET",	"/health",		admin_health },
 	{ "GET",	"/stats",		admin_stats },
 	{ "GET",	"/metrics",		admin_metrics },
+	{ "GET",	"/reload",		admin_reload },
 	{ "POST",	"/servers/{}/drain",	admin_drain },
 	{ "POST",	"/servers/{}/enable",	admin_enable },
 	/* Deprecated: the names before the servers/ ones, kept so that
@@ -280,6 +282,28 @@ req_wait(struct admin_req *r)
 		return (r->status);
 	r->waiting = 1;
 	return (ADMIN_PENDING);
+}
+
+/* -------------------------------------------------------------- /reload */
+
+/*
+ * Where reloads stand: the generation in force (1 at start, +1 per
+ * reload applied), the reloads that kept the running one, and why the
+ * last did ("" once one succeeded since). vane -s reload reads it before
+ * and after its SIGHUP, so it can tell the outcome; the fields come in
+ * this order (admin_reload_state parses them).
+ */
+static int
+admin_reload(struct admin_req *r)
+{
+	int first = 1;
+
+	evbuffer_add(r->body, "{", 1);
+	json_u64(r->body, &first, "generation", vane.gen->id);
+	json_u64(r->body, &first, "failures", vane.reload_failures);
+	json_kstr(r->body, &first, "error", vane.reload_error);
+	evbuffer_add(r->body, "}\n", 2);
+	return (200);
 }
 
 /* -------------------------------------------------------------- /health */
@@ -1765,13 +1789,55 @@ fail:
 	return (-1);
 }
 
+/* The request for line to cfg's admin listener, token included. */
+static void
+command_request(const struct config *cfg, const char *line, char *req,
+    size_t len)
+{
+	char auth[600];
+
+	auth[0] = '\0';
+	if (cfg->admin_secret != NULL)
+		snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n",
+		    cfg->admin_secret);
+	snprintf(req, len, "%s HTTP/1.1\r\nHost: %s\r\n%s"
+	    "Content-Length: 0\r\nConnection: close\r\n\r\n", line,
+	    cfg->admin_address.text, auth);
+}
+
+int
+admin_reload_state(const struct config *cfg, unsigned *gen,
+    unsigned *failures, char *err, size_t errlen)
+{
+	char req[ADMIN_HEAD_MAX], resp[4096], *body, *e, *end;
+	int status;
+
+	if (!cfg->admin_address.set)
+		return (-1);
+	command_request(cfg, "GET /reload", req, sizeof(req));
+	if (command_exchange(&cfg->admin_address, req, resp,
+	    sizeof(resp)) == -1 ||
+	    sscanf(resp, "HTTP/1.%*1d %3d", &status) != 1 || status != 200 ||
+	    (body = strstr(resp, "\r\n\r\n")) == NULL ||
+	    sscanf(body + 4, "{\"generation\":%u,\"failures\":%u,", gen,
+	    failures) != 2)
+		return (-1);
+	/* The reason as the JSON string holds it (escapes left in: it is
+	 * for a person to read). */
+	err[0] = '\0';
+	if ((e = strstr(body, "\"error\":\"")) != NULL &&
+	    (end = strrchr(e, '"')) != NULL && end > e + 9)
+		snprintf(err, errlen, "%.*s", (int)(end - (e + 9)), e + 9);
+	return (0);
+}
+
 int
 admin_command(const struct config *cfg, const char *cmd)
 {
 	const struct cfg_addr *a = &cfg->admin_address;
 	/* Room for the longest request line (purge:URL, 2 KiB encoded)
 	 * and the longest token (512), within what the listener reads. */
-	char line[ADMIN_HEAD_MAX - 1024], auth[600], req[ADMIN_HEAD_MAX];
+	char line[ADMIN_HEAD_MAX - 1024], req[ADMIN_HEAD_MAX];
 	char *resp;
 	char *body;
 	int status = 0, rc = 1;
@@ -1788,13 +1854,7 @@ admin_command(const struct config *cfg, const char *cmd)
 		    "the running instance\n", cfg->path);
 		return (1);
 	}
-	auth[0] = '\0';
-	if (cfg->admin_secret != NULL)
-		snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n",
-		    cfg->admin_secret);
-	snprintf(req, sizeof(req), "%s HTTP/1.1\r\nHost: %s\r\n%s"
-	    "Content-Length: 0\r\nConnection: close\r\n\r\n", line, a->text,
-	    auth);
+	command_request(cfg, line, req, sizeof(req));
 	resp = xmalloc(1 << 20);
 	if ((n = command_exchange(a, req, resp, 1 << 20)) == -1)
 		fprintf(stderr, "vane: admin listener %s: %s\n", a->text,

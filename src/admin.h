@@ -44,5 +44,10 @@ void	admin_stop(void);
  * is 200, 1 otherwise (with a line on stderr), 2 for a CMD not understood.
  */
 int	admin_command(const struct config *cfg, const char *cmd);
+/* GET /reload of the instance cfg names: 0 with the generation in force,
+ * the failed reloads and the last one's reason (err, "" if none), or -1
+ * when there is no admin listener or it does not answer. */
+int	admin_reload_state(const struct config *cfg, unsigned *gen,
+	    unsigned *failures, char *err, size_t errlen);
 
 #endif

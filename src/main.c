@@ -119,6 +119,38 @@ backends_or_die(const struct config *cfg, struct server **out)
 	return (n);
 }
 
+/*
+ * After vane -s reload's SIGHUP: 0 once the instance's generation moved
+ * past gen0, 1 with the reason when its failed reloads moved past fail0
+ * (a new address in use, a thread that did not start: what only the
+ * instance can find), or 1 when it said neither within 10 s.
+ */
+static int
+reload_outcome(const struct config *cfg, unsigned gen0, unsigned fail0)
+{
+	struct timespec ts = { 0, 50 * 1000 * 1000 };
+	uint64_t deadline = now_mono_ms() + 10000;
+	unsigned gen, fail;
+	char err[1024];
+
+	while (now_mono_ms() < deadline) {
+		nanosleep(&ts, NULL);
+		if (admin_reload_state(cfg, &gen, &fail, err,
+		    sizeof(err)) == -1)
+			continue;
+		if (gen != gen0)
+			return (0);
+		if (fail != fail0) {
+			fprintf(stderr, "vane: reload failed: %s; the running "
+			    "configuration stays\n", err);
+			return (1);
+		}
+	}
+	fprintf(stderr, "vane: the instance did not tell the outcome of the "
+	    "reload within 10 s: see its error log\n");
+	return (1);
+}
+
 /* -s reload|stop|reopen: signal the instance named by the pidfile; other
  * commands go to its admin listener. */
 static int
@@ -127,8 +159,10 @@ send_signal(const char *path, const char *what)
 	struct config *cfg = load_or_die(path);
 	struct timespec ts = { 0, 100 * 1000 * 1000 };
 	uint64_t deadline;
+	unsigned gen0 = 0, fail0 = 0;
+	char err[1024];
 	pid_t pid;
-	int sig, rc = 0;
+	int sig, rc = 0, watch = 0;
 
 	if (strcmp(what, "reload") == 0) {
 		/* What the instance will check, checked here too, so that
@@ -141,6 +175,10 @@ send_signal(const char *path, const char *what)
 		n = backends_or_die(cfg, &srv);
 		backend_free(srv, n);
 		sig = SIGHUP;
+		/* With an admin listener, the outcome is known: read where
+		 * reloads stand before the signal, wait for it to move. */
+		watch = admin_reload_state(cfg, &gen0, &fail0, err,
+		    sizeof(err)) == 0;
 	} else if (strcmp(what, "stop") == 0)
 		sig = SIGTERM;
 	else if (strcmp(what, "reopen") == 0)
@@ -163,6 +201,8 @@ send_signal(const char *path, const char *what)
 		config_free(cfg);
 		return (1);
 	}
+	if (sig == SIGHUP && watch)
+		rc = reload_outcome(cfg, gen0, fail0);
 	if (sig == SIGTERM) {
 		deadline = now_mono_ms() + cfg->timeouts_shutdown + 5000;
 		while (kill(pid, 0) == 0 && now_mono_ms() < deadline)
@@ -241,6 +281,16 @@ reap_cb(evutil_socket_t fd, short what, void *arg)
  * reason in the log. Options that need a restart keep their running
  * value and are named in the log.
  */
+/* A reload that keeps the running generation: logged, and kept for GET
+ * /reload. */
+static void
+reload_failed(const char *why)
+{
+	log_err("reload: %s; keeping the running configuration", why);
+	vane.reload_failures++;
+	snprintf(vane.reload_error, sizeof(vane.reload_error), "%s", why);
+}
+
 static void
 reload(struct event_base *base)
 {
@@ -252,21 +302,22 @@ reload(struct event_base *base)
 
 	log_notice("reload: reading %s", vane.cfg->path);
 	if ((cfg = config_load(vane.cfg->path, err, sizeof(err))) == NULL) {
-		log_err("reload: %s; keeping the running configuration", err);
+		reload_failed(err);
 		return;
 	}
 	if (config_keep_restart(cfg, vane.cfg, changed, sizeof(changed)) > 0)
 		log_warn("reload: %s changed: that needs a restart; keeping "
 		    "the running value", changed);
 	if ((g = gen_new(cfg, old->nworkers, old, err, sizeof(err))) == NULL) {
-		log_err("reload: %s; keeping the running configuration", err);
+		reload_failed(err);
 		config_free(cfg);
 		return;
 	}
 	backend_carry(g->servers, g->nservers, old->servers, old->nservers);
 	if (gen_start(g) == -1) {
-		log_err("reload: cannot start the worker threads: %s; keeping "
-		    "the running configuration", strerror(errno));
+		snprintf(err, sizeof(err), "cannot start the worker threads: "
+		    "%s", strerror(errno));
+		reload_failed(err);
 		gen_abort(g, old);
 		return;
 	}
@@ -278,6 +329,7 @@ reload(struct event_base *base)
 		    cfg->cache_max_object_size);
 	health_stop();
 	gen_install(g);
+	vane.reload_error[0] = '\0';
 	if (health_start(base) == -1)
 		log_err("reload: cannot restart the health checks: out of "
 		    "memory");

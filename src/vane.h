@@ -29,6 +29,11 @@ struct vane {
 	struct worker	*workers;
 	int		 nworkers;
 	struct store	*store;		/* the response cache; NULL: cache.store "off" */
+	/* Reloads that kept the running generation, and why the last one
+	 * did ("" once one succeeded since): main thread only, for the
+	 * admin listener's GET /reload (vane -s reload waits on it). */
+	unsigned	 reload_failures;
+	char		 reload_error[1024];
 	atomic_int	 nconns;	/* client connections open, all workers */
 	atomic_int	 queued;	/* requests waiting for a backend slot */
 	_Atomic uint64_t qticket;	/* next place in the line, all workers */

@@ -386,3 +386,55 @@ def test_reload_turns_the_access_log_on_changes_its_format_and_off(
     time.sleep(0.5)
     assert log.read_text() == "GET 200 %s\n200\n" % backend.address
     assert not (tmp_path / "off").exists()
+
+
+def test_s_reload_waits_for_the_outcome(tmp_path, backend):
+    """With an admin listener, vane -s reload tells what only the
+    instance can find (here a new address already in use): exit 1 with
+    the reason; and exit 0 once a good file is applied."""
+    pidfile = tmp_path / "vane.pid"
+    port, admin = free_port(), free_port()
+    conf = tmp_path / "vane.conf"
+    text = ('workers = 1;\npidfile = "%s";\n'
+            'admin = { address = "127.0.0.1:%d"; };\n'
+            'listen = ( { address = "127.0.0.1:%d"; } );\n'
+            'backends = { servers = ( { address = "%s"; } ); };\n'
+            % (pidfile, admin, port, backend.address))
+    conf.write_text(text)
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    proc = subprocess.Popen([vane_bin(), "-c", str(conf)],
+                            stderr=subprocess.DEVNULL,
+                            stdin=subprocess.DEVNULL)
+    try:
+        assert wait_port(port, 10, proc) and wait_port(admin, 5)
+        assert json.loads(get(admin, "/reload").body) == {
+            "generation": 1, "failures": 0, "error": ""}
+        conf.write_text(text.replace(
+            "listen = ( ", 'listen = ( { address = "127.0.0.1:%d"; }, '
+            % busy.getsockname()[1]))
+        r = subprocess.run([vane_bin(), "-c", str(conf), "-s", "reload"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 1, r.stderr
+        assert "reload failed:" in r.stderr and "cannot listen on" in \
+            r.stderr, r.stderr
+        st = json.loads(get(admin, "/reload").body)
+        assert st["generation"] == 1 and st["failures"] == 1
+        assert "cannot listen on" in st["error"]
+        assert get(port).status == 200
+        conf.write_text(text + 'timeouts = { client_idle = "7s"; };\n')
+        r = subprocess.run([vane_bin(), "-c", str(conf), "-s", "reload"],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+        assert json.loads(get(admin, "/reload").body) == {
+            "generation": 2, "failures": 1, "error": ""}
+    finally:
+        busy.close()
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0
