@@ -434,24 +434,30 @@ run(const char *path, int foreground)
 	/* Bound before privileges go (ports below 1024, keys readable by
 	 * root only): a port in use or a certificate that does not load is
 	 * a start-up error on the terminal. */
+	/* The admin listener first: once a client can connect to a
+	 * listener, it can connect to the admin one too. */
+	vane.cfg = cfg;
+	if (admin_init() == -1) {
+		config_free(cfg);
+		vane.cfg = NULL;
+		store_destroy(vane.store);
+		vane.store = NULL;
+		log_close();
+		return (1);
+	}
 	if ((g = gen_new(cfg, (int)n, NULL, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "%s\n", err);
 		if (cfg->log_error != NULL)
 			log_err("%s", err);
+		admin_stop();
 		config_free(cfg);
+		vane.cfg = NULL;
 		store_destroy(vane.store);
 		vane.store = NULL;
 		log_close();
 		return (1);
 	}
 	gen_install(g);
-	if (admin_init() == -1) {
-		workers_free();
-		store_destroy(vane.store);
-		vane.store = NULL;
-		log_close();
-		return (1);
-	}
 	for (i = 0; i < g->nlsocks; i++)
 		log_notice("listening on %s", g->lsocks[i].name);
 	/* Restart-only: the one written is the one removed at exit. */
