@@ -1092,9 +1092,10 @@ client_answer_final(struct client *c, const char *buf)
 	if (c->req.framing != HF_NONE)
 		c->keepalive = 0;	/* the body stays unread */
 	if (evbuffer_reserve_space(c->io.out,
-	    (ev_ssize_t)http_msg_final_size(&c->req), &v, 1) < 1 ||
+	    (ev_ssize_t)http_msg_final_size(&c->req, c->lfields), &v,
+	    1) < 1 ||
 	    (n = http_msg_final(v.iov_base, v.iov_len, buf, &c->req,
-	    worker_date(c->w), !c->keepalive)) < 0) {
+	    worker_date(c->w), !c->keepalive, c->lfields)) < 0) {
 		client_close(c, "out of memory");
 		return;
 	}

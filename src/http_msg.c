@@ -499,14 +499,16 @@ trace_hides(const struct http_field *f)
 }
 
 size_t
-http_msg_final_size(const struct http_msg *req)
+http_msg_final_size(const struct http_msg *req, const char *extra)
 {
-	return (HM_SLACK + req->head_len + 64);
+	return (HM_SLACK + req->head_len + 64 +
+	    (extra != NULL ? strlen(extra) : 0));
 }
 
 ssize_t
 http_msg_final(char *out, size_t outlen, const char *buf,
-    const struct http_msg *req, const char *date, int close)
+    const struct http_msg *req, const char *date, int close,
+    const char *extra)
 {
 	struct wbuf	 w = { out, 0, outlen, 0 };
 	char		 num[24], *d;
@@ -521,6 +523,8 @@ http_msg_final(char *out, size_t outlen, const char *buf,
 	}
 	if (close)
 		PUT_LIT(&w, "Connection: close\r\n");
+	if (extra != NULL)
+		put_str(&w, extra);
 	if (req->method == HM_OPTIONS) {
 		PUT_LIT(&w, "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, "
 		    "PATCH\r\nContent-Length: 0\r\n\r\n");

@@ -104,10 +104,12 @@ long	http_msg_max_forwards(const char *buf, const struct http_msg *req);
  * with Max-Forwards: 0. OPTIONS: 200 with Allow. TRACE: 200 with the
  * request as received as message/http content (§9.3.8), minus the fields
  * likely to hold credentials (Authorization, Proxy-Authorization, Cookie).
+ * extra: field lines every response of the listener gets (HSTS), or NULL.
  */
-size_t	http_msg_final_size(const struct http_msg *req);
+size_t	http_msg_final_size(const struct http_msg *req, const char *extra);
 ssize_t	http_msg_final(char *out, size_t outlen, const char *buf,
-	    const struct http_msg *req, const char *date, int close);
+	    const struct http_msg *req, const char *date, int close,
+	    const char *extra);
 
 /* Reason phrase for a status code ("Bad Gateway"); "Unknown" if none. */
 const char	*http_reason(int status);

@@ -457,6 +457,21 @@ def test_hsts_on_every_tls_response(vane_factory, backend, certs):
             got = t.recv(65536)
     assert got.startswith(b"HTTP/1.1 400 "), got
     assert ("Strict-Transport-Security: " + value).encode() in got, got
+    # And the answers vane gives as the final recipient (Max-Forwards: 0).
+    for method, target in ((b"OPTIONS", b"*"), (b"TRACE", b"/t")):
+        with socket.create_connection(("127.0.0.1", tv.tls_port),
+                                      timeout=TIMEOUT) as s:
+            with ctx.wrap_socket(s, server_hostname="a.test") as t:
+                t.sendall(b"%s %s HTTP/1.1\r\nHost: a\r\nMax-Forwards: 0"
+                          b"\r\nConnection: close\r\n\r\n" % (method, target))
+                got = b""
+                while True:
+                    chunk = t.recv(65536)
+                    if not chunk:
+                        break
+                    got += chunk
+        assert got.startswith(b"HTTP/1.1 200 "), got
+        assert ("Strict-Transport-Security: " + value).encode() in got, got
     # Never over plain HTTP.
     with RawConn(tv.v.port, timeout=TIMEOUT) as c:
         c.send(request("GET", "/echo", host="a.test"))

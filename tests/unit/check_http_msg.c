@@ -491,21 +491,34 @@ START_TEST(test_final)
 	static const char want_opts[] = "HTTP/1.1 200 OK\r\nServer: vane\r\n"
 	    "Connection: close\r\nAllow: GET, HEAD, POST, PUT, DELETE, "
 	    "OPTIONS, PATCH\r\nContent-Length: 0\r\n\r\n";
+	static const char want_extra[] = "Strict-Transport-Security: "
+	    "max-age=60\r\n";
+	static const char want_opts_x[] = "HTTP/1.1 200 OK\r\nServer: vane\r\n"
+	    "Connection: close\r\nStrict-Transport-Security: max-age=60\r\n"
+	    "Allow: GET, HEAD, POST, PUT, DELETE, OPTIONS, PATCH\r\n"
+	    "Content-Length: 0\r\n\r\n";
 	struct http_field	 f[NFIELDS];
 	struct http_msg		 m;
 	char			 out[1024];
 	ssize_t			 n;
 
 	parse_or_fail(&m, f, trace, 1);
-	ck_assert_uint_ge(http_msg_final_size(&m), sizeof(want_trace) - 1);
-	n = http_msg_final(out, sizeof(out), trace, &m, "D", 0);
+	ck_assert_uint_ge(http_msg_final_size(&m, NULL),
+	    sizeof(want_trace) - 1);
+	n = http_msg_final(out, sizeof(out), trace, &m, "D", 0, NULL);
 	ck_assert_int_eq(n, (ssize_t)sizeof(want_trace) - 1);
 	ck_assert(memcmp(out, want_trace, (size_t)n) == 0);
-	ck_assert_int_eq(http_msg_final(out, 20, trace, &m, "D", 0), -1);
+	ck_assert_int_eq(http_msg_final(out, 20, trace, &m, "D", 0, NULL), -1);
 	parse_or_fail(&m, f, opts, 1);
-	n = http_msg_final(out, sizeof(out), opts, &m, NULL, 1);
+	n = http_msg_final(out, sizeof(out), opts, &m, NULL, 1, NULL);
 	ck_assert_int_eq(n, (ssize_t)sizeof(want_opts) - 1);
 	ck_assert(memcmp(out, want_opts, (size_t)n) == 0);
+	/* The listener's own fields (HSTS) after Connection. */
+	ck_assert_uint_ge(http_msg_final_size(&m, want_extra),
+	    sizeof(want_opts_x) - 1);
+	n = http_msg_final(out, sizeof(out), opts, &m, NULL, 1, want_extra);
+	ck_assert_int_eq(n, (ssize_t)sizeof(want_opts_x) - 1);
+	ck_assert(memcmp(out, want_opts_x, (size_t)n) == 0);
 }
 END_TEST
 
