@@ -48,18 +48,29 @@ fail:
 	return (-1);
 }
 
-/* The old listener on the address of l, or NULL. */
-static struct lsock *
-find_old(const struct cfg_listen *l, struct lsock *old, int nold)
+struct lsock *
+listeners_find(struct lsock *ls, int n, const struct sockaddr_storage *ss,
+    socklen_t len)
 {
 	int i;
 
-	for (i = 0; i < nold; i++)
-		if (old[i].sslen == l->address.len &&
-		    memcmp(&old[i].ss, &l->address.ss, l->address.len) == 0 &&
-		    old[i].fds != NULL && old[i].fds[0] != -1)
-			return (&old[i]);
+	for (i = 0; i < n; i++)
+		if (ls[i].sslen == len && memcmp(&ls[i].ss, ss, len) == 0)
+			return (&ls[i]);
 	return (NULL);
+}
+
+/* The old listener on the address of l whose sockets can be taken over,
+ * or NULL. */
+static struct lsock *
+find_old(const struct cfg_listen *l, struct lsock *old, int nold)
+{
+	struct lsock *o;
+
+	if ((o = listeners_find(old, nold, &l->address.ss,
+	    l->address.len)) == NULL || o->fds == NULL || o->fds[0] == -1)
+		return (NULL);
+	return (o);
 }
 
 int
@@ -137,19 +148,20 @@ void
 listeners_return(struct lsock *ls, int n, struct lsock *old, int nold,
     int nworkers)
 {
-	int i, j, k;
+	struct lsock *o;
+	int i, j;
 
-	for (i = 0; i < n; i++)
-		for (k = 0; k < nold; k++) {
-			if (old[k].sslen != ls[i].sslen || memcmp(&old[k].ss,
-			    &ls[i].ss, ls[i].sslen) != 0 || old[k].fds == NULL ||
-			    old[k].fds[0] != -1)
-				continue;
-			for (j = 0; j < nworkers; j++) {
-				old[k].fds[j] = ls[i].fds[j];
-				ls[i].fds[j] = -1;
-			}
+	for (i = 0; i < n; i++) {
+		/* Only those taken: an old listener that kept its sockets
+		 * shares no address with a new one that bound its own. */
+		if ((o = listeners_find(old, nold, &ls[i].ss,
+		    ls[i].sslen)) == NULL || o->fds == NULL || o->fds[0] != -1)
+			continue;
+		for (j = 0; j < nworkers; j++) {
+			o->fds[j] = ls[i].fds[j];
+			ls[i].fds[j] = -1;
 		}
+	}
 }
 
 void

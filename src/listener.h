@@ -50,6 +50,9 @@ struct lsock {
 int	listeners_open(const struct config *cfg, int nworkers,
 	    struct lsock *old, int nold, struct lsock **out, int *nout,
 	    char *err, size_t errlen);
+/* The listener of ls[0..n) bound to the address ss, or NULL. */
+struct lsock	*listeners_find(struct lsock *ls, int n,
+		    const struct sockaddr_storage *ss, socklen_t len);
 /* Undo the taking over of listeners_open: old's sockets back to it (a
  * reload that failed after binding). */
 void	listeners_return(struct lsock *ls, int n, struct lsock *old, int nold,

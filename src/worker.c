@@ -233,19 +233,6 @@ worker_begin_retire(struct worker *w)
 		evtimer_add(w->stop_timer, &tv);
 }
 
-/* g's listener on the address of ls, or NULL. */
-static const struct lsock *
-same_listener(const struct gen *g, const struct lsock *ls)
-{
-	int i;
-
-	for (i = 0; ls != NULL && i < g->nlsocks; i++)
-		if (g->lsocks[i].sslen == ls->sslen &&
-		    memcmp(&g->lsocks[i].ss, &ls->ss, ls->sslen) == 0)
-			return (&g->lsocks[i]);
-	return (NULL);
-}
-
 int
 worker_handover(struct worker *w, struct client *c)
 {
@@ -257,7 +244,10 @@ worker_handover(struct worker *w, struct client *c)
 		return (-1);
 	}
 	to = &vane.gen->workers[w->id];
-	c->ls = same_listener(vane.gen, c->ls);
+	/* The new generation's listener on the same address, if any. */
+	if (c->ls != NULL)
+		c->ls = listeners_find(vane.gen->lsocks, vane.gen->nlsocks,
+		    &c->ls->ss, c->ls->sslen);
 	pthread_mutex_lock(&to->handover_lock);
 	TAILQ_INSERT_TAIL(&to->handover, c, entry);
 	pthread_mutex_unlock(&to->handover_lock);
