@@ -40,36 +40,11 @@ open_append(const char *path)
 	return (open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640));
 }
 
-int
-log_open(const char *error_path, const char *access_path, int level)
-{
-	int fd;
-
-	min_level = level;
-	if (error_path != NULL && error_path[0] != '\0') {
-		if ((fd = open_append(error_path)) == -1)
-			return (-1);
-		err_fd = fd;
-		free(err_path);
-		err_path = xstrdup(error_path);
-	}
-	if (names_file(access_path)) {
-		if ((fd = open_append(access_path)) == -1)
-			return (-1);
-		acc_fd = fd;
-		free(acc_path);
-		acc_path = xstrdup(access_path);
-	}
-	return (0);
-}
-
 static int
 reopen_one(const char *path, int fd)
 {
 	int nfd;
 
-	if (path == NULL || fd == -1)
-		return (0);
 	if ((nfd = open_append(path)) == -1)
 		return (-1);
 	if (nfd != fd) {
@@ -82,14 +57,45 @@ reopen_one(const char *path, int fd)
 	return (0);
 }
 
+/* path opened and put over *fd (dup2: a thread writing at that moment
+ * uses the old file or the new one), or made *fd when it was dflt. */
+static int
+replace_one(const char *path, int *fd, int dflt, char **saved)
+{
+	if (*fd == dflt) {
+		if ((*fd = open_append(path)) == -1) {
+			*fd = dflt;
+			return (-1);
+		}
+	} else if (reopen_one(path, *fd) == -1)
+		return (-1);
+	free(*saved);
+	*saved = xstrdup(path);
+	return (0);
+}
+
+int
+log_open(const char *error_path, const char *access_path, int level)
+{
+	min_level = level;
+	if (error_path != NULL && error_path[0] != '\0' &&
+	    replace_one(error_path, &err_fd, 2, &err_path) == -1)
+		return (-1);
+	if (names_file(access_path) &&
+	    replace_one(access_path, &acc_fd, -1, &acc_path) == -1)
+		return (-1);
+	return (0);
+}
+
 int
 log_reopen(void)
 {
 	int rc = 0;
 
-	if (reopen_one(err_path, err_fd) == -1)
+	if (err_path != NULL && reopen_one(err_path, err_fd) == -1)
 		rc = -1;
-	if (reopen_one(acc_path, acc_fd) == -1)
+	if (acc_path != NULL && acc_fd != -1 &&
+	    reopen_one(acc_path, acc_fd) == -1)
 		rc = -1;
 	return (rc);
 }
@@ -251,29 +257,6 @@ xstrdup(const char *s)
 	if ((p = strdup(s)) == NULL)
 		fatal("out of memory");
 	return (p);
-}
-
-/* path opened and put over *fd (dup2: a thread writing at that moment
- * uses the old file or the new one), or made *fd when it was dflt. */
-static int
-replace_one(const char *path, int *fd, int dflt, char **saved)
-{
-	int nfd;
-
-	if ((nfd = open_append(path)) == -1)
-		return (-1);
-	if (*fd == dflt) {
-		*fd = nfd;
-	} else {
-		if (dup2(nfd, *fd) == -1) {
-			close(nfd);
-			return (-1);
-		}
-		close(nfd);
-	}
-	free(*saved);
-	*saved = xstrdup(path);
-	return (0);
 }
 
 int
