@@ -72,6 +72,16 @@ def wait_port(port, timeout, proc=None):
     return False
 
 
+def wait_for(pred, timeout, step=0.05):
+    """Poll pred() until true or timeout; returns its last value."""
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(step)
+
+
 def stop_pid(proc, sig=signal.SIGTERM, timeout=5.0):
     """Signal one process we started and reap it. Returns (rc, killed)."""
     if proc.poll() is not None:

@@ -227,3 +227,10 @@ def chunked(body, size):
         out.append(b"%x\r\n" % len(c) + c + b"\r\n")
     out.append(b"0\r\n\r\n")
     return b"".join(out)
+
+
+def get_raw(port, path="/health"):
+    """One GET on a fresh connection to 127.0.0.1:port."""
+    with RawConn(port) as c:
+        c.send(request("GET", path))
+        return c.read_response()

@@ -23,15 +23,9 @@ import pytest
 
 from conftest import (REPO, free_port, make_conf, openssl, sanitizer_report,
                       vane_bin)
-from httpraw import RawConn, request
+from httpraw import get_raw
 
 PR_SET_CHILD_SUBREAPER = 36
-
-
-def get(port, path="/health"):
-    with RawConn(port) as c:
-        c.send(request("GET", path))
-        return c.read_response()
 
 
 def alive(pid):
@@ -106,7 +100,7 @@ def test_daemon_ready_on_exit_pidfile_and_s_stop(tmp_path, backend,
     rc, err = start(conf, tmp_path)
     assert rc == 0, err
     # Ready means ready: no waiting for the port.
-    assert get(port).status == 200
+    assert get_raw(port).status == 200
     pid = int(pidfile.read_text())
     subreaper(pid)
     assert alive(pid)
@@ -161,7 +155,7 @@ def test_dash_f_stays_in_foreground(tmp_path, backend):
             time.sleep(0.05)
         assert proc.poll() is None
         assert int(pidfile.read_text()) == proc.pid
-        assert get(port).status == 200
+        assert get_raw(port).status == 200
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=10) == 0
         assert not pidfile.exists()
@@ -231,7 +225,7 @@ def test_stale_pidfile_does_not_block(tmp_path, backend):
                     break
                 time.sleep(0.05)
             assert proc.poll() is None, proc.stderr.read()
-            assert get(port).status == 200
+            assert get_raw(port).status == 200
         finally:
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=10)
@@ -276,7 +270,7 @@ def test_sd_notify_ready_and_stopping(tmp_path, backend, abstract):
         assert msg is not None and "READY=1" in msg.split("\n"), \
             (msg, errf.read_text())
         # READY=1 means serving, with no wait for the port.
-        assert get(port).status == 200
+        assert get_raw(port).status == 200
         # A reload is framed by RELOADING=1 and READY=1, whatever its
         # outcome (this one keeps the file as it is).
         proc.send_signal(signal.SIGHUP)
@@ -284,7 +278,7 @@ def test_sd_notify_ready_and_stopping(tmp_path, backend, abstract):
         assert msg is not None and "RELOADING=1" in msg.split("\n"), msg
         msg = recv_state(s, 10)
         assert msg is not None and "READY=1" in msg.split("\n"), msg
-        assert get(port).status == 200
+        assert get_raw(port).status == 200
         proc.send_signal(signal.SIGTERM)
         msg = recv_state(s, 10)
         assert msg is not None and "STOPPING=1" in msg.split("\n"), msg

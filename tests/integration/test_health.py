@@ -10,7 +10,7 @@ import time
 import requests
 
 from conftest import UvicornBackend, h_bad_status, h_never, h_reset, \
-    read_request
+    read_request, wait_for
 
 INTERVAL = 0.2
 RISE = 2
@@ -29,16 +29,6 @@ def health_opts(extra="", more=""):
 def set_health(b, code):
     requests.post(b.url + "/control/health/%d" % code,
                   timeout=5).raise_for_status()
-
-
-def wait_for(pred, timeout, step=0.05):
-    """Poll pred() until true or timeout; returns its last value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        v = pred()
-        if v or time.monotonic() >= deadline:
-            return v
-        time.sleep(step)
 
 
 def wait_log(v, text, timeout):

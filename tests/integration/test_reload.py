@@ -8,23 +8,8 @@ import subprocess
 import threading
 import time
 
-from conftest import free_port, vane_bin, wait_port
-from httpraw import RawConn, request
-
-
-def get(port, path="/health"):
-    with RawConn(port) as c:
-        c.send(request("GET", path))
-        return c.read_response()
-
-
-def wait_for(pred, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
+from conftest import free_port, vane_bin, wait_for, wait_port
+from httpraw import RawConn, get_raw, request
 
 
 def admin_stats(port):
@@ -147,7 +132,7 @@ def test_reload_adds_and_removes_listeners(vane_factory, backend):
         '{ address = "127.0.0.1:%d"; }' % p2))
     os.kill(v.proc.pid, signal.SIGHUP)
     assert wait_for(lambda: reloaded(v), 5), v.stderr()[-1000:]
-    assert get(p2).status == 200
+    assert get_raw(p2).status == 200
     # The removed address is closed once the old generation is gone.
     assert wait_for(lambda: "generation 1: all connections gone" in
                     v.stderr(), 5)
@@ -175,7 +160,7 @@ def test_reload_keeps_listener_sockets(vane_factory, backend):
     def probe():
         while not stop.is_set() and count[0] < 3000:
             try:
-                r = get(v.port)
+                r = get_raw(v.port)
                 if r.status != 200:
                     failures.append(r.status)
             except Exception as e:  # noqa: BLE001
@@ -213,7 +198,7 @@ def test_reload_bad_config_keeps_running_generation(vane_factory, backends):
     assert "/nonexistent.pem" in v.stderr()
     assert not reloaded(v)
     for _ in range(3):
-        assert get(v.port).header("x-backend") == "b1"
+        assert get_raw(v.port).header("x-backend") == "b1"
     v.conf.write_text(good)
 
 
@@ -235,12 +220,12 @@ def test_s_reload_broken_config_exits_1_with_file_line(tmp_path, backend):
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 1
         assert "%s:5:" % conf in r.stderr, r.stderr
-        assert get(port).status == 200
+        assert get_raw(port).status == 200
         conf.write_text(text + 'timeouts = { client_idle = "7s"; };\n')
         r = subprocess.run([vane_bin(), "-c", str(conf), "-s", "reload"],
                            capture_output=True, text=True, timeout=10)
         assert r.returncode == 0, r.stderr
-        assert get(port).status == 200
+        assert get_raw(port).status == 200
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
@@ -259,7 +244,7 @@ def test_reload_restart_only_option_is_reported_and_kept(vane_factory,
     os.kill(v.proc.pid, signal.SIGHUP)
     assert wait_for(lambda: reloaded(v), 5), v.stderr()[-1000:]
     assert "reload: workers changed: that needs a restart" in v.stderr()
-    assert get(v.port).status == 200
+    assert get_raw(v.port).status == 200
 
 
 def test_reload_keeps_cache_server_state_and_counters(vane_factory,
@@ -270,9 +255,9 @@ def test_reload_keeps_cache_server_state_and_counters(vane_factory,
                      extra='admin = { address = "127.0.0.1:%d"; };\n'
                      'cache = { store = "memory"; };\n' % admin)
     wait_port(admin, 5)
-    r1 = get(v.port, "/cache/reload-kept?cc=max-age%3D60")
+    r1 = get_raw(v.port, "/cache/reload-kept?cc=max-age%3D60")
     assert r1.status == 200
-    assert "hit" in get(v.port, "/cache/reload-kept?cc=max-age%3D60"
+    assert "hit" in get_raw(v.port, "/cache/reload-kept?cc=max-age%3D60"
                         ).header("cache-status")
     with RawConn(admin) as c:
         c.send(request("POST", "/backends/%s/drain" % b2.address))
@@ -281,11 +266,11 @@ def test_reload_keeps_cache_server_state_and_counters(vane_factory,
     os.kill(v.proc.pid, signal.SIGHUP)
     assert wait_for(lambda: reloaded(v), 5)
     # The cache is the process's: still a hit.
-    assert "hit" in get(v.port, "/cache/reload-kept?cc=max-age%3D60"
+    assert "hit" in get_raw(v.port, "/cache/reload-kept?cc=max-age%3D60"
                         ).header("cache-status")
     # The drained server stays drained: every request goes to b1.
     for _ in range(4):
-        assert get(v.port).header("x-backend") == "b1"
+        assert get_raw(v.port).header("x-backend") == "b1"
     assert wait_for(lambda: "generation 1: all connections gone" in
                     v.stderr(), 5)
     after = admin_stats(admin)
@@ -308,7 +293,7 @@ def test_reload_smaller_cache_size_evicts(vane_factory, backend):
                      'cache = { store = "memory"; size = "4M"; };\n' % admin)
     wait_port(admin, 5)
     for i in range(10):
-        r = get(v.port, "/cache/shrink-%d?cc=max-age%%3D60&size=300000" % i)
+        r = get_raw(v.port, "/cache/shrink-%d?cc=max-age%%3D60&size=300000" % i)
         assert r.status == 200
     c = admin_stats(admin)["cache"]
     assert c["objects"] == 10 and c["budget"] == 4 << 20, c
@@ -359,7 +344,7 @@ def test_reload_turns_the_access_log_on_changes_its_format_and_off(
     log = tmp_path / "access.log"
     v = vane_factory([backend.address])
     base = v.conf.read_text()
-    assert get(v.port).status == 200
+    assert get_raw(v.port).status == 200
     assert not log.exists()
 
     def reload_with(group):
@@ -372,17 +357,17 @@ def test_reload_turns_the_access_log_on_changes_its_format_and_off(
 
     reload_with('log = { access = "%s"; access_format = '
                 '"$request_method $status $upstream_addr"; };' % log)
-    assert get(v.port).status == 200
+    assert get_raw(v.port).status == 200
     assert wait_for(lambda: log.exists() and log.read_text() ==
                     "GET 200 %s\n" % backend.address, 3), \
         log.read_text() if log.exists() else "no file"
     reload_with('log = { access = "%s"; access_format = "$status"; };'
                 % log)
-    assert get(v.port).status == 200
+    assert get_raw(v.port).status == 200
     assert wait_for(lambda: log.read_text().endswith("\n200\n"), 3), \
         log.read_text()
     reload_with('log = { access = "off"; };')
-    assert get(v.port).status == 200
+    assert get_raw(v.port).status == 200
     time.sleep(0.5)
     assert log.read_text() == "GET 200 %s\n200\n" % backend.address
     assert not (tmp_path / "off").exists()
@@ -409,7 +394,7 @@ def test_s_reload_waits_for_the_outcome(tmp_path, backend):
                             stdin=subprocess.DEVNULL)
     try:
         assert wait_port(port, 10, proc) and wait_port(admin, 5)
-        assert json.loads(get(admin, "/reload").body) == {
+        assert json.loads(get_raw(admin, "/reload").body) == {
             "generation": 1, "failures": 0, "error": ""}
         conf.write_text(text.replace(
             "listen = ( ", 'listen = ( { address = "127.0.0.1:%d"; }, '
@@ -419,15 +404,15 @@ def test_s_reload_waits_for_the_outcome(tmp_path, backend):
         assert r.returncode == 1, r.stderr
         assert "reload failed:" in r.stderr and "cannot listen on" in \
             r.stderr, r.stderr
-        st = json.loads(get(admin, "/reload").body)
+        st = json.loads(get_raw(admin, "/reload").body)
         assert st["generation"] == 1 and st["failures"] == 1
         assert "cannot listen on" in st["error"]
-        assert get(port).status == 200
+        assert get_raw(port).status == 200
         conf.write_text(text + 'timeouts = { client_idle = "7s"; };\n')
         r = subprocess.run([vane_bin(), "-c", str(conf), "-s", "reload"],
                            capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
-        assert json.loads(get(admin, "/reload").body) == {
+        assert json.loads(get_raw(admin, "/reload").body) == {
             "generation": 2, "failures": 1, "error": ""}
     finally:
         busy.close()

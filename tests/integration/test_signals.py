@@ -9,30 +9,16 @@ import time
 
 import pytest
 
-from conftest import Vane, free_port, make_conf, vane_bin, wait_port
-from httpraw import RawConn, request
-
-
-def get(port, path="/health"):
-    with RawConn(port) as c:
-        c.send(request("GET", path))
-        return c.read_response()
-
-
-def wait_for(pred, timeout):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():
-            return True
-        time.sleep(0.05)
-    return pred()
+from conftest import (Vane, free_port, make_conf, vane_bin, wait_for,
+                      wait_port)
+from httpraw import RawConn, get_raw, request
 
 
 def test_access_log_and_reopen(vane_factory, backend, tmp_path):
     log = tmp_path / "access.log"
     v = vane_factory([backend.address], access_log=str(log))
     for p in ("/health", "/status/404", "/echo?q=1"):
-        get(v.port, p)
+        get_raw(v.port, p)
     assert wait_for(lambda: log.exists() and
                     len(log.read_text().splitlines()) >= 3, 3), \
         log.read_text() if log.exists() else "no access log"
@@ -44,7 +30,7 @@ def test_access_log_and_reopen(vane_factory, backend, tmp_path):
     os.rename(log, tmp_path / "access.log.1")
     os.kill(v.proc.pid, signal.SIGUSR1)
     time.sleep(0.3)
-    get(v.port, "/health?after-rotate")
+    get_raw(v.port, "/health?after-rotate")
     assert wait_for(lambda: log.exists() and
                     "after-rotate" in log.read_text(), 3), "not reopened"
     assert "after-rotate" not in (tmp_path / "access.log.1").read_text()
@@ -191,7 +177,7 @@ def test_access_log_off(vane_factory, backend, tmp_path):
     cwd = os.getcwd()
     assert not os.path.exists(os.path.join(cwd, "off"))
     v = vane_factory([backend.address], access_log="off")
-    assert get(v.port).status == 200
+    assert get_raw(v.port).status == 200
     time.sleep(0.3)     # past a flush
     v.stop()
     assert not os.path.exists(os.path.join(cwd, "off"))
@@ -216,7 +202,7 @@ def test_sighup_keeps_serving(vane_factory, backend):
     os.kill(v.proc.pid, signal.SIGHUP)
     time.sleep(0.3)
     assert v.proc.poll() is None
-    assert get(v.port).status == 200
+    assert get_raw(v.port).status == 200
 
 
 def test_sighup_bad_config_keeps_running(vane_factory, backend):
@@ -226,7 +212,7 @@ def test_sighup_bad_config_keeps_running(vane_factory, backend):
     os.kill(v.proc.pid, signal.SIGHUP)
     time.sleep(0.3)
     assert v.proc.poll() is None
-    assert get(v.port).status == 200
+    assert get_raw(v.port).status == 200
     assert str(v.conf) in v.stderr(), v.stderr()[-1000:]
     v.conf.write_text(good)
 
@@ -308,8 +294,8 @@ def test_two_listeners(vane_factory, backend):
     p2 = free_port()
     v = vane_factory([backend.address], more_listen=["127.0.0.1:%d" % p2])
     assert wait_port(p2, 3)
-    assert get(v.port).status == 200
-    assert get(p2).status == 200
+    assert get_raw(v.port).status == 200
+    assert get_raw(p2).status == 200
 
 
 def test_ipv6_listener(vane_factory, backend):
