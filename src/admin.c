@@ -400,10 +400,12 @@ json_store(struct evbuffer *b, int *first, const struct store_stats *st)
 		json_kstr(b, first, "store_error", "the store did not answer");
 		return;
 	}
-	json_u64(b, first, "objects", st->objects);
-	json_u64(b, first, "markers", st->markers);
-	json_u64(b, first, "bytes", st->bytes);
-	json_u64(b, first, "budget", st->budget);
+	if (st->sized) {
+		json_u64(b, first, "objects", st->objects);
+		json_u64(b, first, "markers", st->markers);
+		json_u64(b, first, "bytes", st->bytes);
+		json_u64(b, first, "budget", st->budget);
+	}
 	json_u64(b, first, "inserts", st->inserts);
 	json_u64(b, first, "evictions", st->evictions);
 	json_u64(b, first, "expired", st->expired);
@@ -724,15 +726,16 @@ metrics_write(struct admin_req *r, const struct store_stats *sst)
 	prom_one(b, "vane_backend_queue_waiting", "gauge",
 	    "requests waiting for a backend slot now", NULL, NULL,
 	    queue_waiting());
-	if (sst != NULL) {
+	if (sst != NULL && sst->sized) {
 		prom_one(b, "vane_cache_store_objects", "gauge",
-		    "responses stored (0 with Redis: unknown without a scan)",
-		    "store", store, sst->objects);
+		    "responses stored", "store", store, sst->objects);
 		prom_one(b, "vane_cache_store_bytes", "gauge",
-		    "bytes the stored responses take (0 with Redis)", "store",
-		    store, sst->bytes);
+		    "bytes the stored responses take", "store", store,
+		    sst->bytes);
 		prom_one(b, "vane_cache_store_budget_bytes", "gauge",
-		    "cache.size (0 with Redis)", "store", store, sst->budget);
+		    "cache.size", "store", store, sst->budget);
+	}
+	if (sst != NULL) {
 		prom_one(b, "vane_cache_store_evictions_total", "counter",
 		    "stored responses dropped to make room", "store", store,
 		    sst->evictions);

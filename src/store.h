@@ -45,6 +45,7 @@
 
 #include <stdatomic.h>
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <sys/queue.h>
@@ -232,6 +233,8 @@ struct store_query {
 };
 
 struct store_stats {
+	bool		sized;		/* the next four are known (not Redis,
+					 * which would have to scan for them) */
 	uint64_t	objects;	/* variants stored (markers excluded) */
 	uint64_t	markers;	/* hit-for-miss markers stored */
 	uint64_t	bytes;		/* of the objects stored: <= budget */

@@ -440,6 +440,7 @@ mem_stats(struct store_conn *sc, store_stats_cb cb, void *arg)
 	struct store_mem *sm = (struct store_mem *)sc->st;
 	struct store_stats st;
 
+	st.sized = true;
 	st.objects = LOAD(sm->objects);
 	st.markers = LOAD(sm->markers);
 	st.bytes = atomic_load(&sm->linked);

@@ -955,8 +955,8 @@ rs_unlock(struct store_conn *sc, const void *key, size_t key_len,
 /*
  * This process's counters, at once: how many objects Redis holds under
  * the prefix is not something one command can say without a SCAN, so
- * objects, markers, bytes and budget are 0 (unknown); Redis's own INFO
- * has its memory. The connection's counters are in the worker's stats.
+ * objects, markers, bytes and budget are left out (sized false); Redis's
+ * own INFO has its memory. The connection's counters are in the worker's stats.
  */
 static struct store_req *
 rs_stats(struct store_conn *sc, store_stats_cb cb, void *arg)
