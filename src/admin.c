@@ -165,6 +165,7 @@ struct aconn {
 	uint32_t		 magic;
 	enum ac_state		 state;
 	int			 peer_eof;
+	char			 peer[64];	/* "ip:port", for the log */
 	struct bufferevent	*bev;
 	struct event		*timer;
 	struct http_msg		 req;
@@ -1367,6 +1368,27 @@ aconn_arm(struct aconn *ac, int ms)
 	evtimer_add(ac->timer, &tv);
 }
 
+/*
+ * What the error log keeps of admin requests: refused ones (401), and
+ * every one that changes something (purge, drain, enable), with who asked
+ * and the outcome. Reads (GET, HEAD) are not logged: a scraper polling
+ * /metrics would drown the rest.
+ */
+static void
+aconn_log(const struct aconn *ac, const struct admin_req *r, int status)
+{
+	const char *q = r->query != NULL ? r->query : "";
+
+	if (r->path == NULL)
+		return;		/* refused before it was routed: aconn_fail */
+	if (status == 401)
+		log_warn("admin: %s %s%s%s from %s refused: no valid token",
+		    r->method, r->path, *q != '\0' ? "?" : "", q, ac->peer);
+	else if (!r->head && strcmp(r->method, "GET") != 0)
+		log_notice("admin: %s %s%s%s from %s: %d", r->method, r->path,
+		    *q != '\0' ? "?" : "", q, ac->peer, status);
+}
+
 /* Queue the answer; the connection closes once it is written. */
 static void
 aconn_answer(struct aconn *ac, struct admin_req *r, int status)
@@ -1375,6 +1397,7 @@ aconn_answer(struct aconn *ac, struct admin_req *r, int status)
 	char date[40];
 	int rc;
 
+	aconn_log(ac, r, status);
 	format_http_date(now_wall(), date, sizeof(date));
 	rc = evbuffer_add_printf(out, "HTTP/1.1 %d %s\r\nDate: %s\r\n"
 	    "Content-Type: %s\r\nContent-Length: %zu\r\n"
@@ -1564,7 +1587,6 @@ admin_accept(struct evconnlistener *l, evutil_socket_t fd,
 	struct aconn *ac;
 
 	(void)l;
-	(void)sa;
 	(void)salen;
 	(void)arg;
 	if (naconns >= ADMIN_MAX_CONNS || (ac = calloc(1, sizeof(*ac))) ==
@@ -1573,6 +1595,7 @@ admin_accept(struct evconnlistener *l, evutil_socket_t fd,
 		return;
 	}
 	ac->magic = ADMIN_CONN_MAGIC;
+	format_address(sa, ac->peer, sizeof(ac->peer));
 	LIST_INSERT_HEAD(&aconns, ac, entry);
 	naconns++;
 	http_msg_init(&ac->req, ac->fields, ADMIN_FIELDS_MAX);

@@ -567,6 +567,12 @@ def test_drain_enable_with_token_moves_traffic(vane_factory, backends):
     r = drain(v, bk.address, headers=bearer(TOKEN))
     assert r.status_code == 200
     assert r.json() == {"name": bk.address, "state": "drain"}
+    # The error log keeps who asked what: the refusal and the change.
+    path = re.escape("/servers/%s/drain" % bk.address)
+    assert re.search(r"admin: POST %s from 127\.0\.0\.1:\d+ refused: "
+                     r"no valid token" % path, v.stderr()), v.stderr()
+    assert re.search(r"admin: POST %s from 127\.0\.0\.1:\d+: 200" % path,
+                     v.stderr()), v.stderr()
     for b in backends:
         b.reset()
     with requests.Session() as s:
@@ -575,6 +581,8 @@ def test_drain_enable_with_token_moves_traffic(vane_factory, backends):
             assert r.status_code == 200
             assert r.headers["x-backend"] == other.name
     assert [bk.stats()["requests"], other.stats()["requests"]] == [0, N]
+    # Reads are not logged.
+    assert "admin: GET" not in v.stderr()
     assert drain(v, bk.address, "enable").status_code == 401
     r = drain(v, bk.address, "enable", headers=bearer(TOKEN))
     assert r.status_code == 200
