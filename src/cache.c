@@ -548,6 +548,12 @@ cache_lookup(struct client *c, const char *buf)
 		t->detail = "request-body";
 		return (CACHE_ANSWER_FORWARD);
 	}
+	if (c->upgrade) {
+		/* A protocol switch: nothing to store, nor to wait for. */
+		t->fwd = CFWD_BYPASS;
+		t->detail = "upgrade";
+		return (CACHE_ANSWER_FORWARD);
+	}
 	cap = m->head_len + 64;
 	if (reserve(&t->key, &t->keycap, cap) == -1 ||
 	    (n = cache_key(t->key, t->keycap, c->tls ? "https" : "http", buf,

@@ -26,6 +26,7 @@
 #include "listener.h"
 #include "log.h"
 #include "tls.h"
+#include "tunnel.h"
 #include "upool.h"
 #include "util.h"
 #include "vane.h"
@@ -38,6 +39,7 @@ static void	client_on_io(void *);
 static void	client_on_timer(void *);
 static void	client_read_head(struct client *);
 static void	client_finish(struct client *);
+static void	client_log(struct client *);
 static int	client_move(struct client *);
 
 /*
@@ -214,6 +216,12 @@ client_close(struct client *c, const char *reason)
 	if (c->closed)
 		return;
 	c->closed = 1;
+	if (c->state == CS_TUNNEL) {
+		/* Its request's line, now that the bytes relayed are known. */
+		w->st.tunnels_active--;
+		c->bytes_out += c->resp_body.moved;
+		client_log(c);
+	}
 	if (c->io.handshaking && c->io.err != 0)
 		log_info("client %s: TLS handshake failed: %s", c->ip,
 		    io_error(&c->io));
@@ -1060,6 +1068,7 @@ client_build_uhead(struct client *c, const char *buf)
 	fwd.subject = c->io.tls != NULL ? tls_conn_subject(c->io.tls) : NULL;
 	fwd.via = "vane";
 	fwd.close = c->w->cfg->backends_keepalive == 0;
+	fwd.upgrade = c->upgrade;
 	fwd.host = NULL;
 	if (c->req.host < 0 && c->req.form != HT_ABSOLUTE) {
 		/* HTTP/1.0 without Host: name the address the client
@@ -1190,6 +1199,7 @@ client_request(struct client *c, const char *buf)
 	c->version = m->version;
 	c->t_start = now_mono_ms();
 	c->keepalive = keepalive_wanted(m) && !w->stopping && !c->bg;
+	c->upgrade = !c->bg && http_upgrade_ok(buf, m);
 	client_logline(c, buf);
 	c->state = CS_FORWARD;
 	c->phase_deadline = 0;
@@ -1415,6 +1425,9 @@ client_on_io(void *arg)
 		if (c->io.eof)
 			client_close(c, "done");
 		return;
+	case CS_TUNNEL:
+		tunnel_pump(c);
+		return;
 	}
 	(void)client_flush(c);
 }
@@ -1480,6 +1493,9 @@ client_on_timer(void *arg)
 	case CS_CLOSING:
 	case CS_LINGER:
 		client_close(c, "done");
+		return;
+	case CS_TUNNEL:
+		client_close(c, "tunnel idle for timeouts.tunnel");
 		return;
 	}
 	(void)client_flush(c);

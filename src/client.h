@@ -9,6 +9,8 @@
  *     once) or CLOSING (flush, then LINGER: write side shut, input
  *     discarded for a while so the client reads the answer before the
  *     close; RFC 9112 §9.6).
+ *   FORWARD --101 to an upgrade--> TUNNEL (bytes both ways until both
+ *     sides closed, tunnel.c) --> closed.
  *
  * Every failure ends in client_close(c, reason): the one teardown, which
  * logs the reason. The struct is freed after the current callback
@@ -53,6 +55,7 @@ enum client_state {
 	CS_FORWARD,	/* request being forwarded, response not complete */
 	CS_CLOSING,	/* flushing the last bytes before closing */
 	CS_LINGER,	/* write side shut, discarding input until EOF */
+	CS_TUNNEL,	/* switched protocols (101): relaying both ways */
 };
 
 struct client {
@@ -85,6 +88,9 @@ struct client {
 	unsigned		 resp_started:1;	/* a response byte went to the client */
 	unsigned		 retried:1;	/* sent again after a dead pooled connection */
 	unsigned		 can_retry:1;	/* idempotent and bodiless: may be sent twice */
+	unsigned		 upgrade:1;	/* asks to switch protocols: passed on */
+	unsigned		 tun_up_fin:1;	/* tunnel: backend's write side shut */
+	unsigned		 tun_client_fin:1;	/* tunnel: client's write side shut */
 	struct relay		 req_body;
 	struct evbuffer		*uhead;		/* head for the backend, kept until sent for good */
 	uint64_t		 t_start;	/* ms, head complete */

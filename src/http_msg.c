@@ -99,18 +99,19 @@ put_length(struct wbuf *w, const char *buf, const struct http_field *f,
 }
 
 /*
- * The values of every end-to-end field with this id, joined by ", " as
- * RFC 9110 §5.3 allows for list fields. Returns how many were written.
+ * The values of every field with this id, end-to-end ones only unless
+ * hop, joined by ", " as RFC 9110 §5.3 allows for list fields. Returns
+ * how many were written.
  */
 static int
-put_values(struct wbuf *w, const char *buf, const struct http_msg *m,
-    enum http_hdr id)
+put_values_hop(struct wbuf *w, const char *buf, const struct http_msg *m,
+    enum http_hdr id, int hop)
 {
 	uint32_t	 i;
 	int		 n = 0;
 
 	for (i = 0; i < m->nfields; i++) {
-		if (m->fields[i].id != id || m->fields[i].hop ||
+		if (m->fields[i].id != id || (m->fields[i].hop && !hop) ||
 		    m->fields[i].value.len == 0)
 			continue;
 		if (n++ > 0)
@@ -118,6 +119,23 @@ put_values(struct wbuf *w, const char *buf, const struct http_msg *m,
 		put_span(w, buf, m->fields[i].value);
 	}
 	return (n);
+}
+
+static int
+put_values(struct wbuf *w, const char *buf, const struct http_msg *m,
+    enum http_hdr id)
+{
+	return (put_values_hop(w, buf, m, id, 0));
+}
+
+/* The hop-by-hop pair of a protocol switch (RFC 9110 §7.8), passed on
+ * for the next hop: Upgrade as received, and the option naming it. */
+static void
+put_upgrade(struct wbuf *w, const char *buf, const struct http_msg *m)
+{
+	PUT_LIT(w, "Upgrade: ");
+	put_values_hop(w, buf, m, HH_UPGRADE, 1);
+	PUT_LIT(w, "\r\nConnection: upgrade\r\n");
 }
 
 static int
@@ -259,7 +277,8 @@ http_msg_request_size(const struct http_msg *req, const struct http_fwd *fwd)
 	    req->target.len + req->authority.len + 2 * (size_t)h.len +
 	    3 * str_size(fwd->client_ip) + 3 * str_size(fwd->proto) +
 	    str_size(fwd->via) + str_size(fwd->host) +
-	    str_size(fwd->subject_field) + str_size(fwd->subject));
+	    str_size(fwd->subject_field) + str_size(fwd->subject) +
+	    (fwd->upgrade ? 32 : 0));
 }
 
 /* Fields a forwarded request does not carry as received. */
@@ -348,7 +367,9 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 	}
 	if (req->framing == HF_CHUNKED)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
-	if (fwd->close)
+	if (fwd->upgrade)
+		put_upgrade(&w, buf, req);
+	else if (fwd->close)
 		PUT_LIT(&w, "Connection: close\r\n");
 	put(&w, "\r\n", 2);
 	return (wbuf_done(&w));
@@ -359,7 +380,8 @@ http_msg_response_size(const struct http_msg *resp, const struct http_out *o)
 {
 	return (HM_SLACK + fields_size(resp) + resp->reason.len +
 	    strlen(http_reason(resp->status)) + str_size(o->via) +
-	    str_size(o->date) + str_size(o->extra) + str_size(o->lextra));
+	    str_size(o->date) + str_size(o->extra) + str_size(o->lextra) +
+	    (o->upgrade ? 32 : 0));
 }
 
 static void
@@ -417,7 +439,9 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 		put_str(&w, o->extra);
 	if (o->lextra != NULL)
 		put_str(&w, o->lextra);
-	if (!o->keepalive)
+	if (o->upgrade)
+		put_upgrade(&w, buf, resp);
+	else if (!o->keepalive)
 		PUT_LIT(&w, "Connection: close\r\n");
 	else if (o->client_version == 10)
 		PUT_LIT(&w, "Connection: keep-alive\r\n");

@@ -28,6 +28,8 @@ struct http_fwd {
 	 * one the client sent is never passed on; NULL: none. */
 	const char	*subject_field;
 	const char	*subject;	/* its value for this request, or NULL */
+	int		upgrade;	/* pass the request's Upgrade on, with
+					 * "Connection: upgrade" (http_upgrade_ok) */
 };
 
 /*
@@ -43,7 +45,8 @@ struct http_fwd {
  *   appended to (a new field after the existing ones' values, combined into
  *   one field line each); Via appended ("1.0 vane" / "1.1 vane" by the
  *   client's version);
- * - "Connection: close" if fwd->close;
+ * - "Connection: close" if fwd->close; with fwd->upgrade, the Upgrade
+ *   fields' values and "Connection: upgrade" instead;
  * - a request without Host (HTTP/1.0 allows that) gets "Host: fwd->host"
  *   when fwd->host is set: it goes on as HTTP/1.1, which requires one
  *   (RFC 9112 §3.2).
@@ -68,6 +71,8 @@ struct http_out {
 					 * they are, add none */
 	const char	*lextra;	/* more of them, after extra: the listener's
 					 * own (Strict-Transport-Security), or NULL */
+	int		upgrade;	/* a 101 switching protocols: its Upgrade
+					 * and "Connection: upgrade" */
 };
 
 /*
@@ -76,7 +81,7 @@ struct http_out {
  * Transfer-Encoding: chunked when o->chunk (or passed through unless
  * o->strip_te); Via appended; Date added if missing; "Connection: close"
  * when !o->keepalive, "Connection: keep-alive" for a kept-alive HTTP/1.0
- * client.
+ * client; for o->upgrade, the Upgrade fields and "Connection: upgrade".
  */
 size_t	http_msg_response_size(const struct http_msg *resp,
 	    const struct http_out *o);

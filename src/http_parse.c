@@ -276,6 +276,43 @@ span_is_token(const unsigned char *p, struct http_span s)
 	return (1);
 }
 
+int
+http_upgrade_ok(const char *buf, const struct http_msg *m)
+{
+	const unsigned char	*p = (const unsigned char *)buf;
+	const struct http_field	*f;
+	struct http_span	 el, name;
+	uint32_t		 i, k, slash;
+	int			 n = 0;
+
+	if ((m->conn & HC_UPGRADE) == 0 || m->version < 11)
+		return (0);
+	if (m->status == 0 && (m->method != HM_GET || m->framing != HF_NONE))
+		return (0);
+	for (i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		if (f->id != HH_UPGRADE)
+			continue;
+		k = f->value.off;
+		while (list_next(p, &k, f->value.off + f->value.len, &el)) {
+			if (el.len == 0)
+				continue;	/* empty elements are allowed */
+			for (slash = 0; slash < el.len &&
+			    p[el.off + slash] != '/'; slash++)
+				;
+			name = span(el.off, slash);
+			if (!span_is_token(p, name) || (slash < el.len &&
+			    !span_is_token(p, span(el.off + slash + 1,
+			    el.len - slash - 1))))
+				return (0);
+			if (http_span_eq(buf, name, "h2c"))
+				return (0);
+			n++;
+		}
+	}
+	return (n > 0);
+}
+
 /*
  * uri-host [ ":" port ] (RFC 3986 §3.2.2, RFC 9110 §4.2.3): a reg-name or
  * IPv4address, or an IP-literal in brackets; port 1..5 digits <= 65535.

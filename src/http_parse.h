@@ -163,6 +163,16 @@ int	http_parse_response(struct http_msg *m, const char *buf, size_t len,
 enum http_framing	http_response_framing(const struct http_msg *resp,
 	    enum http_method req_method);
 
+/*
+ * Whether a parsed message asks to switch protocols (RFC 9110 §7.8) in a
+ * way vane can relay as a tunnel: "upgrade" among its Connection options
+ * and Upgrade fields whose values are all protocol[/version] tokens, none
+ * of them "h2c" (HTTP/2 over cleartext is not a tunnel: RFC 9113 §3.1
+ * dropped it). For a request: GET without a body, HTTP/1.1. For a 101
+ * response (status set): the Upgrade field it must carry (§15.2.2).
+ */
+int	http_upgrade_ok(const char *buf, const struct http_msg *m);
+
 /* Status to answer for a parse error (400, 414, 431, 501, 505). */
 int	http_err_status(int err);
 /* Short text for a parse error, for logs ("bad Content-Length"). */

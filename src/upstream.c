@@ -20,6 +20,7 @@
 #include "config.h"
 #include "http_msg.h"
 #include "log.h"
+#include "tunnel.h"
 #include "upool.h"
 #include "util.h"
 #include "vane.h"
@@ -449,6 +450,12 @@ upstream_emit_head(struct client *c, const char *buf)
 	}
 	if (c->w->stopping)
 		c->keepalive = 0;
+	if (r->status == 101) {
+		/* The connection is the tunnel's now (tunnel.c). */
+		o.upgrade = 1;
+		c->keepalive = 0;
+		c->up_reusable = 0;
+	}
 	switch (cache_response_head(c, buf)) {
 	case CACHE_HEAD_STALE:
 		/* The stale stored response went out instead of this 5xx,
@@ -541,17 +548,20 @@ upstream_read_head(struct client *c)
 		rc = http_parse_response(&c->resp, buf, len, &w->resp_limits);
 		if (rc == HP_AGAIN)
 			return (0);
-		if (rc < 0 || c->resp.status == 101) {
+		if (rc < 0 || (c->resp.status == 101 && (!c->upgrade ||
+		    !http_upgrade_ok(buf, &c->resp)))) {
 			w->st.backend_errors++;
 			log_warn("backend %s: invalid response: %s",
 			    c->srv->name, rc < 0 ? http_strerror(rc) :
-			    "unexpected 101 Switching Protocols");
+			    !c->upgrade ? "101 Switching Protocols to a "
+			    "request that asked for no upgrade" :
+			    "101 Switching Protocols without Upgrade");
 			backend_failed(c->srv, now_mono_ms(),
 			    "invalid response");
 			client_error(c, 502, "invalid response from the backend");
 			return (0);
 		}
-		if (c->resp.status >= 200)
+		if (c->resp.status >= 200 || c->resp.status == 101)
 			break;
 		/* 1xx: vane already answered Expect itself; drop them. */
 		evbuffer_drain(in, c->resp.head_len);
@@ -577,6 +587,10 @@ upstream_read_head(struct client *c)
 	evbuffer_drain(in, c->resp.head_len);
 	worker_fields_put(w, c->rfields);
 	c->rfields = NULL;
+	if (c->resp.status == 101) {
+		tunnel_start(c);
+		return (0);
+	}
 	return (1);
 }
 
@@ -708,6 +722,10 @@ up_on_io(void *arg)
 	CHECK_OBJ(c, CLIENT_MAGIC);
 	if (uc == NULL || c->closed)
 		return;
+	if (c->state == CS_TUNNEL) {
+		tunnel_pump(c);
+		return;
+	}
 	if (uc->io.connected && uc->nreq == 0) {
 		upstream_send(c);	/* the connect completed */
 		if (c->closed || c->uc == NULL)
@@ -723,8 +741,8 @@ up_on_io(void *arg)
 			goto flush;
 	}
 check:
-	if (c->closed || c->uc != uc)
-		goto flush;
+	if (c->closed || c->uc != uc || c->state == CS_TUNNEL)
+		goto flush;	/* a 101 made it a tunnel: tunnel.c has it */
 	if (uc->io.err != 0 || uc->io.eof) {
 		if (!c->resp_head_done)
 			up_failed_early(c, 0);
@@ -745,8 +763,8 @@ up_on_timer(void *arg)
 	struct client *c = arg;
 	struct uconn *uc = c->uc;
 
-	if (uc == NULL || c->closed)
-		return;
+	if (uc == NULL || c->closed || c->state == CS_TUNNEL)
+		return;		/* a tunnel's deadline is the client's */
 	if (uc->io.paused || (uc->io.connected &&
 	    upstream_deadline(uc) > now_mono_ms())) {
 		/* Waiting for the client, not the backend; or the backend

@@ -13,7 +13,7 @@ import json
 import os
 import time
 
-from fastapi import FastAPI, Request, Response
+from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, StreamingResponse
 
 NAME = os.environ.get("BACKEND_NAME", "backend")
@@ -198,7 +198,39 @@ async def stats():
             "max_inflight": _stats["max_inflight"],
             "health_checks": _stats["health_checks"],
             "health_hosts": _stats["health_hosts"],
+            "websockets": _stats.get("websockets", 0),
             "cache_calls": _cache_calls}
+
+
+@app.websocket("/ws")
+async def ws_echo(ws: WebSocket):
+    """WebSocket echo. Text "headers": the handshake's request fields as
+    JSON; "bulk:N": N bytes back in one message; "close": the server
+    closes (1000); anything else comes back as "NAME:text". Binary
+    messages come back as they are."""
+    await ws.accept()
+    _stats["websockets"] = _stats.get("websockets", 0) + 1
+    try:
+        while True:
+            msg = await ws.receive()
+            if msg["type"] == "websocket.disconnect":
+                return
+            text = msg.get("text")
+            if text is None:
+                await ws.send_bytes(msg.get("bytes") or b"")
+            elif text == "headers":
+                await ws.send_text(json.dumps(
+                    [[k.decode("latin-1"), v.decode("latin-1")]
+                     for k, v in ws.scope["headers"]]))
+            elif text.startswith("bulk:"):
+                await ws.send_bytes(pattern(int(text[5:])))
+            elif text == "close":
+                await ws.close(code=1000)
+                return
+            else:
+                await ws.send_text(NAME + ":" + text)
+    except WebSocketDisconnect:
+        return
 
 
 @app.api_route("/reset", methods=["GET", "POST"])

@@ -21,7 +21,7 @@ struct qcase {
 	const char	*want;
 };
 
-#define FWD(ip, proto, close)	{ (ip), (proto), "vane", (close), NULL, NULL, NULL }
+#define FWD(ip, proto, close)	{ (ip), (proto), "vane", (close), NULL, NULL, NULL, 0 }
 #define TAIL(ip, proto, host) "Via: 1.1 vane\r\nX-Forwarded-For: " ip "\r\n" \
 	"X-Forwarded-Proto: " proto "\r\nForwarded: for=" ip ";proto=" proto \
 	host "\r\n"
@@ -29,14 +29,14 @@ struct qcase {
 static const struct qcase qcases[] = {
 	{ "HTTP/1.0 without Host gets one, RFC 9112 §3.2",
 	    "GET /x HTTP/1.0\r\nAccept: */*\r\n\r\n",
-	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL },
+	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL, 0 },
 	    "GET /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n"
 	    "Via: 1.0 vane\r\nX-Forwarded-For: 10.0.0.1\r\n"
 	    "X-Forwarded-Proto: http\r\nForwarded: for=10.0.0.1;proto=http"
 	    "\r\n\r\n" },
 	{ "a request with Host keeps it, fwd->host unused",
 	    "GET /x HTTP/1.0\r\nHost: a\r\n\r\n",
-	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL },
+	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL, 0 },
 	    "GET /x HTTP/1.1\r\nHost: a\r\nVia: 1.0 vane\r\n"
 	    "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: http\r\n"
 	    "Forwarded: for=10.0.0.1;proto=http;host=a\r\n\r\n" },
@@ -59,14 +59,14 @@ static const struct qcase qcases[] = {
 	    "GET / HTTP/1.1\r\nHost: a\r\nx-client-subject: CN=forged\r\n"
 	    "X-Bar: kept\r\nX-Client-Subject: CN=again\r\n\r\n",
 	    { "10.0.0.1", "https", "vane", 0, NULL, "X-Client-Subject",
-	      "CN=alice,O=Example" },
+	      "CN=alice,O=Example", 0 },
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Bar: kept\r\n"
 	    TAIL("10.0.0.1", "https", ";host=a")
 	    "X-Client-Subject: CN=alice,O=Example\r\n\r\n" },
 	{ "no client certificate: the client's subject field still removed",
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Client-Subject: CN=forged\r\n"
 	    "\r\n",
-	    { "10.0.0.1", "http", "vane", 0, NULL, "X-Client-Subject", NULL },
+	    { "10.0.0.1", "http", "vane", 0, NULL, "X-Client-Subject", NULL, 0 },
 	    "GET / HTTP/1.1\r\nHost: a\r\n"
 	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
 	{ "origin-form kept, forwarding fields added",
@@ -153,7 +153,7 @@ static const struct qcase qcases[] = {
 	{ "no peer, no proto: existing values pass, Via default name",
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\n"
 	    "Forwarded: for=x\r\n\r\n",
-	    { NULL, NULL, NULL, 0, NULL, NULL, NULL },
+	    { NULL, NULL, NULL, 0, NULL, NULL, NULL, 0 },
 	    "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.1 vane\r\n"
 	    "X-Forwarded-For: 1.1.1.1\r\nForwarded: for=x\r\n\r\n" },
 	{ "CONNECT keeps authority-form",
@@ -166,6 +166,16 @@ static const struct qcase qcases[] = {
 	    FWD("10.0.0.1", "http", 0),
 	    "OPTIONS * HTTP/1.1\r\nHost: a\r\n"
 	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
+	{ "upgrade passed on: Upgrade values joined, Connection: upgrade "
+	    "only (other options and close dropped), end-to-end fields kept",
+	    "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, X-Hop\r\n"
+	    "Upgrade: websocket\r\nX-Hop: 1\r\nSec-WebSocket-Key: k==\r\n"
+	    "Upgrade: foo/2\r\nSec-WebSocket-Version: 13\r\n\r\n",
+	    { "10.0.0.1", "http", "vane", 1, NULL, NULL, NULL, 1 },
+	    "GET /ws HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Key: k==\r\n"
+	    "Sec-WebSocket-Version: 13\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a")
+	    "Upgrade: websocket, foo/2\r\nConnection: upgrade\r\n\r\n" },
 };
 #define NQCASES	(sizeof(qcases) / sizeof(qcases[0]))
 
@@ -179,7 +189,7 @@ struct pcase {
 #define DATE	"Sun, 06 Nov 1994 08:49:37 GMT"
 /* keepalive, client_version, chunk, strip_te, via, date, extra, skip,
  * keep_via */
-#define OUT(ka, v, ch, st)	{ (ka), (v), (ch), (st), "vane", DATE, NULL, NULL, 0, NULL }
+#define OUT(ka, v, ch, st)	{ (ka), (v), (ch), (st), "vane", DATE, NULL, NULL, 0, NULL, 0 }
 
 /* Fields 0 and 2 left out (Age and a Vane-Cache-Control, say). */
 static const uint8_t skip_0_2[8] = { 1, 0, 1 };
@@ -242,25 +252,32 @@ static const struct pcase pcases[] = {
 	    "Via: 1.1 vane\r\n\r\n" },
 	{ "no date to add",
 	    "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n",
-	    { 1, 11, 0, 0, "vane", NULL, NULL, NULL, 0, NULL },
+	    { 1, 11, 0, 0, "vane", NULL, NULL, NULL, 0, NULL, 0 },
 	    "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\nVia: 1.1 vane\r\n\r\n" },
 	{ "extra, then the listener's, after Via and Date, before Connection",
 	    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n",
 	    { 0, 11, 0, 0, "vane", DATE, "Age: 3\r\nCache-Status: vane; hit\r\n",
-	      NULL, 0, "Strict-Transport-Security: max-age=9\r\n" },
+	      NULL, 0, "Strict-Transport-Security: max-age=9\r\n", 0 },
 	    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\nVia: 1.1 vane\r\n"
 	    "Date: " DATE "\r\nAge: 3\r\nCache-Status: vane; hit\r\n"
 	    "Strict-Transport-Security: max-age=9\r\nConnection: close\r\n\r\n" },
 	{ "skipped fields are left out by index",
 	    "HTTP/1.1 200 OK\r\nAge: 5\r\nETag: \"e\"\r\n"
 	    "Vane-Cache-Control: max-age=60\r\nDate: X\r\nContent-Length: 0\r\n\r\n",
-	    { 1, 11, 0, 0, "vane", DATE, NULL, skip_0_2, 0, NULL },
+	    { 1, 11, 0, 0, "vane", DATE, NULL, skip_0_2, 0, NULL, 0 },
 	    "HTTP/1.1 200 OK\r\nETag: \"e\"\r\nDate: X\r\nContent-Length: 0\r\n"
 	    "Via: 1.1 vane\r\n\r\n" },
+	{ "101: Upgrade and Connection: upgrade, whatever keepalive says",
+	    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+	    "Connection: upgrade\r\nSec-WebSocket-Accept: a=\r\n\r\n",
+	    { 0, 11, 0, 0, "vane", DATE, NULL, NULL, 0, NULL, 1 },
+	    "HTTP/1.1 101 Switching Protocols\r\nSec-WebSocket-Accept: a=\r\n"
+	    "Via: 1.1 vane\r\nDate: " DATE "\r\n"
+	    "Upgrade: websocket\r\nConnection: upgrade\r\n\r\n" },
 	{ "stored head with our Via: kept as it is, none added",
 	    "HTTP/1.1 200 OK\r\nVia: 1.1 backend, 1.1 vane\r\nDate: D\r\n"
 	    "Content-Length: 0\r\n\r\n",
-	    { 1, 11, 0, 0, "vane", NULL, NULL, NULL, 1, NULL },
+	    { 1, 11, 0, 0, "vane", NULL, NULL, NULL, 1, NULL, 0 },
 	    "HTTP/1.1 200 OK\r\nVia: 1.1 backend, 1.1 vane\r\nDate: D\r\n"
 	    "Content-Length: 0\r\n\r\n" },
 };

@@ -1119,6 +1119,89 @@ START_TEST(test_known_field_ids)
 }
 END_TEST
 
+/* RFC 9110 §7.8: what vane passes on as a protocol switch. */
+static const struct {
+	const char	*in;
+	int		 want;
+} upgrades[] = {
+	{ "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade\r\n"
+	    "Upgrade: websocket\r\n\r\n", 1 },
+	/* The option among others, in any case; versions; a list spread
+	 * over two fields with empty elements. */
+	{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: keep-alive, UPGRADE\r\n"
+	    "Upgrade: , foo/2\r\nUpgrade: websocket\r\n\r\n", 1 },
+	/* Upgrade without the connection option: not a request to switch
+	 * (the field is hop-by-hop and dropped). */
+	{ "GET / HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n\r\n", 0 },
+	/* The option without a protocol. */
+	{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n\r\n", 0 },
+	{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+	    "Upgrade: ,\r\n\r\n", 0 },
+	/* Not tokens: the whole request goes as a plain one. */
+	{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+	    "Upgrade: web socket\r\n\r\n", 0 },
+	{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+	    "Upgrade: foo/\r\n\r\n", 0 },
+	{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+	    "Upgrade: /2\r\n\r\n", 0 },
+	/* h2c is HTTP/2, not a tunnel (RFC 9113 §3.1). */
+	{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade, HTTP2-Settings"
+	    "\r\nUpgrade: h2c\r\nHTTP2-Settings: AAMAAABkAARAAAAAAAIAAAAA\r\n"
+	    "\r\n", 0 },
+	{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+	    "Upgrade: websocket, H2C\r\n\r\n", 0 },
+	/* GET without a body, HTTP/1.1 only. */
+	{ "POST / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+	    "Upgrade: websocket\r\nContent-Length: 0\r\n\r\n", 0 },
+	{ "GET / HTTP/1.1\r\nHost: a\r\nConnection: upgrade\r\n"
+	    "Upgrade: websocket\r\nContent-Length: 3\r\n\r\n", 0 },
+	{ "GET / HTTP/1.0\r\nConnection: upgrade\r\n"
+	    "Upgrade: websocket\r\n\r\n", 0 },
+};
+
+START_TEST(test_upgrade_request)
+{
+	struct http_field	 f[NFIELDS];
+	struct http_msg		 m;
+	const char		*s = upgrades[_i].in;
+
+	ck_assert_int_eq(parse_req(&m, f, s), HP_OK);
+	ck_assert_msg(http_upgrade_ok(s, &m) == upgrades[_i].want,
+	    "case %d: %s", _i, s);
+}
+END_TEST
+
+START_TEST(test_upgrade_response)
+{
+	struct http_limits	 lim = { DEF_HEAD, NFIELDS };
+	struct http_field	 f[NFIELDS];
+	struct http_msg		 m;
+	static const struct {
+		const char	*in;
+		int		 want;
+	} r[] = {
+		{ "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		    "Connection: Upgrade\r\n\r\n", 1 },
+		/* §15.2.2: a 101 names the protocol in Upgrade, and §7.8
+		 * the option in Connection. */
+		{ "HTTP/1.1 101 Switching Protocols\r\n"
+		    "Connection: Upgrade\r\n\r\n", 0 },
+		{ "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+		    "\r\n", 0 },
+	};
+	size_t i;
+
+	for (i = 0; i < sizeof(r) / sizeof(r[0]); i++) {
+		http_msg_init(&m, f, NFIELDS);
+		ck_assert_int_eq(http_parse_response(&m, r[i].in,
+		    strlen(r[i].in), &lim), HP_OK);
+		ck_assert_int_eq(m.status, 101);
+		ck_assert_msg(http_upgrade_ok(r[i].in, &m) == r[i].want,
+		    "%s", r[i].in);
+	}
+}
+END_TEST
+
 static Suite *
 parse_suite(void)
 {
@@ -1137,6 +1220,9 @@ parse_suite(void)
 	tcase_add_test(tc, test_long_head);
 	tcase_add_test(tc, test_err_status);
 	tcase_add_test(tc, test_span_eq);
+	tcase_add_loop_test(tc, test_upgrade_request, 0,
+	    (int)(sizeof(upgrades) / sizeof(upgrades[0])));
+	tcase_add_test(tc, test_upgrade_response);
 	suite_add_tcase(s, tc);
 
 	tc = tcase_create("response");
