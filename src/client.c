@@ -40,6 +40,7 @@ static void	client_on_timer(void *);
 static void	client_read_head(struct client *);
 static void	client_finish(struct client *);
 static void	client_log(struct client *);
+static void	client_buffered(struct client *);
 static int	client_move(struct client *);
 
 /*
@@ -61,6 +62,17 @@ client_arm(struct client *c)
 			d = s;
 	}
 	ltimer_set(&c->timer, d);
+}
+
+/* Input read ahead of what is consumed: a whole head, or a head and a
+ * body that backends.request_buffer keeps whole, or OUT_HIGH. */
+static size_t
+client_in_high(const struct config *cfg)
+{
+	size_t n = (size_t)cfg->limits_header_size + 1 +
+	    (size_t)cfg->backends_request_buffer;
+
+	return (n > OUT_HIGH ? n : OUT_HIGH);
 }
 
 static void
@@ -114,9 +126,7 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 	}
 	c->ls = ls;
 	c->lfields = ls->fields;
-	c->io.in_high = (size_t)c->w->cfg->limits_header_size + 1;
-	if (c->io.in_high < OUT_HIGH)
-		c->io.in_high = OUT_HIGH;
+	c->io.in_high = client_in_high(c->w->cfg);
 	/* The first request's head must arrive within client_header of
 	 * the accept, not of its first byte (nginx does the same). */
 	c->state = CS_IDLE;
@@ -374,9 +384,7 @@ client_adopt(struct worker *w, struct client *c)
 		return;
 	}
 	c->lfields = c->ls->fields;
-	c->io.in_high = (size_t)w->cfg->limits_header_size + 1;
-	if (c->io.in_high < OUT_HIGH)
-		c->io.in_high = OUT_HIGH;
+	c->io.in_high = client_in_high(w->cfg);
 	c->state = CS_IDLE;
 	client_phase(c, c->nreq == 0 ? w->cfg->timeouts_client_header :
 	    w->cfg->timeouts_client_idle);
@@ -828,6 +836,7 @@ client_finish(struct client *c)
 	c->srv = NULL;
 	c->tried = 0;
 	c->req_done = c->resp_started = c->resp_head_done = 0;
+	c->buffering = 0;
 	c->retried = c->can_retry = c->expect_continue = 0;
 	c->retries = c->retry_after = 0;
 	c->up_reusable = 0;
@@ -1261,7 +1270,32 @@ client_request(struct client *c, const char *buf)
 		return;		/* cache_wake_run() or the store goes on */
 	if (!c->req_done)
 		client_phase(c, c->w->cfg->timeouts_client_body);
+	if (!c->req_done && m->framing == HF_LENGTH &&
+	    m->content_length <= c->w->cfg->backends_request_buffer) {
+		/* The whole body first, so a slow client holds no backend
+		 * worker; it is waiting for our 100 if it asked. */
+		c->buffering = 1;
+		client_send_continue(c);
+		client_buffered(c);
+		return;
+	}
 	upstream_start(c);
+}
+
+/* A body being read whole (c->buffering): once it is all here, or the
+ * client is gone, go on. */
+static void
+client_buffered(struct client *c)
+{
+	if (evbuffer_get_length(c->io.in) >= c->req.content_length) {
+		c->buffering = 0;
+		upstream_start(c);
+		return;
+	}
+	if (c->io.eof || c->io.err != 0) {
+		c->w->st.requests_bad++;
+		client_error(c, 400, "client closed in the middle of the body");
+	}
 }
 
 static void
@@ -1403,6 +1437,12 @@ client_on_io(void *arg)
 			c->w->st.backend_queue_abandoned++;
 			client_close(c, "client closed while queued");
 			return;
+		}
+		if (c->buffering) {
+			client_buffered(c);
+			if (c->closed)
+				return;
+			break;
 		}
 		/* Pipelined bytes after the body wait in the buffer
 		 * (bounded by in_high) until this response is done. A

@@ -89,6 +89,8 @@ struct client {
 	unsigned		 retried:1;	/* sent again after a dead pooled connection */
 	unsigned		 can_retry:1;	/* idempotent and bodiless: may be sent twice */
 	unsigned		 upgrade:1;	/* asks to switch protocols: passed on */
+	unsigned		 buffering:1;	/* reading the body whole before a
+						 * backend is chosen (request_buffer) */
 	unsigned		 tun_up_fin:1;	/* tunnel: backend's write side shut */
 	unsigned		 tun_client_fin:1;	/* tunnel: client's write side shut */
 	struct relay		 req_body;

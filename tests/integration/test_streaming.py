@@ -1,10 +1,13 @@
-"""Bodies are streamed, not stored and forwarded; stalls on either side are
-bounded by the configured timeouts; retries never repeat a non-idempotent
-request."""
+"""Bodies are streamed, not stored and forwarded (but for request bodies up
+to backends.request_buffer, read whole before a backend is chosen); stalls
+on either side are bounded by the configured timeouts; retries never repeat
+a non-idempotent request."""
 import socket
 import time
 
-from conftest import ok_response, read_request
+import pytest
+
+from conftest import ok_response, read_request, respond_with
 from httpraw import RawConn, request
 
 
@@ -238,3 +241,84 @@ def test_slow_upload_not_cut_by_backend_response(vane_factory, backend):
         r = c.read_response()
     assert r.status == 200, (r, r.body)
     assert b'"body_length":50000' in r.body
+
+
+def slow_post(v, size, pieces=3, pause=0.4):
+    """POST a size-byte body in pieces with pauses; returns (response,
+    when the last piece was sent)."""
+    with v.conn() as c:
+        c.send(request("POST", "/up", headers=[("Content-Length",
+                                                str(size))]))
+        for i in range(pieces):
+            time.sleep(pause)
+            c.send(b"%d" % i * (size // pieces) if i < pieces - 1 else
+                   b"%d" % i * (size - (pieces - 1) * (size // pieces)))
+        last = time.monotonic()
+        return c.read_response(), last
+
+
+@pytest.mark.parametrize("buffer", ["128K", "0"])
+def test_small_body_read_whole_before_the_backend(vane_factory, raw_backend,
+                                                  buffer):
+    """backends.request_buffer: a slow client's small body is read whole
+    before vane connects to a backend, so a one-request-at-a-time worker
+    (gunicorn sync) is not held while it uploads; 0 streams it."""
+    seen = {}
+
+    def handler(c, srv):
+        seen.setdefault("accept", time.monotonic())
+        raw, _ = read_request(c)
+        if raw is not None:
+            srv.record(raw)
+            c.sendall(ok_response())
+    srv = raw_backend(handler)
+    v = vane_factory([srv.address],
+                     backend_opts="request_buffer = \"%s\"; " % buffer)
+    r, last = slow_post(v, 30000)
+    assert r.status == 200, r
+    assert srv.requests[0].endswith(b"2" * 10000), srv.requests[0][-20:]
+    if buffer == "0":
+        assert seen["accept"] < last - 0.5, (seen, last)
+    else:
+        assert seen["accept"] >= last - 0.05, (seen, last)
+
+
+def test_body_over_request_buffer_is_streamed(vane_factory, raw_backend):
+    seen = {}
+
+    def handler(c, srv):
+        seen.setdefault("accept", time.monotonic())
+        raw, _ = read_request(c)
+        if raw is not None:
+            srv.record(raw)
+            c.sendall(ok_response())
+    srv = raw_backend(handler)
+    v = vane_factory([srv.address],
+                     backend_opts='request_buffer = "16K"; ')
+    r, last = slow_post(v, 30000)
+    assert r.status == 200, r
+    assert seen["accept"] < last - 0.5, (seen, last)
+
+
+def test_buffered_body_expect_100_and_client_gone(vane_factory, raw_backend):
+    """A client that waits for 100-continue gets it from vane at once
+    (no backend involved yet); one that leaves mid-body never reaches a
+    backend."""
+    srv = raw_backend(respond_with(ok_response()))
+    v = vane_factory([srv.address])
+    with v.conn() as c:
+        c.send(request("POST", "/up", headers=[
+            ("Expect", "100-continue"), ("Content-Length", "5000")]))
+        r = c.read_response(skip_1xx=False, timeout=3)
+        assert r.status == 100, r
+        assert srv.accepts == 0
+        c.send(b"e" * 5000)
+        r = c.read_response()
+        assert r.status == 200, r
+    assert srv.requests[0].endswith(b"e" * 5000)
+    with v.conn() as c:
+        c.send(request("POST", "/gone", headers=[("Content-Length",
+                                                  "5000")]) + b"x" * 100)
+        time.sleep(0.2)
+    time.sleep(0.3)
+    assert [q for q in srv.requests if b"/gone" in q] == []
