@@ -12,8 +12,11 @@
  *   it sent is written (half-close); an error on either side closes both.
  * - Backpressure as for bodies: a side is not read while the other has
  *   OUT_HIGH bytes queued, and is read again below a quarter of that.
- * - timeouts.tunnel bounds the time without a byte either way; the
- *   client's send timeout still drops a client that reads nothing.
+ * - timeouts.tunnel bounds the time without a byte either way, and
+ *   timeouts.client_idle when shorter once one side has closed (as
+ *   HAProxy's client-fin: a peer that never answers a close does not keep
+ *   the tunnel for an hour); the client's send timeout still drops a
+ *   client that reads nothing.
  * - The backend connection never goes back to the pool, and the request
  *   keeps its server slot (max_conns) to the end. The access log line is
  *   written at the end (client_close), with the bytes relayed each way.
@@ -30,22 +33,6 @@
 #include "tunnel.h"
 #include "util.h"
 #include "worker.h"
-
-void
-tunnel_start(struct client *c)
-{
-	struct worker *w = c->w;
-
-	c->state = CS_TUNNEL;
-	c->keepalive = 0;
-	c->up_reusable = 0;
-	c->req_done = 1;
-	relay_init(&c->req_body, RELAY_CLOSE, 0, 0);
-	relay_init(&c->resp_body, RELAY_CLOSE, 0, 0);
-	w->st.tunnels++;
-	w->st.tunnels_active++;
-	tunnel_pump(c);
-}
 
 /* Stop reading src while dst's output is full; read again once it has
  * drained to a quarter. */
@@ -75,12 +62,25 @@ pass_fin(struct io *from, struct io *to, unsigned *done)
 	return (1);
 }
 
+/* How long the tunnel may go without a byte either way, now. */
+static uint64_t
+tunnel_idle(const struct client *c)
+{
+	const struct config *cfg = c->w->cfg;
+
+	if ((c->tun_up_fin || c->tun_client_fin) &&
+	    cfg->timeouts_client_idle < cfg->timeouts_tunnel)
+		return (cfg->timeouts_client_idle);
+	return (cfg->timeouts_tunnel);
+}
+
 void
 tunnel_pump(struct client *c)
 {
 	struct uconn *uc = c->uc;
 	uint64_t before;
 	unsigned up_fin, client_fin;
+	int progress;
 
 	if (c->closed || c->state != CS_TUNNEL)
 		return;
@@ -95,9 +95,7 @@ tunnel_pump(struct client *c)
 	before = c->req_body.moved + c->resp_body.moved;
 	(void)relay_move(&c->req_body, c->io.in, uc->io.out);
 	(void)relay_move(&c->resp_body, uc->io.in, c->io.out);
-	if (c->req_body.moved + c->resp_body.moved != before)
-		c->phase_deadline = now_mono_ms() +
-		    c->w->cfg->timeouts_tunnel;
+	progress = c->req_body.moved + c->resp_body.moved != before;
 	/* Written at once where the sockets take it; what stays queued
 	 * decides the backpressure (an edge comes when it drains). */
 	upstream_flush(c);
@@ -116,9 +114,30 @@ tunnel_pump(struct client *c)
 		client_close(c, "tunnel closed");
 		return;
 	}
+	if (up_fin != c->tun_up_fin || client_fin != c->tun_client_fin)
+		progress = 1;
 	c->tun_up_fin = up_fin;
 	c->tun_client_fin = client_fin;
+	if (progress)
+		c->phase_deadline = now_mono_ms() + tunnel_idle(c);
 	client_arm(c);
 	io_kick(&c->io);
 	io_kick(&uc->io);
+}
+
+void
+tunnel_start(struct client *c)
+{
+	struct worker *w = c->w;
+
+	c->state = CS_TUNNEL;
+	c->keepalive = 0;
+	c->up_reusable = 0;
+	c->req_done = 1;
+	relay_init(&c->req_body, RELAY_CLOSE, 0, 0);
+	relay_init(&c->resp_body, RELAY_CLOSE, 0, 0);
+	w->st.tunnels++;
+	w->st.tunnels_active++;
+	c->phase_deadline = now_mono_ms() + tunnel_idle(c);
+	tunnel_pump(c);
 }

@@ -268,6 +268,45 @@ def test_bytes_and_close_right_after_the_101(vane_factory, raw_backend):
                     {"total": 1, "active": 0}, 3), admin_stats(port)
 
 
+def test_silent_tunnel_times_out(vane_factory, raw_backend):
+    """Not a byte after the 101, either way: timeouts.tunnel still ends
+    it."""
+    srv = raw_backend(scripted_101(lambda c, srv: recv_all(c)))
+    v = vane_factory([srv.address], timeouts={"tunnel": "1s"})
+    s, head = raw_handshake(v.port)
+    with s:
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        t0 = time.monotonic()
+        s.settimeout(5)
+        assert recv_all(s) == b""
+        assert 0.8 < time.monotonic() - t0 < 4
+
+
+def test_half_closed_tunnel_bounded_by_client_idle(vane_factory,
+                                                   raw_backend):
+    """Once one side has closed, a peer that never closes its own side
+    holds the tunnel for timeouts.client_idle, not timeouts.tunnel."""
+    def after(c, srv):
+        c.shutdown(socket.SHUT_WR)          # the backend is done talking
+        recv_all(c)                          # ... and waits for our FIN
+    srv = raw_backend(scripted_101(after))
+    port = free_port()
+    v = vane_factory([srv.address],
+                     timeouts={"tunnel": "1h", "client_idle": "1s"},
+                     extra='admin = { address = "127.0.0.1:%d"; };\n' % port)
+    s, head = raw_handshake(v.port)
+    with s:
+        assert head.startswith(b"HTTP/1.1 101 "), head
+        s.settimeout(5)
+        assert s.recv(100) == b""           # the backend's FIN, passed on
+        t0 = time.monotonic()
+        # We never close our side: vane gives up after client_idle.
+        assert admin_stats(port)["tunnels"]["active"] == 1
+        assert wait_for(lambda: admin_stats(port)["tunnels"]["active"] == 0,
+                        5)
+        assert 0.7 < time.monotonic() - t0 < 4
+
+
 def test_backend_reset_closes_the_client(vane_factory, raw_backend):
     def after(c, srv):
         c.recv(100)
