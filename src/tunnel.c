@@ -10,6 +10,9 @@
  *
  * - A side's FIN becomes a shutdown of the other side's write once what
  *   it sent is written (half-close); an error on either side closes both.
+ *   A TLS side is not read after its close_notify is sent (io.c), so there
+ *   the first close ends the tunnel: WebSocket's closing handshake is over
+ *   by then anyway.
  * - Backpressure as for bodies: a side is not read while the other has
  *   OUT_HIGH bytes queued, and is read again below a quarter of that.
  * - timeouts.tunnel bounds the time without a byte either way, and
@@ -29,8 +32,8 @@
 #include "client.h"
 #include "config.h"
 #include "relay.h"
-#include "upool.h"
 #include "tunnel.h"
+#include "upool.h"
 #include "util.h"
 #include "worker.h"
 
