@@ -308,9 +308,13 @@ client_shutdown(struct client *c)
  * Reload: an idle keep-alive connection of a retiring worker goes to the
  * worker of the generation in force (worker_handover), which goes on
  * reading it; the client sees nothing. Only between requests, with
- * nothing read ahead, nothing left to write and the handshake done: the
- * socket, its TLS state and the emptied buffers are all there is. Returns
- * 1 when c moved (it is no longer this worker's).
+ * nothing left to write and the handshake done: the socket, its TLS state
+ * and the input buffer are all there is. Input may be there already: the
+ * next request, read in the same callback that found the last response
+ * done (a quick client), or pipelined; nothing of it was parsed (CS_IDLE),
+ * and the new worker parses it as it would its own (client_adopt resumes
+ * reading, which runs client_on_io). Returns 1 when c moved (it is no
+ * longer this worker's).
  */
 static int
 client_move(struct client *c)
@@ -318,8 +322,7 @@ client_move(struct client *c)
 	struct worker *w = c->w;
 
 	if (c->bg || c->closed || c->state != CS_IDLE || c->io.handshaking ||
-	    c->io.eof || c->io.err != 0 || evbuffer_get_length(c->io.in) > 0 ||
-	    io_pending(&c->io) > 0)
+	    c->io.eof || c->io.err != 0 || io_pending(&c->io) > 0)
 		return (0);
 	fields_release(c);
 	ltimer_free(&c->timer);

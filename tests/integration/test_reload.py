@@ -8,6 +8,8 @@ import subprocess
 import threading
 import time
 
+import requests
+
 from conftest import free_port, vane_bin, wait_for, wait_port
 from httpraw import RawConn, get_raw, request
 
@@ -99,28 +101,42 @@ def test_idle_keepalive_connection_moves_to_new_generation(vane_factory,
 
 def test_in_flight_request_finishes_on_old_generation(vane_factory,
                                                       backends):
+    """A response streaming when the reload lands finishes from the old
+    generation's server; the connection then goes on with the new one.
+    The backend holds the body (/gate) until the reload is done, so the
+    order does not depend on timing."""
     b1, b2 = backends
     v = vane_factory([b1.address], timeouts={"backend_response": "10s"})
+    name = "reload-%d" % v.port
     out = {}
 
     def slow():
         with RawConn(v.port) as c:
-            c.send(request("GET", "/slow/1500"))
-            r = c.read_response(timeout=10)
+            c.send(request("GET", "/gate/%s?hold=1&cc=no-store" % name))
+            r = c.read_response(timeout=15)
             out["status"] = r.status
             out["backend"] = r.header("x-backend")
+            out["length"] = len(r.body)
             # The connection goes on, now with the new generation.
             c.send(request("GET", "/health"))
             out["next"] = c.read_response().header("x-backend")
 
     t = threading.Thread(target=slow)
     t.start()
-    time.sleep(0.5)
-    v.conf.write_text(v.conf.read_text().replace(b1.address, b2.address))
-    os.kill(v.proc.pid, signal.SIGHUP)
-    assert wait_for(lambda: reloaded(v), 5)
-    t.join(15)
-    assert out == {"status": 200, "backend": "b1", "next": "b2"}, out
+    try:
+        assert wait_for(lambda: b1.stats()["gates"].get(name, {}).get(
+            "sent", 0) >= 1, 5), "the gated response did not start"
+        v.conf.write_text(v.conf.read_text().replace(b1.address,
+                                                     b2.address))
+        os.kill(v.proc.pid, signal.SIGHUP)
+        assert wait_for(lambda: reloaded(v), 5)
+        assert "status" not in out, out
+    finally:
+        requests.post(b1.url + "/gate/%s/release" % name,
+                      timeout=5).raise_for_status()
+        t.join(15)
+    assert out == {"status": 200, "backend": "b1", "length": 4000,
+                   "next": "b2"}, out
 
 
 def test_reload_adds_and_removes_listeners(vane_factory, backend):
