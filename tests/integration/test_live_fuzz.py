@@ -25,12 +25,17 @@ BASES = [
                                   ("Content-Length", "4")]) + b"body",
     request("GET", "/v", version="HTTP/1.0"),
     b"GET http://h.example/abs HTTP/1.1\r\nHost: h.example\r\n\r\n",
+    # A protocol switch, then bytes for the tunnel (the backend echoes).
+    request("GET", "/ws", headers=[("Connection", "upgrade"),
+                                   ("Upgrade", "websocket")]) +
+    b"\x81\x05hello" * 3,
 ]
 
 TOKENS = [b"\r\n", b"\n", b"\r", b" ", b":", b"\x00", b"\t", b"\r\n\r\n",
           b"Content-Length: 5\r\n", b"Transfer-Encoding: chunked\r\n",
           b"0\r\n\r\n", b"ffffffff\r\n", b"HTTP/1.1", b"Host: y\r\n",
-          b"Connection: close\r\n", b"Expect: 100-continue\r\n", b"\xff"]
+          b"Connection: close\r\n", b"Expect: 100-continue\r\n", b"\xff",
+          b"Connection: upgrade\r\n", b"Upgrade: websocket\r\n"]
 
 
 def mutate(rng, data):
@@ -79,12 +84,27 @@ def healthy(v):
 
 
 def good_backend(c, srv):
+    """200 "ok" to each request; a request vane passed an Upgrade on gets
+    a 101, then its bytes echoed until either side closes (and is
+    recorded: the fuzz run checks that tunnels were made)."""
     buf = b""
     while True:
         raw, buf = read_request(c, buf, timeout=3)
         if raw is None:
             return
-        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+        if b"\r\nupgrade:" not in raw.lower():
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            continue
+        srv.record(raw)
+        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\n"
+                  b"Upgrade: websocket\r\nConnection: upgrade\r\n\r\n" +
+                  buf)
+        c.settimeout(3)
+        while True:
+            d = c.recv(65536)
+            if not d:
+                return
+            c.sendall(d)
 
 
 def test_fuzz_requests(vane_factory, raw_backend):
@@ -116,6 +136,7 @@ def test_fuzz_requests(vane_factory, raw_backend):
             pass
         assert v.proc.poll() is None, "vane exited during request %d" % n
     assert n >= 100, "only %d iterations in the time cap" % n
+    assert len(srv.requests) >= 5, "only %d tunnels" % len(srv.requests)
     assert healthy(v)
 
 
