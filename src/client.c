@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/random.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -676,6 +677,10 @@ put_var(char *p, struct client *c, const struct log_format *f,
 		return (put_u(p, c->nreq));
 	case LV_CONNECTION:
 		return (put_connection(p, c));
+	case LV_REQUEST_ID:
+		if (c->reqid[0] == '\0')
+			return (put_pad(p, lf_dash, 1));
+		return (put_s(p, c->reqid, LF_ID_MAX));
 	case LV_HTTP:
 		if (c->logh_serial != f->serial ||
 		    c->logh_len[op->slot] == LOGH_NONE)
@@ -840,6 +845,7 @@ client_finish(struct client *c)
 	c->tried = 0;
 	c->req_done = c->resp_started = c->resp_head_done = 0;
 	c->buffering = 0;
+	c->reqid[0] = '\0';
 	c->retried = c->can_retry = c->expect_continue = 0;
 	c->retries = c->retry_after = 0;
 	c->up_reusable = 0;
@@ -1081,6 +1087,8 @@ client_build_uhead(struct client *c, const char *buf)
 	fwd.via = "vane";
 	fwd.close = c->w->cfg->backends_keepalive == 0;
 	fwd.upgrade = c->upgrade;
+	fwd.id_field = c->w->cfg->backends_request_id;
+	fwd.id = c->reqid;
 	fwd.host = NULL;
 	if (c->req.host < 0 && c->req.form != HT_ABSOLUTE) {
 		/* HTTP/1.0 without Host: name the address the client
@@ -1098,6 +1106,72 @@ client_build_uhead(struct client *c, const char *buf)
 		return (-1);
 	v.iov_len = (size_t)n;
 	return (evbuffer_commit_space(c->uhead, &v, 1));
+}
+
+/* 1 to LF_ID_MAX of the characters RFC 6750 allows in a token (and so
+ * safe in a log line and a field value), and nothing else. */
+static int
+request_id_ok(const char *s, size_t n)
+{
+	size_t i;
+
+	if (n == 0 || n > LF_ID_MAX)
+		return (0);
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= 'a' && s[i] <= 'z') ||
+		    (s[i] >= 'A' && s[i] <= 'Z') || (s[i] >= '0' && s[i] <= '9') ||
+		    strchr("-._~+/=", s[i]) != NULL))
+			return (0);
+	return (1);
+}
+
+/*
+ * The request's ID (backends.request_id): the client's, when it sent one
+ * well-formed field of that name, else 128 random bits in hex. The bits
+ * come from a xorshift128+ per thread seeded by getrandom(): IDs need to
+ * be unique, not secret, and a system call per request would cost more
+ * than the rest of this.
+ */
+static void
+request_id(struct client *c, const char *buf, const char *name)
+{
+	static __thread uint64_t s[2];
+	static const char hex[] = "0123456789abcdef";
+	const struct http_field *f, *mine = NULL;
+	uint64_t x, y, r;
+	uint32_t i;
+	int k, nfound = 0;
+
+	for (i = 0; i < c->req.nfields; i++) {
+		f = &c->req.fields[i];
+		if (http_span_eq(buf, f->name, name)) {
+			mine = f;
+			nfound++;
+		}
+	}
+	if (nfound == 1 && request_id_ok(buf + mine->value.off,
+	    mine->value.len)) {
+		memcpy(c->reqid, buf + mine->value.off, mine->value.len);
+		c->reqid[mine->value.len] = '\0';
+		return;
+	}
+	if (s[0] == 0 && s[1] == 0 &&
+	    (getrandom(s, sizeof(s), 0) != (ssize_t)sizeof(s) ||
+	    (s[0] | s[1]) == 0)) {
+		s[0] = now_mono_ms() ^ (uint64_t)(uintptr_t)&s;
+		s[1] = 0x9e3779b97f4a7c15ULL;
+	}
+	for (k = 0; k < 2; k++) {
+		x = s[0];
+		y = s[1];
+		s[0] = y;
+		x ^= x << 23;
+		s[1] = x ^ y ^ (x >> 17) ^ (y >> 26);
+		r = s[1] + y;
+		for (i = 0; i < 16; i++)
+			c->reqid[k * 16 + i] = hex[(r >> (60 - 4 * i)) & 15];
+	}
+	c->reqid[32] = '\0';
 }
 
 /*
@@ -1213,6 +1287,8 @@ client_request(struct client *c, const char *buf)
 	c->keepalive = keepalive_wanted(m) && !w->stopping && !c->bg;
 	c->upgrade = !c->bg && http_upgrade_ok(buf, m);
 	client_logline(c, buf);
+	if (w->cfg->backends_request_id != NULL)
+		request_id(c, buf, w->cfg->backends_request_id);
 	c->state = CS_FORWARD;
 	c->phase_deadline = 0;
 

@@ -111,6 +111,8 @@ struct client {
 	uint16_t		 logh_len[LF_MAX_FIELDS];
 	char			 logh[2 * LF_FIELD_MAX + 2 + LF_PAD];
 	uint64_t		 logconn;	/* $connection; 0: not numbered yet */
+	/* backends.request_id of this request, NUL-ended ("": none). */
+	char			 reqid[LF_ID_MAX + LF_PAD];
 
 	/* Backend side. */
 	struct server		*srv;

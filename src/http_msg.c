@@ -278,6 +278,7 @@ http_msg_request_size(const struct http_msg *req, const struct http_fwd *fwd)
 	    3 * str_size(fwd->client_ip) + 3 * str_size(fwd->proto) +
 	    str_size(fwd->via) + str_size(fwd->host) +
 	    str_size(fwd->subject_field) + str_size(fwd->subject) +
+	    str_size(fwd->id_field) + str_size(fwd->id) +
 	    (fwd->upgrade ? 32 : 0));
 }
 
@@ -340,7 +341,9 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 	for (i = 0; i < req->nfields; i++) {
 		if (request_drops(req, &req->fields[i]) ||
 		    (fwd->subject_field != NULL && http_span_eq(buf,
-		    req->fields[i].name, fwd->subject_field)))
+		    req->fields[i].name, fwd->subject_field)) ||
+		    (fwd->id_field != NULL && http_span_eq(buf,
+		    req->fields[i].name, fwd->id_field)))
 			continue;
 		if (req->fields[i].id == HH_CONTENT_LENGTH)
 			put_length(&w, buf, &req->fields[i],
@@ -363,6 +366,12 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 		put_str(&w, fwd->subject_field);
 		PUT_LIT(&w, ": ");
 		put_str(&w, fwd->subject);
+		put(&w, "\r\n", 2);
+	}
+	if (fwd->id_field != NULL && fwd->id != NULL) {
+		put_str(&w, fwd->id_field);
+		PUT_LIT(&w, ": ");
+		put_str(&w, fwd->id);
 		put(&w, "\r\n", 2);
 	}
 	if (req->framing == HF_CHUNKED)

@@ -30,6 +30,10 @@ struct http_fwd {
 	const char	*subject;	/* its value for this request, or NULL */
 	int		upgrade;	/* pass the request's Upgrade on, with
 					 * "Connection: upgrade" (http_upgrade_ok) */
+	/* The request-ID field (backends.request_id): the client's own
+	 * fields of that name are dropped and "id_field: id" written. */
+	const char	*id_field;	/* NULL: none */
+	const char	*id;
 };
 
 /*
@@ -45,6 +49,7 @@ struct http_fwd {
  *   appended to (a new field after the existing ones' values, combined into
  *   one field line each); Via appended ("1.0 vane" / "1.1 vane" by the
  *   client's version);
+ * - fwd->id_field with fwd->id in place of the client's own (request IDs);
  * - "Connection: close" if fwd->close; with fwd->upgrade, the Upgrade
  *   fields' values and "Connection: upgrade" instead;
  * - a request without Host (HTTP/1.0 allows that) gets "Host: fwd->host"

@@ -13,7 +13,7 @@ static const char *const lf_var_names[LV_COUNT] = {
 	"msec", "request", "request_method", "request_uri", "server_protocol",
 	"scheme", "status", "bytes_sent", "request_length", "upstream_addr",
 	"upstream_response_time", "request_time", "cache_status",
-	"connection_requests", "connection", "http_"
+	"connection_requests", "connection", "request_id", "http_"
 };
 
 const char *
@@ -37,6 +37,8 @@ log_format_var_max(int var)
 		return (LF_REQUEST_MAX);
 	case LV_UPSTREAM_ADDR:
 		return (LF_NAME_MAX);
+	case LV_REQUEST_ID:
+		return (LF_ID_MAX);
 	case LV_HTTP:
 		return (LF_FIELD_MAX);
 	default:

@@ -33,6 +33,7 @@ enum lf_var {
 	LV_CACHE_STATUS,
 	LV_CONNECTION_REQUESTS,
 	LV_CONNECTION,		/* a serial number per connection */
+	LV_REQUEST_ID,		/* backends.request_id's value */
 	LV_HTTP,		/* a request field: op.slot into hdr[] */
 	LV_COUNT
 };
@@ -46,6 +47,7 @@ enum lf_var {
  * its parts), a server name (cut there), the rest. */
 #define LF_REQUEST_MAX	320
 #define LF_NAME_MAX	64
+#define LF_ID_MAX	64	/* a request ID */
 #define LF_VALUE_MAX	48
 /*
  * The longest line, newline included. A format whose longest line could

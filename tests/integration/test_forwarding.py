@@ -4,10 +4,11 @@ import functools
 import hashlib
 import json
 import os
+import re
 
 import requests
 
-from conftest import ok_response, read_request, respond_with
+from conftest import ok_response, read_request, respond_with, wait_for
 from httpraw import chunked, request
 
 
@@ -474,3 +475,53 @@ def test_ipv6_backend(vane_factory):
         ls.close()
     assert r.status == 200 and r.body == b"v6", r
     assert got and got[0].startswith(b"GET /six HTTP/1.1\r\n")
+
+
+def test_request_id(vane_factory, backend, tmp_path):
+    """backends.request_id: a new ID per request when the client sends
+    none, the client's own when well-formed, a new one in place of a
+    malformed or repeated one; the backend and the access log see the same
+    value, cache hits are logged with theirs. Unset: nothing added."""
+    log = tmp_path / "access.log"
+    v = vane_factory([backend.address], access_log=str(log),
+                     access_format="$request_uri $request_id $cache_status",
+                     backend_opts='request_id = "X-Request-ID"; ')
+
+    def ids(r):
+        return [val for k, val in json.loads(r.body)["headers"]
+                if k.lower() == "x-request-id"]
+    sent = []
+    with v.conn() as c:
+        for hdrs in ([], [], [("X-Request-ID", "trace-1.a_b~c+d/e=")],
+                     [("X-Request-ID", "bad id")],
+                     [("x-request-id", "one"), ("X-Request-Id", "two")],
+                     [("X-Request-ID", "x" * 65)]):
+            c.send(request("GET", "/echo?n=%d" % len(sent), headers=hdrs))
+            r = c.read_response()
+            assert r.status == 200, r
+            got = ids(r)
+            assert len(got) == 1, got
+            sent.append(got[0])
+        path = "/cache/rid-%d?cc=max-age%%3D600" % v.port
+        for _ in range(2):
+            c.send(request("GET", path))
+            assert c.read_response().status == 200
+    fresh = re.compile(r"[0-9a-f]{32}")
+    assert fresh.fullmatch(sent[0]) and fresh.fullmatch(sent[1]), sent
+    assert sent[0] != sent[1]
+    assert sent[2] == "trace-1.a_b~c+d/e="
+    for s in sent[3:]:
+        assert fresh.fullmatch(s), sent
+    assert wait_for(lambda: log.exists() and
+                    len(log.read_text().splitlines()) == 8, 3)
+    lines = [ln.split(" ") for ln in log.read_text().splitlines()]
+    assert [ln[1] for ln in lines[:6]] == sent, lines
+    assert lines[7][2] == "hit" and fresh.fullmatch(lines[7][1]), lines
+    assert lines[6][1] != lines[7][1]
+    # Unset: the client's field passes as any other, none is added.
+    v2 = vane_factory([backend.address])
+    with v2.conn() as c:
+        c.send(request("GET", "/echo"))
+        assert ids(c.read_response()) == []
+        c.send(request("GET", "/echo", headers=[("X-Request-ID", "a b")]))
+        assert ids(c.read_response()) == ["a b"]

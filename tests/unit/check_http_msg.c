@@ -21,7 +21,8 @@ struct qcase {
 	const char	*want;
 };
 
-#define FWD(ip, proto, close)	{ (ip), (proto), "vane", (close), NULL, NULL, NULL, 0 }
+#define FWD(ip, proto, close)	\
+	{ (ip), (proto), "vane", (close), NULL, NULL, NULL, 0, NULL, NULL }
 #define TAIL(ip, proto, host) "Via: 1.1 vane\r\nX-Forwarded-For: " ip "\r\n" \
 	"X-Forwarded-Proto: " proto "\r\nForwarded: for=" ip ";proto=" proto \
 	host "\r\n"
@@ -29,14 +30,16 @@ struct qcase {
 static const struct qcase qcases[] = {
 	{ "HTTP/1.0 without Host gets one, RFC 9112 §3.2",
 	    "GET /x HTTP/1.0\r\nAccept: */*\r\n\r\n",
-	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL, 0 },
+	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL, 0,
+	      NULL, NULL },
 	    "GET /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n"
 	    "Via: 1.0 vane\r\nX-Forwarded-For: 10.0.0.1\r\n"
 	    "X-Forwarded-Proto: http\r\nForwarded: for=10.0.0.1;proto=http"
 	    "\r\n\r\n" },
 	{ "a request with Host keeps it, fwd->host unused",
 	    "GET /x HTTP/1.0\r\nHost: a\r\n\r\n",
-	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL, 0 },
+	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL, 0,
+	      NULL, NULL },
 	    "GET /x HTTP/1.1\r\nHost: a\r\nVia: 1.0 vane\r\n"
 	    "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: http\r\n"
 	    "Forwarded: for=10.0.0.1;proto=http;host=a\r\n\r\n" },
@@ -59,14 +62,15 @@ static const struct qcase qcases[] = {
 	    "GET / HTTP/1.1\r\nHost: a\r\nx-client-subject: CN=forged\r\n"
 	    "X-Bar: kept\r\nX-Client-Subject: CN=again\r\n\r\n",
 	    { "10.0.0.1", "https", "vane", 0, NULL, "X-Client-Subject",
-	      "CN=alice,O=Example", 0 },
+	      "CN=alice,O=Example", 0, NULL, NULL },
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Bar: kept\r\n"
 	    TAIL("10.0.0.1", "https", ";host=a")
 	    "X-Client-Subject: CN=alice,O=Example\r\n\r\n" },
 	{ "no client certificate: the client's subject field still removed",
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Client-Subject: CN=forged\r\n"
 	    "\r\n",
-	    { "10.0.0.1", "http", "vane", 0, NULL, "X-Client-Subject", NULL, 0 },
+	    { "10.0.0.1", "http", "vane", 0, NULL, "X-Client-Subject", NULL, 0,
+	      NULL, NULL },
 	    "GET / HTTP/1.1\r\nHost: a\r\n"
 	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
 	{ "origin-form kept, forwarding fields added",
@@ -153,7 +157,7 @@ static const struct qcase qcases[] = {
 	{ "no peer, no proto: existing values pass, Via default name",
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\n"
 	    "Forwarded: for=x\r\n\r\n",
-	    { NULL, NULL, NULL, 0, NULL, NULL, NULL, 0 },
+	    { NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL, NULL },
 	    "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.1 vane\r\n"
 	    "X-Forwarded-For: 1.1.1.1\r\nForwarded: for=x\r\n\r\n" },
 	{ "CONNECT keeps authority-form",
@@ -171,11 +175,20 @@ static const struct qcase qcases[] = {
 	    "GET /ws HTTP/1.1\r\nHost: a\r\nConnection: Upgrade, X-Hop\r\n"
 	    "Upgrade: websocket\r\nX-Hop: 1\r\nSec-WebSocket-Key: k==\r\n"
 	    "Upgrade: foo/2\r\nSec-WebSocket-Version: 13\r\n\r\n",
-	    { "10.0.0.1", "http", "vane", 1, NULL, NULL, NULL, 1 },
+	    { "10.0.0.1", "http", "vane", 1, NULL, NULL, NULL, 1, NULL,
+	      NULL },
 	    "GET /ws HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Key: k==\r\n"
 	    "Sec-WebSocket-Version: 13\r\n"
 	    TAIL("10.0.0.1", "http", ";host=a")
 	    "Upgrade: websocket, foo/2\r\nConnection: upgrade\r\n\r\n" },
+	{ "request ID: every field of that name (any case) replaced by ours",
+	    "GET / HTTP/1.1\r\nHost: a\r\nx-request-id: bad id\r\n"
+	    "X-Bar: kept\r\nX-Request-ID: again\r\n\r\n",
+	    { "10.0.0.1", "http", "vane", 0, NULL, NULL, NULL, 0,
+	      "X-Request-ID", "0123456789abcdef0123456789abcdef" },
+	    "GET / HTTP/1.1\r\nHost: a\r\nX-Bar: kept\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a")
+	    "X-Request-ID: 0123456789abcdef0123456789abcdef\r\n\r\n" },
 };
 #define NQCASES	(sizeof(qcases) / sizeof(qcases[0]))
 
@@ -189,7 +202,8 @@ struct pcase {
 #define DATE	"Sun, 06 Nov 1994 08:49:37 GMT"
 /* keepalive, client_version, chunk, strip_te, via, date, extra, skip,
  * keep_via */
-#define OUT(ka, v, ch, st)	{ (ka), (v), (ch), (st), "vane", DATE, NULL, NULL, 0, NULL, 0 }
+#define OUT(ka, v, ch, st)	\
+	{ (ka), (v), (ch), (st), "vane", DATE, NULL, NULL, 0, NULL, 0 }
 
 /* Fields 0 and 2 left out (Age and a Vane-Cache-Control, say). */
 static const uint8_t skip_0_2[8] = { 1, 0, 1 };

@@ -120,10 +120,11 @@ START_TEST(every_variable)
 	    "{server_protocol}[ ]{scheme}");
 	expect("$status $bytes_sent $request_length $upstream_addr "
 	    "$upstream_response_time $request_time $cache_status "
-	    "$connection_requests $connection", "{status}[ ]{bytes_sent}[ ]"
+	    "$connection_requests $connection $request_id",
+	    "{status}[ ]{bytes_sent}[ ]"
 	    "{request_length}[ ]{upstream_addr}[ ]{upstream_response_time}"
 	    "[ ]{request_time}[ ]{cache_status}[ ]{connection_requests}[ ]"
-	    "{connection}");
+	    "{connection}[ ]{request_id}");
 }
 END_TEST
 
