@@ -6,7 +6,8 @@ Run one instance per port:
 import os
 import time
 
-from fastapi import FastAPI, HTTPException, Response
+from fastapi import (FastAPI, HTTPException, Response, WebSocket,
+                     WebSocketDisconnect)
 
 app = FastAPI(title="vane example API")
 INSTANCE = os.environ.get("INSTANCE", str(os.getpid()))
@@ -55,3 +56,15 @@ async def uncached_time(response: Response):
     # Never stored by a cache.
     response.headers["Cache-Control"] = "no-store"
     return {"time": time.time(), "instance": INSTANCE}
+
+
+@app.websocket("/echo")
+async def echo(ws: WebSocket):
+    # A WebSocket through vane: each text message comes back, tagged.
+    await ws.accept()
+    try:
+        while True:
+            text = await ws.receive_text()
+            await ws.send_text("%s: %s" % (INSTANCE, text))
+    except WebSocketDisconnect:
+        pass

@@ -48,6 +48,7 @@ done
 echo "vane is running: try  curl -i http://127.0.0.1:8080/items"
 echo "     twice, cached:   curl -i http://127.0.0.1:8080/time   (see Age, Cache-Status)"
 echo "     the counters:    curl http://127.0.0.1:8081/stats"
+echo "     a WebSocket:     ws://127.0.0.1:8080/echo (echoes text messages)"
 # Not exec: the trap above must still stop the backends when vane exits.
 src/vane -c examples/vane.conf &
 VANE=$!
