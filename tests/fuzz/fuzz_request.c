@@ -4,7 +4,8 @@
  * The input is parsed whole, then again in pieces whose sizes come from
  * the input itself, each prefix in a fresh allocation (the buffer moves, as
  * it may at the caller); both must agree exactly. A parsed request is then
- * written for a backend, and the rest of the input (or all of it) goes
+ * written for a backend (as a protocol switch when it asks for one, with
+ * a request ID), and the rest of the input (or all of it) goes
  * through the chunked parser whole and split, which must agree too.
  */
 #include <stdint.h>
@@ -23,9 +24,17 @@ static void
 write_check(const char *buf, const struct http_msg *m)
 {
 	struct http_fwd	 fwd = { "2001:db8::1", "https", "vane", 1, "[::1]:8080" };
-	size_t		 size = http_msg_request_size(m, &fwd);
-	char		*out = malloc(size + 1);
+	size_t		 size;
+	char		*out;
 	ssize_t		 n;
+
+	/* A protocol switch and a request ID add lines: the bound covers
+	 * them too. */
+	fwd.upgrade = http_upgrade_ok(buf, m);
+	fwd.id_field = "X-Request-ID";
+	fwd.id = "0123456789abcdef0123456789abcdef";
+	size = http_msg_request_size(m, &fwd);
+	out = malloc(size + 1);
 
 	out[size] = 0x5a;
 	n = http_msg_request(out, size, buf, m, &fwd);
