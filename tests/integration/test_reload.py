@@ -10,7 +10,7 @@ import time
 
 import requests
 
-from conftest import free_port, vane_bin, wait_for, wait_port
+from conftest import free_port, stop_pid, vane_bin, wait_for, wait_port
 from httpraw import RawConn, get_raw, request
 
 
@@ -243,12 +243,7 @@ def test_s_reload_broken_config_exits_1_with_file_line(tmp_path, backend):
         assert r.returncode == 0, r.stderr
         assert get_raw(port).status == 200
     finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_pid(proc, timeout=10)
     assert proc.returncode == 0
 
 
@@ -432,10 +427,5 @@ def test_s_reload_waits_for_the_outcome(tmp_path, backend):
             "generation": 2, "failures": 1, "error": ""}
     finally:
         busy.close()
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_pid(proc, timeout=10)
     assert proc.returncode == 0

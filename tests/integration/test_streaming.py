@@ -257,47 +257,45 @@ def slow_post(v, size, pieces=3, pause=0.4):
         return c.read_response(), last
 
 
+def slow_post_through(vane_factory, raw_backend, buffer):
+    """slow_post of 30000 bytes through vane with request_buffer = buffer
+    to a raw backend; returns (response, when the last piece was sent,
+    when the backend accepted vane's connection, the backend)."""
+    seen = {}
+
+    def handler(c, srv):
+        seen.setdefault("accept", time.monotonic())
+        raw, _ = read_request(c)
+        if raw is not None:
+            srv.record(raw)
+            c.sendall(ok_response())
+    srv = raw_backend(handler)
+    v = vane_factory([srv.address],
+                     backend_opts='request_buffer = "%s"; ' % buffer)
+    r, last = slow_post(v, 30000)
+    assert r.status == 200, r
+    return r, last, seen["accept"], srv
+
+
 @pytest.mark.parametrize("buffer", ["128K", "0"])
 def test_small_body_read_whole_before_the_backend(vane_factory, raw_backend,
                                                   buffer):
     """backends.request_buffer: a slow client's small body is read whole
     before vane connects to a backend, so a one-request-at-a-time worker
     (gunicorn sync) is not held while it uploads; 0 streams it."""
-    seen = {}
-
-    def handler(c, srv):
-        seen.setdefault("accept", time.monotonic())
-        raw, _ = read_request(c)
-        if raw is not None:
-            srv.record(raw)
-            c.sendall(ok_response())
-    srv = raw_backend(handler)
-    v = vane_factory([srv.address],
-                     backend_opts="request_buffer = \"%s\"; " % buffer)
-    r, last = slow_post(v, 30000)
-    assert r.status == 200, r
+    r, last, accept, srv = slow_post_through(vane_factory, raw_backend,
+                                             buffer)
     assert srv.requests[0].endswith(b"2" * 10000), srv.requests[0][-20:]
     if buffer == "0":
-        assert seen["accept"] < last - 0.5, (seen, last)
+        assert accept < last - 0.5, (accept, last)
     else:
-        assert seen["accept"] >= last - 0.05, (seen, last)
+        assert accept >= last - 0.05, (accept, last)
 
 
 def test_body_over_request_buffer_is_streamed(vane_factory, raw_backend):
-    seen = {}
-
-    def handler(c, srv):
-        seen.setdefault("accept", time.monotonic())
-        raw, _ = read_request(c)
-        if raw is not None:
-            srv.record(raw)
-            c.sendall(ok_response())
-    srv = raw_backend(handler)
-    v = vane_factory([srv.address],
-                     backend_opts='request_buffer = "16K"; ')
-    r, last = slow_post(v, 30000)
-    assert r.status == 200, r
-    assert seen["accept"] < last - 0.5, (seen, last)
+    r, last, accept, srv = slow_post_through(vane_factory, raw_backend,
+                                             "16K")
+    assert accept < last - 0.5, (accept, last)
 
 
 def test_buffered_body_expect_100_and_client_gone(vane_factory, raw_backend):

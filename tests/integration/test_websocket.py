@@ -25,9 +25,16 @@ def admin_stats(port):
                         timeout=TIMEOUT).json()
 
 
-def with_admin(vane_factory, backend, extra="", **kw):
+def tunnels(v):
+    """The "tunnels" section of v's /stats: total, active."""
+    return admin_stats(v.admin_port)["tunnels"]
+
+
+def with_admin(vane_factory, address, extra="", **kw):
+    """vane in front of the server at address, with an admin listener
+    (v.admin_port) for /stats."""
     port = free_port()
-    v = vane_factory([backend.address], extra=extra +
+    v = vane_factory([address], extra=extra +
                      'admin = { address = "127.0.0.1:%d"; };\n' % port, **kw)
     v.admin_port = port
     return v
@@ -35,7 +42,7 @@ def with_admin(vane_factory, backend, extra="", **kw):
 
 def test_websocket_echo_through_vane(vane_factory, backend, tmp_path):
     log = tmp_path / "access.log"
-    v = with_admin(vane_factory, backend, access_log=str(log),
+    v = with_admin(vane_factory, backend.address, access_log=str(log),
                    access_format="$status $request $bytes_sent "
                    "$request_length $cache_status")
     before = backend.stats()["websockets"]
@@ -66,14 +73,13 @@ def test_websocket_echo_through_vane(vane_factory, backend, tmp_path):
         assert ws.recv() == big
         ws.send_text("bulk:%d" % (5 << 20))
         assert len(ws.recv()) == 5 << 20
-        st = admin_stats(v.admin_port)["tunnels"]
+        st = tunnels(v)
         assert st == {"total": 1, "active": 1}, st
         assert ws.close() == 1000
     assert backend.stats()["websockets"] == before + 1
     # Both sides closed: the tunnel is over, and logged with what it
     # relayed.
-    assert wait_for(lambda: admin_stats(v.admin_port)["tunnels"]["active"]
-                    == 0, 5)
+    assert wait_for(lambda: tunnels(v)["active"] == 0, 5)
     assert wait_for(lambda: log.exists() and "101" in log.read_text(), 3)
     line = log.read_text().strip().splitlines()[-1]
     m = re.fullmatch(r"101 GET /ws\?room=1 HTTP/1\.1 (\d+) (\d+) bypass",
@@ -148,9 +154,7 @@ def test_h2c_upgrade_is_dropped(vane_factory, backend):
 
 
 def test_tunnel_idle_timeout(vane_factory, backend):
-    port = free_port()
-    v = vane_factory([backend.address], timeouts={"tunnel": "1s"},
-                     extra='admin = { address = "127.0.0.1:%d"; };\n' % port)
+    v = with_admin(vane_factory, backend.address, timeouts={"tunnel": "1s"})
     with WsClient(v.port) as ws:
         ws.send_text("x")
         assert ws.recv() == "solo:x"
@@ -158,8 +162,8 @@ def test_tunnel_idle_timeout(vane_factory, backend):
         # Nothing either way: vane closes after timeouts.tunnel.
         assert ws.read_eof(5)
         assert 0.8 < time.monotonic() - t0 < 4
-    assert wait_for(lambda: admin_stats(port)["tunnels"] ==
-                    {"total": 1, "active": 0}, 3), admin_stats(port)
+    assert wait_for(lambda: tunnels(v) == {"total": 1, "active": 0}, 3), \
+        tunnels(v)
 
 
 def test_websocket_over_tls(vane_factory, backend, tmp_path):
@@ -184,16 +188,16 @@ def test_websocket_over_tls(vane_factory, backend, tmp_path):
         assert ws.close() == 1000
 
 
-def scripted_101(after):
-    """A raw backend: reads the handshake, answers 101, then runs
-    after(conn, srv)."""
+def scripted_101(after, first=b""):
+    """A raw backend: reads the handshake, answers 101 with the tunnel's
+    first bytes in the same write, then runs after(conn, srv)."""
     def handler(c, srv):
         raw, _ = read_request(c)
         if raw is None:
             return
         srv.record(raw)
         c.sendall(b"HTTP/1.1 101 Switching Protocols\r\n"
-                  b"Upgrade: x-raw\r\nConnection: Upgrade\r\n\r\n")
+                  b"Upgrade: x-raw\r\nConnection: Upgrade\r\n\r\n" + first)
         after(c, srv)
     return handler
 
@@ -247,25 +251,17 @@ def test_bytes_and_close_right_after_the_101(vane_factory, raw_backend):
     """The backend's first bytes and its FIN may come with the 101 in one
     read: the client still gets the bytes, then the close, and the
     tunnel is counted and gone."""
-    def handler(c, srv):
-        raw, _ = read_request(c)
-        if raw is None:
-            return
-        srv.record(raw)
-        c.sendall(b"HTTP/1.1 101 Switching Protocols\r\n"
-                  b"Upgrade: x-raw\r\nConnection: Upgrade\r\n\r\nhello")
+    def after(c, srv):
         c.shutdown(socket.SHUT_WR)
         recv_all(c)
-    srv = raw_backend(handler)
-    port = free_port()
-    v = vane_factory([srv.address],
-                     extra='admin = { address = "127.0.0.1:%d"; };\n' % port)
+    srv = raw_backend(scripted_101(after, b"hello"))
+    v = with_admin(vane_factory, srv.address)
     s, head = raw_handshake(v.port)
     with s:
         assert head.startswith(b"HTTP/1.1 101 "), head
         assert recv_all(s) == b"hello"
-    assert wait_for(lambda: admin_stats(port)["tunnels"] ==
-                    {"total": 1, "active": 0}, 3), admin_stats(port)
+    assert wait_for(lambda: tunnels(v) == {"total": 1, "active": 0}, 3), \
+        tunnels(v)
 
 
 def test_silent_tunnel_times_out(vane_factory, raw_backend):
@@ -290,10 +286,8 @@ def test_half_closed_tunnel_bounded_by_client_idle(vane_factory,
         c.shutdown(socket.SHUT_WR)          # the backend is done talking
         recv_all(c)                          # ... and waits for our FIN
     srv = raw_backend(scripted_101(after))
-    port = free_port()
-    v = vane_factory([srv.address],
-                     timeouts={"tunnel": "1h", "client_idle": "1s"},
-                     extra='admin = { address = "127.0.0.1:%d"; };\n' % port)
+    v = with_admin(vane_factory, srv.address,
+                   timeouts={"tunnel": "1h", "client_idle": "1s"})
     s, head = raw_handshake(v.port)
     with s:
         assert head.startswith(b"HTTP/1.1 101 "), head
@@ -301,9 +295,8 @@ def test_half_closed_tunnel_bounded_by_client_idle(vane_factory,
         assert s.recv(100) == b""           # the backend's FIN, passed on
         t0 = time.monotonic()
         # We never close our side: vane gives up after client_idle.
-        assert admin_stats(port)["tunnels"]["active"] == 1
-        assert wait_for(lambda: admin_stats(port)["tunnels"]["active"] == 0,
-                        5)
+        assert tunnels(v)["active"] == 1
+        assert wait_for(lambda: tunnels(v)["active"] == 0, 5)
         assert 0.7 < time.monotonic() - t0 < 4
 
 
@@ -314,9 +307,7 @@ def test_backend_reset_closes_the_client(vane_factory, raw_backend):
                      b"\x01\x00\x00\x00\x00\x00\x00\x00")
         c.close()
     srv = raw_backend(scripted_101(after))
-    port = free_port()
-    v = vane_factory([srv.address],
-                     extra='admin = { address = "127.0.0.1:%d"; };\n' % port)
+    v = with_admin(vane_factory, srv.address)
     s, head = raw_handshake(v.port)
     with s:
         s.sendall(b"ping")
@@ -326,7 +317,7 @@ def test_backend_reset_closes_the_client(vane_factory, raw_backend):
         except ConnectionResetError:
             rest = b""
         assert rest == b""
-    assert wait_for(lambda: admin_stats(port)["tunnels"]["active"] == 0, 3)
+    assert wait_for(lambda: tunnels(v)["active"] == 0, 3)
 
 
 def test_101_without_upgrade_is_502(vane_factory, raw_backend):
