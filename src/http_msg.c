@@ -303,6 +303,25 @@ request_drops(const struct http_msg *req, const struct http_field *f)
 	}
 }
 
+/* Whether f is the field vane sets itself under name (NULL: none). */
+static int
+is_named(const char *buf, const struct http_field *f, const char *name)
+{
+	return (name != NULL && http_span_eq(buf, f->name, name));
+}
+
+/* "name: value" of a field vane sets itself, when both are set. */
+static void
+put_own(struct wbuf *w, const char *name, const char *value)
+{
+	if (name == NULL || value == NULL)
+		return;
+	put_str(w, name);
+	PUT_LIT(w, ": ");
+	put_str(w, value);
+	put(w, "\r\n", 2);
+}
+
 /* "METHOD origin-form HTTP/1.1"; absolute-form loses its authority. */
 static void
 put_request_line(struct wbuf *w, const char *buf, const struct http_msg *req)
@@ -340,10 +359,8 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 	}
 	for (i = 0; i < req->nfields; i++) {
 		if (request_drops(req, &req->fields[i]) ||
-		    (fwd->subject_field != NULL && http_span_eq(buf,
-		    req->fields[i].name, fwd->subject_field)) ||
-		    (fwd->id_field != NULL && http_span_eq(buf,
-		    req->fields[i].name, fwd->id_field)))
+		    is_named(buf, &req->fields[i], fwd->subject_field) ||
+		    is_named(buf, &req->fields[i], fwd->id_field))
 			continue;
 		if (req->fields[i].id == HH_CONTENT_LENGTH)
 			put_length(&w, buf, &req->fields[i],
@@ -362,18 +379,8 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 		put(&w, "\r\n", 2);
 	}
 	put_forwarded(&w, buf, req, fwd);
-	if (fwd->subject_field != NULL && fwd->subject != NULL) {
-		put_str(&w, fwd->subject_field);
-		PUT_LIT(&w, ": ");
-		put_str(&w, fwd->subject);
-		put(&w, "\r\n", 2);
-	}
-	if (fwd->id_field != NULL && fwd->id != NULL) {
-		put_str(&w, fwd->id_field);
-		PUT_LIT(&w, ": ");
-		put_str(&w, fwd->id);
-		put(&w, "\r\n", 2);
-	}
+	put_own(&w, fwd->subject_field, fwd->subject);
+	put_own(&w, fwd->id_field, fwd->id);
 	if (req->framing == HF_CHUNKED)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	if (fwd->upgrade)

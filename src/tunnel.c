@@ -136,7 +136,6 @@ tunnel_start(struct client *c)
 	c->state = CS_TUNNEL;
 	c->keepalive = 0;
 	c->up_reusable = 0;
-	c->req_done = 1;
 	relay_init(&c->req_body, RELAY_CLOSE, 0, 0);
 	relay_init(&c->resp_body, RELAY_CLOSE, 0, 0);
 	w->st.tunnels++;

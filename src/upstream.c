@@ -450,12 +450,8 @@ upstream_emit_head(struct client *c, const char *buf)
 	}
 	if (c->w->stopping)
 		c->keepalive = 0;
-	if (r->status == 101) {
-		/* The connection is the tunnel's now (tunnel.c). */
-		o.upgrade = 1;
-		c->keepalive = 0;
-		c->up_reusable = 0;
-	}
+	/* A 101: the connection is the tunnel's from now (tunnel_start). */
+	o.upgrade = r->status == 101;
 	switch (cache_response_head(c, buf)) {
 	case CACHE_HEAD_STALE:
 		/* The stale stored response went out instead of this 5xx,
