@@ -59,16 +59,30 @@ def free_port():
 
 
 def wait_port(port, timeout, proc=None):
-    """True once 127.0.0.1:port accepts; False on timeout or if proc died."""
+    """True once 127.0.0.1:port accepts; False on timeout or if proc died.
+
+    The probe half-closes and waits (at most 2 s) for the server to close
+    too: then the server has accepted it and let it go, so a test that
+    counts connections from its first /stats on never sees the probe
+    arrive late."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc is not None and proc.poll() is not None:
             return False
         try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return True
+            s = socket.create_connection(("127.0.0.1", port), timeout=0.5)
         except OSError:
             time.sleep(0.05)
+            continue
+        with s:
+            try:
+                s.shutdown(socket.SHUT_WR)
+                s.settimeout(2)
+                while s.recv(4096):
+                    pass
+            except OSError:
+                pass
+        return True
     return False
 
 

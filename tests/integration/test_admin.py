@@ -40,22 +40,6 @@ def stats(v):
     return r.json()
 
 
-def settled_stats(v, timeout=3.0):
-    """/stats once the start-up probe's connection is counted and gone.
-
-    The fixture waits for the client port with one TCP connect; the worker
-    accepts it asynchronously, so a first /stats may or may not count it.
-    """
-    deadline = time.monotonic() + timeout
-    while True:
-        st = stats(v)
-        l0 = st["listeners"][0]
-        if (l0["accepted"] >= 1 and l0["active"] == 0) or \
-                time.monotonic() > deadline:
-            return st
-        time.sleep(0.05)
-
-
 def server(st, b):
     return next(s for s in st["backends"] if s["name"] == b.address)
 
@@ -106,7 +90,7 @@ def test_stats_shape(vane_factory, backends):
 
 def test_stats_counters_move(vane_factory, backends):
     v = with_admin(vane_factory, backends)
-    before = settled_stats(v)
+    before = stats(v)
     for b in backends:
         b.reset()
     with requests.Session() as s:
