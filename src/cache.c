@@ -1495,7 +1495,7 @@ stream_start(struct client *c)
 		c->keepalive = 0;	/* HTTP/1.0: the close ends the body */
 	set_age(t, d.age);
 	set_status(t, 0);
-	c->bytes_out = 0;
+	client_sent_reset(c);
 	status = write_head(c, s->head, &t->smsg, t->schunk, 0, 0);
 	worker_fields_put(c->w, t->smsg.fields);
 	t->smsg.fields = NULL;
@@ -1834,7 +1834,7 @@ write_head(struct client *c, const char *head, struct http_msg *sm,
 	}
 	v.iov_len = (size_t)n;
 	evbuffer_commit_space(c->io.out, &v, 1);
-	c->bytes_out += (uint64_t)n;
+	client_sent_head(c, (size_t)n);
 	return (status);
 }
 
@@ -1859,7 +1859,7 @@ write_obj(struct client *c, struct store_obj *obj, struct http_msg *sm)
 			    "response");
 			return (-1);
 		}
-		c->bytes_out += (uint64_t)n;
+		client_sent_head(c, (size_t)n);
 		status = obj->meta.status;
 	} else if ((status = write_head(c, (const char *)obj->head, sm, 0,
 	    obj->wire_len > 0, obj->body_len)) == -1)
@@ -1887,7 +1887,7 @@ cache_serve(struct client *c)
 
 	set_age(t, t->age);
 	set_status(t, 0);
-	c->bytes_out = 0;
+	client_sent_reset(c);
 	if ((status = write_obj(c, t->obj, &t->smsg)) == -1)
 		return;
 	/* A background request that finds the entry fresh already (another
@@ -2268,7 +2268,7 @@ cache_stale_on_error(struct client *c, int status)
 
 	if (t->obj == NULL || !t->sie || status < 500 || c->resp_started)
 		return (0);
-	c->bytes_out = 0;
+	client_sent_reset(c);
 	if (serve_stale(c, status) == -1)
 		return (1);	/* closed */
 	release_validated(c);

@@ -660,6 +660,8 @@ put_var(char *p, struct client *c, const struct log_format *f,
 		return (p + 3);
 	case LV_BYTES_SENT:
 		return (put_u(p, c->bytes_out));
+	case LV_BODY_BYTES_SENT:
+		return (put_u(p, c->bytes_out - c->head_out));
 	case LV_REQUEST_LENGTH:
 		return (put_u(p, c->req.head_len + c->req_body.moved));
 	case LV_UPSTREAM_ADDR:
@@ -756,6 +758,17 @@ client_closing(struct client *c)
 	client_arm(c);
 }
 
+/* http_msg_error's n bytes were queued: its head, and its body but for a
+ * HEAD. */
+static void
+sent_error(struct client *c, int status, size_t n)
+{
+	size_t body = c->method == HM_HEAD ? 0 : http_msg_error_body(status);
+
+	client_sent_head(c, n - body);
+	c->bytes_out += body;
+}
+
 void
 client_error(struct client *c, int status, const char *reason)
 {
@@ -802,7 +815,7 @@ client_error(struct client *c, int status, const char *reason)
 	    extra[0] != '\0' ? extra : NULL);
 	if (n > 0) {
 		evbuffer_add(c->io.out, buf, (size_t)n);
-		c->bytes_out += (uint64_t)n;
+		sent_error(c, status, (size_t)n);
 	}
 	c->status = status;
 	c->resp_started = 1;
@@ -850,7 +863,8 @@ client_finish(struct client *c)
 	c->retries = c->retry_after = 0;
 	c->up_reusable = 0;
 	c->status = 0;
-	c->bytes_out = 0;
+	c->method = HM_OTHER;	/* an error before the next head has a body */
+	client_sent_reset(c);
 	c->t_upstream = 0;
 	if (io_flush(&c->io) == -1) {
 		client_close(c, io_error(&c->io));
@@ -1196,7 +1210,7 @@ client_answer_final(struct client *c, const char *buf)
 	}
 	v.iov_len = (size_t)n;
 	evbuffer_commit_space(c->io.out, &v, 1);
-	c->bytes_out = (uint64_t)n;
+	client_sent_head(c, (size_t)n);
 	c->status = 200;
 	c->resp_started = 1;
 	evbuffer_drain(c->io.in, c->req.head_len);
@@ -1254,7 +1268,7 @@ client_redirect(struct client *c, const char *buf)
 	    !c->keepalive, m->method == HM_HEAD, loc);
 	if (n > 0) {
 		evbuffer_add(c->io.out, out, (size_t)n);
-		c->bytes_out = (uint64_t)n;
+		sent_error(c, status, (size_t)n);
 	}
 	free(loc);
 	free(out);

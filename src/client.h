@@ -134,10 +134,27 @@ struct client {
 	unsigned		 resp_head_done:1;
 	unsigned		 up_reusable:1;
 	int			 status;	/* status sent to the client */
-	uint64_t		 bytes_out;
+	uint64_t		 bytes_out;	/* head and body data to the client */
+	uint64_t		 head_out;	/* of which the head */
 
 	struct cache_tx		 cache;
 };
+
+/* n bytes of a response head were queued for the client. */
+static inline void
+client_sent_head(struct client *c, size_t n)
+{
+	c->head_out += n;
+	c->bytes_out += n;
+}
+
+/* No response bytes yet: a new transaction, or a head about to be
+ * written anew over one that was not sent. */
+static inline void
+client_sent_reset(struct client *c)
+{
+	c->head_out = c->bytes_out = 0;
+}
 
 /* A new connection accepted by a worker's listener. */
 void	client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,

@@ -465,6 +465,13 @@ http_msg_response(char *out, size_t outlen, const char *buf,
 	return (wbuf_done(&w));
 }
 
+size_t
+http_msg_error_body(int status)
+{
+	/* "NNN Reason\n" */
+	return (strlen(http_reason(status)) + 5);
+}
+
 ssize_t
 http_msg_error(char *out, size_t outlen, int status, const char *date,
     int close, int head_only, const char *extra)
@@ -472,11 +479,9 @@ http_msg_error(char *out, size_t outlen, int status, const char *date,
 	struct wbuf	 w = { out, 0, outlen, 0 };
 	const char	*reason = http_reason(status);
 	char		 line[64];
-	int		 blen;
+	int		 blen = (int)http_msg_error_body(status);
 
 	status %= 1000;
-	/* The body: "NNN Reason\n". */
-	blen = (int)strlen(reason) + 5;
 	snprintf(line, sizeof(line), "HTTP/1.1 %03d ", status);
 	put_str(&w, line);
 	put_str(&w, reason);

@@ -101,6 +101,8 @@ ssize_t	http_msg_response(char *out, size_t outlen, const char *buf,
  */
 ssize_t	http_msg_error(char *out, size_t outlen, int status, const char *date,
 	    int close, int head_only, const char *extra);
+/* The length of http_msg_error's body for status (its Content-Length). */
+size_t	http_msg_error_body(int status);
 
 /*
  * Max-Forwards (RFC 9110 §7.6.2) of a TRACE or OPTIONS request: its value,

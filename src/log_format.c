@@ -11,8 +11,9 @@
 static const char *const lf_var_names[LV_COUNT] = {
 	"literal", "remote_addr", "remote_port", "time_local", "time_iso8601",
 	"msec", "request", "request_method", "request_uri", "server_protocol",
-	"scheme", "status", "bytes_sent", "request_length", "upstream_addr",
-	"upstream_response_time", "request_time", "cache_status",
+	"scheme", "status", "bytes_sent", "body_bytes_sent", "request_length",
+	"upstream_addr", "upstream_response_time", "request_time",
+	"cache_status",
 	"connection_requests", "connection", "request_id", "http_"
 };
 

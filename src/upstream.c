@@ -487,7 +487,7 @@ upstream_emit_head(struct client *c, const char *buf)
 	v.iov_len = (size_t)n;
 	if (evbuffer_commit_space(out, &v, 1) == -1)
 		return (-1);
-	c->bytes_out += (uint64_t)n;
+	client_sent_head(c, (size_t)n);
 	c->status = r->status;
 	c->resp_started = 1;
 	c->resp_head_done = 1;

@@ -108,6 +108,50 @@ def test_access_format_custom(vane_factory, backend, tmp_path):
     ]
 
 
+def test_access_log_bytes_sent(vane_factory, backend, tmp_path):
+    """$bytes_sent is every byte of the answer, head included;
+    $body_bytes_sent the body's data alone (the combined format's field):
+    misses, hits, HEAD, a chunked body, the backend's errors and vane's
+    own, checked against what the client read."""
+    log = tmp_path / "access.log"
+    v = vane_factory([backend.address], access_log=str(log),
+                     access_format="$request_method $status $bytes_sent "
+                     "$body_bytes_sent", timeouts={"client_header": "1s"})
+    path = "/cache/bs-%d?cc=max-age%%3D600" % time.monotonic_ns()
+    got = []
+    with RawConn(v.port) as c:
+        for method, target in (("GET", path), ("GET", path),
+                               ("HEAD", path), ("GET", "/status/404"),
+                               ("GET", "/stream/70000")):
+            c.send(request(method, target))
+            r = c.read_response(method=method)
+            assert r.status in (200, 404) and r.complete, r
+            got.append((method, r))
+        chunked_body = got[-1][1]
+        assert chunked_body.framing == "chunked", chunked_body
+        # After a HEAD, vane's own 408 still carries its body.
+        c.send(request("HEAD", path))
+        got.append(("HEAD", c.read_response(method="HEAD")))
+        c.send(b"GET / HTTP/1.1\r\n")
+        r = c.read_response()
+        assert r.status == 408 and r.body == b"408 Request Timeout\n", r
+        got.append(("-", r))
+    with RawConn(v.port) as c:
+        c.send(b"GET /a b HTTP/1.1\r\nHost: x\r\n\r\n")
+        r = c.read_response()
+        assert r.status == 400 and r.body == b"400 Bad Request\n", r
+        got.append(("-", r))
+    assert wait_for(lambda: log.exists() and
+                    len(log.read_text().splitlines()) >= len(got), 3)
+    lines = log.read_text().splitlines()
+    assert len(lines) == len(got), lines
+    for (method, r), line in zip(got, lines):
+        want = [str(r.status), str(len(r.raw_head) + len(r.body)),
+                str(len(r.body))]
+        assert line.split()[1:] == want, (line, r, r.raw_head)
+    assert lines[2].split()[3] == "0" and lines[4].split()[3] == "70000"
+
+
 def test_access_format_times(vane_factory, backend, tmp_path):
     log = tmp_path / "access.log"
     v = vane_factory([backend.address], access_log=str(log),

@@ -118,10 +118,10 @@ START_TEST(every_variable)
 	expect("$request $request_method $request_uri $server_protocol "
 	    "$scheme", "{request}[ ]{request_method}[ ]{request_uri}[ ]"
 	    "{server_protocol}[ ]{scheme}");
-	expect("$status $bytes_sent $request_length $upstream_addr "
-	    "$upstream_response_time $request_time $cache_status "
-	    "$connection_requests $connection $request_id",
-	    "{status}[ ]{bytes_sent}[ ]"
+	expect("$status $bytes_sent $body_bytes_sent $request_length "
+	    "$upstream_addr $upstream_response_time $request_time "
+	    "$cache_status $connection_requests $connection $request_id",
+	    "{status}[ ]{bytes_sent}[ ]{body_bytes_sent}[ ]"
 	    "{request_length}[ ]{upstream_addr}[ ]{upstream_response_time}"
 	    "[ ]{request_time}[ ]{cache_status}[ ]{connection_requests}[ ]"
 	    "{connection}[ ]{request_id}");
@@ -132,11 +132,11 @@ END_TEST
 START_TEST(default_format)
 {
 	expect("$remote_addr - - [$time_local] \"$request\" $status "
-	    "$bytes_sent \"$http_referer\" \"$http_user_agent\" "
+	    "$body_bytes_sent \"$http_referer\" \"$http_user_agent\" "
 	    "upstream=$upstream_addr ut=$upstream_response_time "
 	    "rt=$request_time cache=$cache_status",
 	    "{remote_addr}[ - - []{time_local}[] \"]{request}[\" ]{status}"
-	    "[ ]{bytes_sent}[ \"]{http:referer}[\" \"]{http:user-agent}"
+	    "[ ]{body_bytes_sent}[ \"]{http:referer}[\" \"]{http:user-agent}"
 	    "[\" upstream=]{upstream_addr}[ ut=]{upstream_response_time}"
 	    "[ rt=]{request_time}[ cache=]{cache_status}");
 }
