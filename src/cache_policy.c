@@ -1569,9 +1569,24 @@ cache_vary_star(const char *respbuf, const struct http_msg *resp)
 }
 
 /*
+ * Fields whose whole value is case-insensitive by its grammar: codings
+ * (RFC 9110 §8.4.1), charsets (§8.3.2), language ranges (RFC 4647 §2) and
+ * the "q" of their weights (§12.4.2). Order is kept: with equal weights,
+ * servers break the tie by it.
+ */
+static int
+vary_folds(const char *name, size_t n)
+{
+	return (ieqn(name, n, "Accept-Encoding", 15) ||
+	    ieqn(name, n, "Accept-Language", 15) ||
+	    ieqn(name, n, "Accept-Charset", 14));
+}
+
+/*
  * The request's normalised value of field name[0..n): every line's value
  * in order, joined with ","; OWS next to a comma dropped, other OWS runs
- * made one SP. Returns the length, -1 if it does not fit, -2 if absent.
+ * made one SP; lowercased where vary_folds says case means nothing.
+ * Returns the length, -1 if it does not fit, -2 if absent.
  */
 static int
 vary_value(char *out, size_t cap, const char *buf, const struct http_msg *m,
@@ -1580,7 +1595,8 @@ vary_value(char *out, size_t cap, const char *buf, const struct http_msg *m,
 	const char	*v;
 	size_t		 vl, pos = 0, k;
 	uint32_t	 i;
-	int		 found = 0, sp;
+	int		 found = 0, sp, fold = vary_folds(name, n);
+	char		 c;
 
 	for (i = 0; i < m->nfields; i++) {
 		if (!ieqn(buf + m->fields[i].name.off, m->fields[i].name.len,
@@ -1600,7 +1616,8 @@ vary_value(char *out, size_t cap, const char *buf, const struct http_msg *m,
 			    put(out, cap, &pos, " ", 1) == -1)
 				return (-1);
 			sp = 0;
-			if (put(out, cap, &pos, v + k, 1) == -1)
+			c = fold ? (char)lower((unsigned char)v[k]) : v[k];
+			if (put(out, cap, &pos, &c, 1) == -1)
 				return (-1);
 		}
 	}

@@ -571,18 +571,26 @@ def test_vary_variants_side_by_side(cv, backend, name):
 
 
 def test_vary_values_normalised(cv, backend, name):
-    """Whitespace around commas in a list value is not a different variant
-    (RFC 9111 §4.1 lets caches normalise); an absent field is its own."""
+    """Whitespace around commas in a list value, and the case of a value
+    whose grammar ignores case, make no different variant (RFC 9111 §4.1
+    lets caches normalise); an absent field is its own."""
     p = path(name, cc="max-age=60", vary="Accept-Language")
     r1 = get(cv, p, headers={"Accept-Language": "en, fr"})
     assert_stored_miss(r1)
     r2 = get(cv, p, headers={"Accept-Language": "en,fr"})
     assert_hit(r2)
     assert r2.content == r1.content
+    # Language ranges are case-insensitive (RFC 4647 §2); their order
+    # is not: a server breaks ties between equal weights with it.
+    r4 = get(cv, p, headers={"Accept-Language": "EN ,Fr"})
+    assert_hit(r4)
+    assert r4.content == r1.content
+    r5 = get(cv, p, headers={"Accept-Language": "fr, en"})
+    assert cache_status(r5).get("fwd") == "vary-miss"
     r3 = get(cv, p)             # no Accept-Language at all
     assert cache_status(r3).get("fwd") == "vary-miss"
     assert r3.json()["lang"] is None
-    assert calls(backend, name) == 2
+    assert calls(backend, name) == 3
 
 
 def test_head_and_invalidation_with_variants(cv, backend, name):
