@@ -26,6 +26,7 @@
 #include "http_msg.h"
 #include "listener.h"
 #include "log.h"
+#include "proxy_proto.h"
 #include "tls.h"
 #include "tunnel.h"
 #include "upool.h"
@@ -87,7 +88,7 @@ void
 client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
     const struct lsock *ls)
 {
-	int tls = ls->tls;
+	int tls = ls->tls && !ls->proxy_protocol;
 	struct tls_conn *tc = NULL;
 	struct client *c;
 	int one = 1;
@@ -106,6 +107,7 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 	c->magic = CLIENT_MAGIC;
 	c->w = w;
 	format_host(sa, c->ip, sizeof(c->ip));
+	c->port = (uint16_t)sockaddr_port(sa);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	if ((c->uhead = evbuffer_new()) == NULL)
 		goto fail;
@@ -129,8 +131,14 @@ client_accept(struct worker *w, int fd, struct sockaddr *sa, int salen,
 	c->lfields = ls->fields;
 	c->io.in_high = client_in_high(c->w->cfg);
 	/* The first request's head must arrive within client_header of
-	 * the accept, not of its first byte (nginx does the same). */
+	 * the accept, not of its first byte (nginx does the same); so must
+	 * a PROXY header, which vane reads from the socket itself, before
+	 * any TLS (client_proxy_header). */
 	c->state = CS_IDLE;
+	if (ls->proxy_protocol) {
+		c->state = CS_PROXY;
+		io_pause(&c->io);
+	}
 	client_phase(c, c->w->cfg->timeouts_client_header);
 	TAILQ_INSERT_TAIL(&w->clients, c, entry);
 	w->nclients++;
@@ -299,7 +307,8 @@ client_shutdown(struct client *c)
 		client_close(c, "shutting down: background request abandoned");
 		return;
 	}
-	if (c->state == CS_IDLE && evbuffer_get_length(c->io.in) == 0)
+	if ((c->state == CS_IDLE && evbuffer_get_length(c->io.in) == 0) ||
+	    c->state == CS_PROXY)
 		client_close(c, "shutting down");
 	else
 		c->keepalive = 0;
@@ -550,18 +559,9 @@ put_s(char *p, const char *s, size_t max)
 static char *
 put_port(char *p, const struct client *c)
 {
-	struct sockaddr_storage ss;
-	socklen_t len = sizeof(ss);
-
-	/* Asked only when the format names it: one syscall a line. */
-	if (getpeername(c->io.fd, (struct sockaddr *)&ss, &len) == -1)
+	if (c->bg)
 		return (put_pad(p, lf_dash, 1));
-	if (ss.ss_family == AF_INET6)
-		return (put_u(p,
-		    ntohs(((struct sockaddr_in6 *)&ss)->sin6_port)));
-	if (ss.ss_family == AF_INET)
-		return (put_u(p, ntohs(((struct sockaddr_in *)&ss)->sin_port)));
-	return (put_pad(p, lf_dash, 1));
+	return (put_u(p, c->port));
 }
 
 /*
@@ -1493,6 +1493,64 @@ client_pump_request(struct client *c)
 		io_pause(&c->io);
 }
 
+/*
+ * listen.proxy_protocol: the header the balancer sends first. It is
+ * peeked at, and only its own bytes are taken from the socket: what
+ * follows may be a TLS ClientHello, which OpenSSL must read itself.
+ * The io stays paused (reads nothing) until the header is done.
+ */
+static void
+client_proxy_header(struct client *c)
+{
+	unsigned char buf[PP_MAX];
+	struct pp_result r;
+	ssize_t n;
+	int len;
+
+	n = recv(c->io.fd, buf, sizeof(buf), MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
+	    errno == EINTR))
+		return;
+	if (n == -1) {
+		client_close(c, strerror(errno));
+		return;
+	}
+	len = pp_parse(buf, (size_t)n, &r);
+	if (len == 0 && n > 0 && !c->io.rdhup)
+		return;		/* the rest comes with the next edge */
+	if (len <= 0) {
+		if (n > 0) {
+			c->w->st.connections_proxy_bad++;
+			log_info("client %s: %s PROXY protocol header", c->ip,
+			    len == 0 ? "closed in the middle of its" :
+			    "not a valid");
+		}
+		client_close(c, "no valid PROXY header");
+		return;
+	}
+	if (recv(c->io.fd, buf, (size_t)len, 0) != len) {
+		client_close(c, "could not take the PROXY header");
+		return;
+	}
+	if (r.has_addr) {
+		format_host((struct sockaddr *)&r.src, c->ip, sizeof(c->ip));
+		c->port = (uint16_t)sockaddr_port((struct sockaddr *)&r.src);
+	}
+	c->state = CS_IDLE;
+	if (c->ls->tls) {
+		struct tls_conn *tc = tls_conn_new(c->w->gen->tls, c->io.fd,
+		    &c->w->st, c->ls->index);
+
+		if (tc == NULL) {
+			client_close(c, "out of memory starting TLS");
+			return;
+		}
+		io_start_tls(&c->io, tc);
+		c->tls = 1;
+	}
+	io_resume(&c->io);
+}
+
 static void
 client_on_io(void *arg)
 {
@@ -1507,6 +1565,9 @@ client_on_io(void *arg)
 	if (c->w->retiring && c->state == CS_IDLE && client_move(c))
 		return;
 	switch (c->state) {
+	case CS_PROXY:
+		client_proxy_header(c);
+		break;
 	case CS_IDLE:
 	case CS_HEAD:
 		if (evbuffer_get_length(c->io.in) > 0)
@@ -1602,6 +1663,11 @@ client_on_timer(void *arg)
 	}
 	c->phase_deadline = 0;
 	switch (c->state) {
+	case CS_PROXY:
+		c->w->st.connections_proxy_bad++;
+		log_info("client %s: no PROXY protocol header in time", c->ip);
+		client_close(c, "PROXY header timeout");
+		return;
 	case CS_IDLE:
 		if (c->io.handshaking) {
 			c->w->st.tls_fail_timeout++;

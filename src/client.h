@@ -51,6 +51,7 @@ struct uconn;
 
 enum client_state {
 	CS_IDLE = 0,	/* waiting for the first byte of a request */
+	CS_PROXY,	/* waiting for the PROXY protocol header */
 	CS_HEAD,	/* reading a request head */
 	CS_FORWARD,	/* request being forwarded, response not complete */
 	CS_CLOSING,	/* flushing the last bytes before closing */
@@ -67,6 +68,7 @@ struct client {
 	struct ltimer		 timer;
 	uint64_t		 phase_deadline;	/* header/body/idle/linger; 0: none */
 	char			 ip[INET6_ADDRSTRLEN];
+	uint16_t		 port;		/* the client's (PROXY header's) */
 	unsigned		 closed:1;
 	unsigned		 keepalive:1;	/* connection persists after this response */
 	unsigned		 bg:1;		/* a background request: no connection */

@@ -169,8 +169,9 @@ summary_listen(FILE *fp, const struct config *cfg)
 		tls |= ln->tls;
 		if (i >= SUMMARY_MAX)
 			continue;
-		fprintf(fp, "  %-24s %s%s%s%s\n", ln->address.text,
+		fprintf(fp, "  %-24s %s%s%s%s%s\n", ln->address.text,
 		    ln->tls ? "tls" : "plain",
+		    ln->proxy_protocol ? ", PROXY protocol" : "",
 		    ln->redirect_https ? ", redirects to https" : "",
 		    ln->hsts != NULL ? ", hsts" : "",
 		    ln->client_ca != NULL ? ", client certificates" : "");

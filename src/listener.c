@@ -96,6 +96,7 @@ listeners_open(const struct config *cfg, int nworkers, struct lsock *old,
 		ls[n].tls = l->tls;
 		ls[n].index = i;
 		ls[n].redirect_https = l->redirect_https;
+		ls[n].proxy_protocol = l->proxy_protocol;
 		ls[n].https_port = https_port;
 		if (l->hsts != NULL)
 			snprintf(ls[n].fields, sizeof(ls[n].fields),

@@ -35,6 +35,7 @@ struct lsock {
 	int	 tls;		/* speak TLS (listen.tls) */
 	int	 index;		/* in cfg->listen */
 	int	 redirect_https;	/* answer with a redirect to https */
+	int	 proxy_protocol;	/* connections start with a PROXY header */
 	int	 https_port;	/* the first TLS listener's port, or 443 */
 	char	 fields[320];	/* field lines every response gets (HSTS) */
 	struct lstats *st;

@@ -9,7 +9,7 @@
 # Environment: srcdir, the top source directory (make check sets it).
 
 : "${srcdir:=.}"
-pure="http_parse.c http_msg.c cache_policy.c balance.c config.c
+pure="http_parse.c http_msg.c proxy_proto.c cache_policy.c balance.c config.c
 	config_check.c util.c
 	log.c log_format.c stats.c store_codec.c"
 status=0

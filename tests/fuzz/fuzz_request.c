@@ -7,6 +7,9 @@
  * written for a backend (as a protocol switch when it asks for one, with
  * a request ID), and the rest of the input (or all of it) goes
  * through the chunked parser whole and split, which must agree too.
+ * The input also goes to the PROXY protocol parser, which comes before
+ * the request on a listener that takes it: whole, and cut one byte
+ * before the end of a header it accepts (which must ask for more).
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,11 +17,30 @@
 
 #include "http_msg.h"
 #include "http_parse.h"
+#include "proxy_proto.h"
 #include "fuzz_common.h"
 
 #define NFIELDS	64
 
 int	LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static void
+proxy_check(const uint8_t *data, size_t size)
+{
+	struct pp_result	 r;
+	int			 n;
+
+	n = pp_parse(data, size, &r);
+	if (n < -1 || (size_t)(n > 0 ? n : 0) > size || n > PP_MAX)
+		abort();
+	if (n <= 0)
+		return;
+	if (r.has_addr && r.src.ss_family != AF_INET &&
+	    r.src.ss_family != AF_INET6)
+		abort();
+	if (pp_parse(data, (size_t)n - 1, &r) != 0)
+		abort();
+}
 
 static void
 write_check(const char *buf, const struct http_msg *m)
@@ -58,6 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	buf = malloc(size > 0 ? size : 1);
 	memcpy(buf, data, size);
+	proxy_check(data, size);
 	http_msg_init(&a, fa, NFIELDS);
 	http_msg_init(&b, fb, NFIELDS);
 	ra = head_check(http_parse_request, data, size, &lim, &a, &b, &seed);

@@ -30,7 +30,7 @@ for t in fuzz_request fuzz_response fuzz_store_codec; do
 		# store.c streams bodies into evbuffers: libevent to link.
 		srcs="store_codec.c store.c cache_policy.c http_parse.c"
 		libs=-levent ;;
-	*)	srcs="http_parse.c http_msg.c"
+	*)	srcs="http_parse.c http_msg.c proxy_proto.c"
 		libs= ;;
 	esac
 	if ! "$cc" -g -O1 -fsanitize=fuzzer,address,undefined -I"$top/src" \

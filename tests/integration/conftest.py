@@ -10,6 +10,7 @@
 Run only with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 Every wait here is bounded; every process is stopped by its own PID.
 """
+import json
 import os
 import signal
 import socket
@@ -27,7 +28,7 @@ REPO = HERE.parents[1]
 PYTHON = "/usr/bin/python3"
 
 sys.path.insert(0, str(HERE))
-from httpraw import RawConn  # noqa: E402
+from httpraw import RawConn, request  # noqa: E402
 
 SANITIZER_MARKS = ("ERROR: AddressSanitizer", "runtime error:",
                    "LeakSanitizer", "ERROR: ThreadSanitizer",
@@ -56,6 +57,15 @@ def free_port():
         return s.getsockname()[1]
     finally:
         s.close()
+
+
+def admin_stats(port, timeout=10.0):
+    """GET /stats on the admin listener at port, parsed."""
+    with RawConn(port, timeout=timeout) as c:
+        c.send(request("GET", "/stats", host="admin"))
+        r = c.read_response()
+    assert r.status == 200, r
+    return json.loads(r.body)
 
 
 def wait_port(port, timeout, proc=None):

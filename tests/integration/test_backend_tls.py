@@ -22,8 +22,9 @@ import time
 import pytest
 import requests
 
-from conftest import UvicornBackend, free_port, openssl, vane_bin
-from httpraw import RawConn, request
+from conftest import (UvicornBackend, admin_stats, free_port, openssl,
+                      vane_bin)
+from httpraw import request
 
 TIMEOUT = 10
 
@@ -89,11 +90,7 @@ class TV:
             return c.read_response()
 
     def stats(self):
-        with RawConn(self.admin_port, timeout=TIMEOUT) as c:
-            c.send(request("GET", "/stats", host="admin"))
-            r = c.read_response()
-        assert r.status == 200
-        return json.loads(r.body)
+        return admin_stats(self.admin_port, timeout=TIMEOUT)
 
     def backend(self):
         return self.stats()["backend"]

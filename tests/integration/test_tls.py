@@ -17,7 +17,7 @@ import time
 
 import pytest
 
-from conftest import free_port, openssl, vane_bin
+from conftest import admin_stats, free_port, openssl, vane_bin
 from httpraw import RawConn, request
 
 TIMEOUT = 10
@@ -69,11 +69,7 @@ class TlsVane:
             extra)
 
     def stats(self):
-        with RawConn(self.admin_port, timeout=TIMEOUT) as c:
-            c.send(request("GET", "/stats", host="admin"))
-            r = c.read_response()
-        assert r.status == 200
-        return json.loads(r.body)
+        return admin_stats(self.admin_port, timeout=TIMEOUT)
 
     def tls(self):
         return self.stats()["tls"]
