@@ -1507,9 +1507,10 @@ client_proxy_header(struct client *c)
 	ssize_t n;
 	int len;
 
-	n = recv(c->io.fd, buf, sizeof(buf), MSG_PEEK);
-	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK ||
-	    errno == EINTR))
+	do
+		n = recv(c->io.fd, buf, sizeof(buf), MSG_PEEK);
+	while (n == -1 && errno == EINTR);
+	if (n == -1 && (errno == EAGAIN || errno == EWOULDBLOCK))
 		return;
 	if (n == -1) {
 		client_close(c, strerror(errno));
