@@ -932,19 +932,21 @@ escape16(const char *s)
 }
 
 /*
- * Copy n bytes for a quoted log field: '"', '\\' and bytes outside
- * printable ASCII are escaped (\xHH), so a request cannot forge the rest
- * of an access-log line. Stops before overrunning end; returns the end.
- * Eight plain bytes are copied at a time: byte by byte, this was most of
- * the cost of logging a User-Agent.
+ * Copy *n bytes for a quoted log field, escaped so that a request cannot
+ * forge the rest of an access-log line: '"', '\\' and bytes outside
+ * printable ASCII become \xHH, or with json (log.access_escape) \" and
+ * \\ and \u00HH, what a JSON string may hold. Stops before overrunning
+ * end, leaving in *n the bytes taken (fewer than asked: cut); returns the
+ * end of the output. Eight or sixteen plain bytes are copied at a time:
+ * byte by byte, this was most of the cost of logging a User-Agent.
  */
 static char *
-log_escape(char *p, const char *end, const char *s, size_t n)
+log_escape(char *p, const char *end, const char *s, size_t *np, int json)
 {
 	static const char hex[] = "0123456789abcdef";
 	unsigned char ch;
 	uint64_t x;
-	size_t i = 0, stop, k;
+	size_t i = 0, stop, k, n = *np;
 
 	while (i < n) {
 		stop = n;
@@ -977,18 +979,33 @@ log_escape(char *p, const char *end, const char *s, size_t n)
 			if (ch >= 0x20 && ch < 0x7f && ch != '"' &&
 			    ch != '\\') {
 				if (end - p < 1)
-					return (p);
+					goto cut;
 				*p++ = (char)ch;
-				continue;
+			} else if (json && (ch == '"' || ch == '\\')) {
+				if (end - p < 2)
+					goto cut;
+				*p++ = '\\';
+				*p++ = (char)ch;
+			} else if (json) {
+				if (end - p < 6)
+					goto cut;
+				memcpy(p, "\\u00", 4);
+				p[4] = hex[ch >> 4];
+				p[5] = hex[ch & 15];
+				p += 6;
+			} else {
+				if (end - p < 4)
+					goto cut;
+				*p++ = '\\';
+				*p++ = 'x';
+				*p++ = hex[ch >> 4];
+				*p++ = hex[ch & 15];
 			}
-			if (end - p < 4)
-				return (p);
-			*p++ = '\\';
-			*p++ = 'x';
-			*p++ = hex[ch >> 4];
-			*p++ = hex[ch & 15];
 		}
 	}
+	return (p);
+cut:
+	*np = i;
 	return (p);
 }
 
@@ -1000,15 +1017,17 @@ log_field_copy(struct client *c, int k, size_t *used, const char *v,
     size_t n)
 {
 	char *out = c->logh + *used, *p;
-	size_t cap = sizeof(c->logh) - LF_PAD - *used;
+	size_t cap = sizeof(c->logh) - LF_PAD - *used, taken;
 
 	/* Room for what fits and "...": LF_FIELD_MAX at most. */
 	if (cap > LF_FIELD_MAX + 1)
 		cap = LF_FIELD_MAX + 1;
 	if (cap < 4)
 		return;		/* no room: LOGH_NONE, "-" */
-	p = log_escape(out, out + cap - 4, v, n);
-	if (p == out + cap - 4) {
+	taken = n;
+	p = log_escape(out, out + cap - 4, v, &taken,
+	    c->w->cfg->log_access_escape == LOG_ESC_JSON);
+	if (taken < n) {
 		memcpy(p, "...", 3);
 		p += 3;
 	}
@@ -1065,13 +1084,15 @@ client_logline(struct client *c, const char *buf)
 	/* Room for the "..." and " HTTP/1.x" with its NUL, in the
 	 * LF_REQUEST_MAX bytes $request may have. */
 	char *end = c->logline + LF_REQUEST_MAX - 14;
+	int json = c->w->cfg->log_access_escape == LOG_ESC_JSON;
+	size_t n = m->method_s.len > 32 ? 32 : m->method_s.len;
 
-	p = log_escape(p, end, buf + m->method_s.off,
-	    m->method_s.len > 32 ? 32 : m->method_s.len);
+	p = log_escape(p, end, buf + m->method_s.off, &n, json);
 	c->logm_len = (uint16_t)(p - c->logline);
 	*p++ = ' ';
-	p = log_escape(p, end, buf + m->target.off, tl);
-	if (tl < m->target.len || p == end) {
+	n = tl;
+	p = log_escape(p, end, buf + m->target.off, &n, json);
+	if (tl < m->target.len || n < tl) {
 		memcpy(p, "...", 3);
 		p += 3;
 	}

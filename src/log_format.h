@@ -42,6 +42,9 @@ enum lf_var {
 /* Request fields a format may name ($http_NAME, $host): each one is
  * copied aside while the request head is at hand, escaped, at most
  * LF_FIELD_MAX bytes ("..." included). */
+/* log.access_escape, in the order of its values in options.def. */
+enum log_escape_mode { LOG_ESC_DEFAULT = 0, LOG_ESC_JSON };
+
 #define LF_MAX_FIELDS	8
 #define LF_FIELD_MAX	159
 /* The longest value of each variable: the request line (and so each of

@@ -453,7 +453,7 @@ def _val(v):
 def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
               level="info", extra="", workers=1, more_listen=(),
               access_log=None, backend_opts="", server_opts=None,
-              access_format=None):
+              access_format=None, access_escape=None):
     """server_opts: {address: {"weight": 3, "max_conns": 2}}, options of
     single servers in backends.servers (the others get none). more_listen:
     addresses, or (address, 'tls = true; ...') for listeners with
@@ -480,11 +480,13 @@ def make_conf(port, servers, timeouts=None, limits=None, keepalive=64,
                                           for k, v in t.items()) +
         "limits = { %s };\n" % " ".join("%s = %s;" % (k, _val(v))
                                         for k, v in lim.items()) +
-        'log = { level = "%s";%s%s };\n' % (
+        'log = { level = "%s";%s%s%s };\n' % (
             level, ' access = "%s";' % access_log if access_log else "",
             ' access_format = "%s";' % access_format.replace(
                 "\\", "\\\\").replace('"', '\\"')
-            if access_format is not None else "") +
+            if access_format is not None else "",
+            ' access_escape = "%s";' % access_escape
+            if access_escape else "") +
         extra)
 
 

@@ -1,5 +1,6 @@
 """Operating vane: the access log and SIGUSR1, SIGHUP, the pidfile and
 vane -s, the shutdown bound, start-up failures, several listeners."""
+import json
 import os
 import re
 import signal
@@ -150,6 +151,40 @@ def test_access_log_bytes_sent(vane_factory, backend, tmp_path):
                 str(len(r.body))]
         assert line.split()[1:] == want, (line, r, r.raw_head)
     assert lines[2].split()[3] == "0" and lines[4].split()[3] == "70000"
+
+
+def test_access_log_json(vane_factory, backend, tmp_path):
+    """log.access_escape = "json": a JSON format stays valid JSON whatever
+    the request held (quotes, backslashes, tabs, bytes above 0x7f), and
+    each value reads back as sent, byte for code point."""
+    log = tmp_path / "access.log"
+    v = vane_factory([backend.address], access_log=str(log),
+                     access_escape="json",
+                     access_format='{"r":"$request","ua":"$http_user_agent",'
+                     '"ref":"$http_referer","s":$status,'
+                     '"b":$body_bytes_sent,"rt":$request_time}')
+    ua = b'a "quoted" \\path\\ \ttab caf\xc3\xa9 \xff'
+    target = b'/status/404?q="x"\\y'
+    with RawConn(v.port) as c:
+        c.send(b"GET " + target + b" HTTP/1.1\r\nHost: h\r\n"
+               b"User-Agent: " + ua + b"\r\n\r\n")
+        r = c.read_response()
+    if r.status == 400:
+        target = b"/status/404"     # a '"' in the target may be refused
+        with RawConn(v.port) as c:
+            c.send(b"GET " + target + b" HTTP/1.1\r\nHost: h\r\n"
+                   b"User-Agent: " + ua + b"\r\n\r\n")
+            r = c.read_response()
+    assert r.status == 404
+    assert wait_for(lambda: log.exists() and
+                    log.read_text().endswith("\n"), 3)
+    line = log.read_text().splitlines()[-1]
+    doc = json.loads(line)
+    assert doc["ua"] == ua.decode("latin-1"), (line, doc["ua"])
+    assert doc["r"] == "GET %s HTTP/1.1" % target.decode("latin-1")
+    assert doc["ref"] == "-" and doc["s"] == 404
+    assert doc["b"] == len(r.body) and doc["rt"] >= 0
+    assert "\\u0009" in line and "\\u00ff" in line and '\\"' in line
 
 
 def test_access_format_times(vane_factory, backend, tmp_path):
