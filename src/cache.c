@@ -405,6 +405,14 @@ plain_hit(const char *buf, const struct http_msg *m)
 	return (1);
 }
 
+/* How variants are told apart: as the request went to the backend. */
+static int
+vary_flags(const struct client *c)
+{
+	return (c->w->cfg->cache_normalize_accept_encoding ? CACHE_VARY_AE :
+	    0);
+}
+
 static void
 lookup_cb(void *arg, struct store_hit *hit)
 {
@@ -427,7 +435,7 @@ lookup_cb(void *arg, struct store_hit *hit)
 			continue;
 		seen = 1;
 		if (cache_vary_match((const char *)o->vary, o->vary_len,
-		    lc->buf, m)) {
+		    lc->buf, m, vary_flags(c))) {
 			chosen = o;
 			break;
 		}
@@ -1439,7 +1447,8 @@ stream_fits(struct client *c, struct cstream *s, struct http_msg *rq,
 {
 	struct cache_tx *t = &c->cache;
 
-	if (!cache_vary_match(s->vary, s->vary_len, t->reqhead, rq))
+	if (!cache_vary_match(s->vary, s->vary_len, t->reqhead, rq,
+	    vary_flags(c)))
 		return (0);
 	cache_decide(d, &s->meta, t->reqhead, rq, now_wall());
 	return (d->what == CACHE_SERVE_FRESH);
@@ -2376,7 +2385,7 @@ cache_response_head(struct client *c, const char *buf)
 	if (t->vary == NULL && (t->vary = malloc(CACHE_VARY_MAX)) == NULL)
 		goto done;
 	if ((n = cache_vary_key(t->vary, CACHE_VARY_MAX, buf, r, t->reqhead,
-	    &rq)) < 0) {
+	    &rq, vary_flags(c))) < 0) {
 		t->detail = n == -2 ? "vary-star" : "vary-too-long";
 		goto done;
 	}

@@ -1590,13 +1590,28 @@ vary_folds(const char *name, size_t n)
  */
 static int
 vary_value(char *out, size_t cap, const char *buf, const struct http_msg *m,
-    const char *name, size_t n)
+    const char *name, size_t n, int flags)
 {
 	const char	*v;
 	size_t		 vl, pos = 0, k;
 	uint32_t	 i;
 	int		 found = 0, sp, fold = vary_folds(name, n);
 	char		 c;
+
+	if ((flags & CACHE_VARY_AE) && ieqn(name, n, "Accept-Encoding", 15)) {
+		switch (http_accept_gzip(buf, m)) {
+		case HAE_NONE:
+			return (-2);
+		case HAE_GZIP:
+			v = "gzip";
+			break;
+		default:
+			v = "identity";
+			break;
+		}
+		return (put(out, cap, &pos, v, strlen(v)) == -1 ? -1 :
+		    (int)pos);
+	}
 
 	for (i = 0; i < m->nfields; i++) {
 		if (!ieqn(buf + m->fields[i].name.off, m->fields[i].name.len,
@@ -1652,7 +1667,7 @@ vary_seen(const char *buf, const struct http_msg *m, int fi, size_t upto,
 int
 cache_vary_key(char *out, size_t cap, const char *respbuf,
     const struct http_msg *resp, const char *reqbuf,
-    const struct http_msg *req)
+    const struct http_msg *req, int flags)
 {
 	const char	*v, *mem;
 	size_t		 vl, pos, ml, o = 0, k;
@@ -1677,7 +1692,7 @@ cache_vary_key(char *out, size_t cap, const char *respbuf,
 			if (o < cap) {
 				out[o] = ':';
 				r = vary_value(out + o + 1, cap - o - 1,
-				    reqbuf, req, mem, ml);
+				    reqbuf, req, mem, ml, flags);
 				if (r == -1)
 					return (-1);
 				if (r >= 0)
@@ -1692,7 +1707,7 @@ cache_vary_key(char *out, size_t cap, const char *respbuf,
 
 int
 cache_vary_match(const char *key, size_t len, const char *reqbuf,
-    const struct http_msg *req)
+    const struct http_msg *req, int flags)
 {
 	char		 tmp[4096];
 	size_t		 i = 0, st, nl, vs;
@@ -1705,7 +1720,8 @@ cache_vary_match(const char *key, size_t len, const char *reqbuf,
 		nl = i - st;
 		if (i >= len)
 			return (0);	/* malformed key */
-		r = vary_value(tmp, sizeof(tmp), reqbuf, req, key + st, nl);
+		r = vary_value(tmp, sizeof(tmp), reqbuf, req, key + st, nl,
+		    flags);
 		if (r == -1)
 			return (0);	/* too long to compare: no match */
 		if (key[i] == '\n') {

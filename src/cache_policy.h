@@ -483,7 +483,11 @@ int	cache_vary_star(const char *respbuf, const struct http_msg *resp);
  */
 int	cache_vary_key(char *out, size_t cap, const char *respbuf,
 	    const struct http_msg *resp, const char *reqbuf,
-	    const struct http_msg *req);
+	    const struct http_msg *req, int flags);
+/* flags: Accept-Encoding is keyed as http_accept_gzip reduces it ("gzip",
+ * "identity" or absent), for requests forwarded with it reduced so
+ * (cache.normalize_accept_encoding). */
+#define CACHE_VARY_AE	0x1
 
 /*
  * 1 if a new request matches a stored variant whose secondary key (from
@@ -491,7 +495,7 @@ int	cache_vary_key(char *out, size_t cap, const char *respbuf,
  * than 4 KiB after normalisation never matches (no allocation here).
  */
 int	cache_vary_match(const char *key, size_t len, const char *reqbuf,
-	    const struct http_msg *req);
+	    const struct http_msg *req, int flags);
 
 /*
  * Invalidation (RFC 9111 §4.4).

@@ -1124,6 +1124,18 @@ client_build_uhead(struct client *c, const char *buf)
 	fwd.upgrade = c->upgrade;
 	fwd.id_field = c->w->cfg->backends_request_id;
 	fwd.id = c->reqid;
+	fwd.accept_encoding = NULL;
+	if (vane.store != NULL && c->w->cfg->cache_normalize_accept_encoding)
+		switch (http_accept_gzip(buf, &c->req)) {
+		case HAE_GZIP:
+			fwd.accept_encoding = "gzip";
+			break;
+		case HAE_IDENTITY:
+			fwd.accept_encoding = "identity";
+			break;
+		case HAE_NONE:
+			break;
+		}
 	fwd.host = NULL;
 	if (c->req.host < 0 && c->req.form != HT_ABSOLUTE) {
 		/* HTTP/1.0 without Host: name the address the client

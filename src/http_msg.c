@@ -279,6 +279,8 @@ http_msg_request_size(const struct http_msg *req, const struct http_fwd *fwd)
 	    str_size(fwd->via) + str_size(fwd->host) +
 	    str_size(fwd->subject_field) + str_size(fwd->subject) +
 	    str_size(fwd->id_field) + str_size(fwd->id) +
+	    (fwd->accept_encoding != NULL ? 19 +
+	    strlen(fwd->accept_encoding) : 0) +
 	    (fwd->upgrade ? 32 : 0));
 }
 
@@ -360,7 +362,9 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 	for (i = 0; i < req->nfields; i++) {
 		if (request_drops(req, &req->fields[i]) ||
 		    is_named(buf, &req->fields[i], fwd->subject_field) ||
-		    is_named(buf, &req->fields[i], fwd->id_field))
+		    is_named(buf, &req->fields[i], fwd->id_field) ||
+		    (fwd->accept_encoding != NULL &&
+		    is_named(buf, &req->fields[i], "Accept-Encoding")))
 			continue;
 		if (req->fields[i].id == HH_CONTENT_LENGTH)
 			put_length(&w, buf, &req->fields[i],
@@ -381,6 +385,7 @@ http_msg_request(char *out, size_t outlen, const char *buf,
 	put_forwarded(&w, buf, req, fwd);
 	put_own(&w, fwd->subject_field, fwd->subject);
 	put_own(&w, fwd->id_field, fwd->id);
+	put_own(&w, "Accept-Encoding", fwd->accept_encoding);
 	if (req->framing == HF_CHUNKED)
 		PUT_LIT(&w, "Transfer-Encoding: chunked\r\n");
 	if (fwd->upgrade)

@@ -34,6 +34,9 @@ struct http_fwd {
 	 * fields of that name are dropped and "id_field: id" written. */
 	const char	*id_field;	/* NULL: none */
 	const char	*id;
+	/* Set: the request's Accept-Encoding fields are replaced by one
+	 * with this value (cache.normalize_accept_encoding). */
+	const char	*accept_encoding;
 };
 
 /*

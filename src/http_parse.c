@@ -276,6 +276,76 @@ span_is_token(const unsigned char *p, struct http_span s)
 	return (1);
 }
 
+/*
+ * The weight of a list element's parameters p[s, e) (after the coding):
+ * 1000 for none, 0-1000 for ";q=" with a valid qvalue (§12.4.2), -1 if
+ * malformed.
+ */
+static int
+ae_weight(const unsigned char *p, uint32_t s, uint32_t e)
+{
+	uint32_t	 i, nd;
+	int		 w;
+
+	while (s < e && is_ows(p[s]))
+		s++;
+	if (s == e)
+		return (1000);
+	if (p[s++] != ';')
+		return (-1);
+	while (s < e && is_ows(p[s]))
+		s++;
+	if (e - s < 3 || lower(p[s]) != 'q' || p[s + 1] != '=' ||
+	    (p[s + 2] != '0' && p[s + 2] != '1'))
+		return (-1);
+	w = (p[s + 2] - '0') * 1000;
+	i = s + 3;
+	if (i < e && p[i] == '.') {
+		for (i++, nd = 0; i < e && nd < 3 && is_digit(p[i]); i++, nd++)
+			w += (p[i] - '0') * (nd == 0 ? 100 : nd == 1 ? 10 : 1);
+	}
+	return (i == e && w <= 1000 ? w : -1);
+}
+
+enum http_ae
+http_accept_gzip(const char *buf, const struct http_msg *m)
+{
+	const unsigned char	*p = (const unsigned char *)buf;
+	const struct http_field	*f;
+	struct http_span	 el, c;
+	uint32_t		 i, k;
+	int			 found = 0, gzip = -1, star = -1, w;
+
+	for (i = 0; i < m->nfields; i++) {
+		f = &m->fields[i];
+		if (!http_span_eq(buf, f->name, "Accept-Encoding"))
+			continue;
+		found = 1;
+		k = f->value.off;
+		while (list_next(p, &k, f->value.off + f->value.len, &el)) {
+			for (c = el, c.len = 0; c.len < el.len &&
+			    p[c.off + c.len] != ';' && !is_ows(p[c.off + c.len]);
+			    c.len++)
+				;
+			if (c.len == 0 || !span_is_token(p, c) ||
+			    (w = ae_weight(p, c.off + c.len,
+			    el.off + el.len)) < 0)
+				continue;
+			/* The most specific element decides (§12.5.3). */
+			if (http_span_eq(buf, c, "gzip") ||
+			    http_span_eq(buf, c, "x-gzip"))
+				gzip = gzip > w ? gzip : w;
+			else if (c.len == 1 && p[c.off] == '*')
+				star = star > w ? star : w;
+		}
+	}
+	if (!found)
+		return (HAE_NONE);
+	if (gzip >= 0)
+		return (gzip > 0 ? HAE_GZIP : HAE_IDENTITY);
+	return (star > 0 ? HAE_GZIP : HAE_IDENTITY);
+}
+
 int
 http_upgrade_ok(const char *buf, const struct http_msg *m)
 {

@@ -173,6 +173,16 @@ enum http_framing	http_response_framing(const struct http_msg *resp,
  */
 int	http_upgrade_ok(const char *buf, const struct http_msg *m);
 
+/*
+ * What a request's Accept-Encoding says of gzip (RFC 9110 §12.5.3):
+ * HAE_NONE without the field, HAE_GZIP when "gzip", "x-gzip" or else "*"
+ * has a weight above 0, HAE_IDENTITY otherwise (an empty field, other
+ * codings only, gzip;q=0). An element with a malformed weight counts as
+ * not there.
+ */
+enum http_ae { HAE_NONE = 0, HAE_GZIP, HAE_IDENTITY };
+enum http_ae	http_accept_gzip(const char *buf, const struct http_msg *m);
+
 /* Status to answer for a parse error (400, 414, 431, 501, 505). */
 int	http_err_status(int err);
 /* Short text for a parse error, for logs ("bad Content-Length"). */

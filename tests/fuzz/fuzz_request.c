@@ -5,8 +5,9 @@
  * the input itself, each prefix in a fresh allocation (the buffer moves, as
  * it may at the caller); both must agree exactly. A parsed request is then
  * written for a backend (as a protocol switch when it asks for one, with
- * a request ID), and the rest of the input (or all of it) goes
- * through the chunked parser whole and split, which must agree too.
+ * a request ID and Accept-Encoding reduced), and the rest of the input
+ * (or all of it) goes through the chunked parser whole and split, which
+ * must agree too.
  * The input also goes to the PROXY protocol parser, which comes before
  * the request on a listener that takes it: whole, and cut one byte
  * before the end of a header it accepts (which must ask for more).
@@ -55,6 +56,16 @@ write_check(const char *buf, const struct http_msg *m)
 	fwd.upgrade = http_upgrade_ok(buf, m);
 	fwd.id_field = "X-Request-ID";
 	fwd.id = "0123456789abcdef0123456789abcdef";
+	switch (http_accept_gzip(buf, m)) {
+	case HAE_GZIP:
+		fwd.accept_encoding = "gzip";
+		break;
+	case HAE_IDENTITY:
+		fwd.accept_encoding = "identity";
+		break;
+	default:
+		break;
+	}
 	size = http_msg_request_size(m, &fwd);
 	out = malloc(size + 1);
 

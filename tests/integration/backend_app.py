@@ -15,6 +15,7 @@ import time
 
 from fastapi import FastAPI, Request, Response, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.middleware.gzip import GZipMiddleware
 
 NAME = os.environ.get("BACKEND_NAME", "backend")
 app = FastAPI()
@@ -352,3 +353,23 @@ async def cache_endpoint(request: Request, name: str):
                                  media_type="application/json")
     return Response(content=body, status_code=code, headers=headers,
                     media_type="application/json")
+
+
+# /gz/{name}: a sub-application behind Starlette's own GZipMiddleware, as
+# apps use it: gzip when the request's Accept-Encoding names it, and
+# "Vary: Accept-Encoding" on every answer. The body (over its 16-byte
+# threshold) tells the call number and the Accept-Encoding received.
+gz = FastAPI()
+gz.add_middleware(GZipMiddleware, minimum_size=16)
+_gz_calls = {}
+
+
+@gz.get("/{name}")
+async def gz_endpoint(request: Request, name: str):
+    _gz_calls[name] = _gz_calls.get(name, 0) + 1
+    return JSONResponse({"name": name, "n": _gz_calls[name],
+                         "ae": request.headers.get("accept-encoding")},
+                        headers={"Cache-Control": "max-age=60"})
+
+
+app.mount("/gz", gz)

@@ -12,6 +12,8 @@ share one uvicorn backend; each test starts its own vane, so its store
 starts empty.
 """
 import email.utils
+import gzip
+import json
 import re
 import threading
 import time
@@ -591,6 +593,68 @@ def test_vary_values_normalised(cv, backend, name):
     assert cache_status(r3).get("fwd") == "vary-miss"
     assert r3.json()["lang"] is None
     assert calls(backend, name) == 3
+
+
+def gz_get(v, name, ae):
+    """GET /gz/<name> (Starlette's GZipMiddleware) with Accept-Encoding ae
+    (None: no such field), raw: (response, the JSON body decoded)."""
+    hdrs = [("Accept-Encoding", ae)] if ae is not None else []
+    with v.conn() as c:
+        c.send(raw_request("GET", "/gz/" + name, headers=hdrs))
+        r = c.read_response()
+    assert r.status == 200, r
+    body = r.body
+    if r.header("content-encoding") == "gzip":
+        body = gzip.decompress(body)
+    return r, json.loads(body)
+
+
+def test_accept_encoding_reduced_to_gzip_or_identity(cv, backend, name):
+    """cache.normalize_accept_encoding (on by default): behind GZip
+    middleware (Vary: Accept-Encoding) every list that takes gzip shares
+    one stored copy, every other list the identity one; the backend is
+    asked with the reduced field, so the copy matches its key."""
+    r, doc = gz_get(cv, name, "gzip, deflate, br, zstd")
+    assert_stored_miss(r)
+    assert r.header("content-encoding") == "gzip"
+    assert "accept-encoding" in r.header("vary").lower()
+    assert doc["ae"] == "gzip" and doc["n"] == 1
+    r2, doc2 = gz_get(cv, name, "deflate, GZIP;q=0.5")
+    assert_hit(r2)
+    assert r2.body == r.body
+    r3, doc3 = gz_get(cv, name, "br")
+    assert cache_status(r3).get("fwd") == "vary-miss"
+    assert r3.header("content-encoding") is None
+    assert doc3["ae"] == "identity" and doc3["n"] == 2
+    r4, doc4 = gz_get(cv, name, "zstd, deflate")
+    assert_hit(r4)
+    assert doc4["n"] == 2
+    # Starlette sends its identity answer without Vary: stored so, it
+    # may answer any request, one without Accept-Encoding too.
+    r5, doc5 = gz_get(cv, name, None)
+    assert_hit(r5)
+    assert r5.header("content-encoding") is None and doc5["n"] == 2
+    # What the backend is sent, on a request the cache does not keep.
+    for ae, sent in (("br, gzip", ["gzip"]), ("br", ["identity"]),
+                     (None, [])):
+        with cv.conn() as c:
+            c.send(raw_request("GET", "/echo", headers=[
+                ("Accept-Encoding", ae)] if ae else []))
+            e = json.loads(c.read_response().body)
+        assert [v for k, v in e["headers"]
+                if k.lower() == "accept-encoding"] == sent, (ae, e)
+
+
+def test_accept_encoding_as_sent_when_normalising_is_off(vane_factory,
+                                                         backend, name):
+    v = vane_factory([backend.address],
+                     extra="cache = { normalize_accept_encoding = false; };\n")
+    r, doc = gz_get(v, name, "gzip, br")
+    assert_stored_miss(r)
+    assert doc["ae"] == "gzip, br"
+    r2, doc2 = gz_get(v, name, "gzip")
+    assert cache_status(r2).get("fwd") == "vary-miss"
+    assert doc2["ae"] == "gzip" and doc2["n"] == 2
 
 
 def test_head_and_invalidation_with_variants(cv, backend, name):

@@ -1522,6 +1522,7 @@ struct vk_case {
 	const char	*rs;
 	const char	*rq;
 	const char	*want;		/* NULL: Vary: * (-2) */
+	int		 flags;
 };
 
 static const struct vk_case vk_cases[] = {
@@ -1555,6 +1556,16 @@ static const struct vk_case vk_cases[] = {
 	    R200("Vary: accept-language, Accept-Charset\r\n"),
 	    GET("Accept-Language: en-US, De\r\nAccept-Charset: UTF-8\r\n"),
 	    "accept-language:en-us,de\naccept-charset:utf-8\n" },
+	{ "9110_12_5_3_ae_reduced_to_gzip", R200("Vary: Accept-Encoding\r\n"),
+	    GET("Accept-Encoding: gzip, deflate, br, zstd\r\n"),
+	    "accept-encoding:gzip\n", CACHE_VARY_AE },
+	{ "9110_12_5_3_ae_reduced_to_identity",
+	    R200("Vary: Accept-Encoding, Accept\r\n"),
+	    GET("Accept-Encoding: br\r\nAccept: a\r\n"),
+	    "accept-encoding:identity\naccept:a\n", CACHE_VARY_AE },
+	{ "9110_12_5_3_ae_absent_stays_absent",
+	    R200("Vary: Accept-Encoding\r\n"), GET(""), "accept-encoding\n",
+	    CACHE_VARY_AE },
 	{ "9111_4_1_vary_star", R200("Vary: *\r\n"), GET(""), NULL },
 	{ "9111_4_1_vary_star_among_names", R200("Vary: accept\r\n"
 	    "Vary: *, user-agent\r\n"), GET(""), NULL },
@@ -1567,7 +1578,8 @@ START_TEST(vary_key_table)
 	char			 out[512];
 	int			 n, small;
 
-	n = cache_vary_key(out, sizeof(out), r->buf, &r->m, q->buf, &q->m);
+	n = cache_vary_key(out, sizeof(out), r->buf, &r->m, q->buf, &q->m,
+	    c->flags);
 	if (c->want == NULL) {
 		ck_assert_msg(n == -2, "%s: %d", c->name, n);
 		return;
@@ -1575,11 +1587,13 @@ START_TEST(vary_key_table)
 	ck_assert_msg(n == (int)strlen(c->want) &&
 	    memcmp(out, c->want, (size_t)n) == 0, "%s: [%.*s]", c->name,
 	    n < 0 ? 0 : n, out);
-	ck_assert_msg(cache_vary_match(out, (size_t)n, q->buf, &q->m) == 1,
+	ck_assert_msg(cache_vary_match(out, (size_t)n, q->buf, &q->m,
+	    c->flags) == 1,
 	    "%s: own request does not match", c->name);
 	for (small = 0; small < n; small++)
 		ck_assert_msg(cache_vary_key(out, (size_t)small, r->buf, &r->m,
-		    q->buf, &q->m) == -1, "%s: fits in %d", c->name, small);
+		    q->buf, &q->m, c->flags) == -1, "%s: fits in %d", c->name,
+		    small);
 }
 END_TEST
 
@@ -1589,6 +1603,7 @@ struct vm_case {
 	const char	*stored_rq;
 	const char	*new_rq;
 	int		 want;
+	int		 flags;
 };
 
 #define VAE	R200("Vary: Accept-Encoding\r\n")
@@ -1638,6 +1653,23 @@ static const struct vm_case vm_cases[] = {
 	    R200("Vary: Accept, Accept-Language\r\n"),
 	    GET("Accept: a\r\nAccept-Language: fr\r\n"),
 	    GET("Accept-Language: fr\r\nAccept: a\r\n"), 1 },
+	{ "9110_12_5_3_ae_lists_accepting_gzip_match", VAE,
+	    GET("Accept-Encoding: gzip, deflate, br, zstd\r\n"),
+	    GET("Accept-Encoding: deflate,GZIP;q=0.8\r\n"), 1, CACHE_VARY_AE },
+	{ "9110_12_5_3_ae_star_accepts_gzip", VAE,
+	    GET("Accept-Encoding: gzip\r\n"),
+	    GET("Accept-Encoding: *\r\n"), 1, CACHE_VARY_AE },
+	{ "9110_12_5_3_ae_gzip_q0_is_identity", VAE,
+	    GET("Accept-Encoding: gzip\r\n"),
+	    GET("Accept-Encoding: gzip;q=0, *\r\n"), 0, CACHE_VARY_AE },
+	{ "9110_12_5_3_ae_identity_lists_match", VAE,
+	    GET("Accept-Encoding: br\r\n"),
+	    GET("Accept-Encoding: \r\n"), 1, CACHE_VARY_AE },
+	{ "9110_12_5_3_ae_absent_vs_identity", VAE, GET(""),
+	    GET("Accept-Encoding: identity\r\n"), 0, CACHE_VARY_AE },
+	{ "9111_4_1_ae_lists_differ_without_flag", VAE,
+	    GET("Accept-Encoding: gzip, br\r\n"),
+	    GET("Accept-Encoding: gzip\r\n"), 0, 0 },
 	{ "9111_4_1_other_fields_ignored", VAE,
 	    GET("Accept-Encoding: gzip\r\nCookie: a=1\r\n"),
 	    GET("Accept-Encoding: gzip\r\nCookie: a=2\r\n"), 1 },
@@ -1650,11 +1682,12 @@ START_TEST(vary_match_table)
 	char			 key[512];
 	int			 n;
 
-	n = cache_vary_key(key, sizeof(key), r->buf, &r->m, q1->buf, &q1->m);
+	n = cache_vary_key(key, sizeof(key), r->buf, &r->m, q1->buf, &q1->m,
+	    c->flags);
 	ck_assert_msg(n >= 0, "%s: key %d", c->name, n);
 	q2 = req(c->new_rq);
-	ck_assert_msg(cache_vary_match(key, (size_t)n, q2->buf, &q2->m) ==
-	    c->want, "%s", c->name);
+	ck_assert_msg(cache_vary_match(key, (size_t)n, q2->buf, &q2->m,
+	    c->flags) == c->want, "%s", c->name);
 }
 END_TEST
 
@@ -1662,9 +1695,9 @@ START_TEST(vary_match_malformed_key_9111_4_1)
 {
 	struct pm	*q = req(GET("Accept: a\r\n"));
 
-	ck_assert(cache_vary_match("accept:a", 8, q->buf, &q->m) == 0);
-	ck_assert(cache_vary_match("accept", 6, q->buf, &q->m) == 0);
-	ck_assert(cache_vary_match("accept:a\n", 9, q->buf, &q->m) == 1);
+	ck_assert(cache_vary_match("accept:a", 8, q->buf, &q->m, 0) == 0);
+	ck_assert(cache_vary_match("accept", 6, q->buf, &q->m, 0) == 0);
+	ck_assert(cache_vary_match("accept:a\n", 9, q->buf, &q->m, 0) == 1);
 }
 END_TEST
 

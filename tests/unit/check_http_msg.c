@@ -22,7 +22,8 @@ struct qcase {
 };
 
 #define FWD(ip, proto, close)	\
-	{ (ip), (proto), "vane", (close), NULL, NULL, NULL, 0, NULL, NULL }
+	{ (ip), (proto), "vane", (close), NULL, NULL, NULL, 0, NULL, NULL, \
+	    NULL }
 #define TAIL(ip, proto, host) "Via: 1.1 vane\r\nX-Forwarded-For: " ip "\r\n" \
 	"X-Forwarded-Proto: " proto "\r\nForwarded: for=" ip ";proto=" proto \
 	host "\r\n"
@@ -31,7 +32,7 @@ static const struct qcase qcases[] = {
 	{ "HTTP/1.0 without Host gets one, RFC 9112 §3.2",
 	    "GET /x HTTP/1.0\r\nAccept: */*\r\n\r\n",
 	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL, 0,
-	      NULL, NULL },
+	      NULL, NULL, NULL },
 	    "GET /x HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nAccept: */*\r\n"
 	    "Via: 1.0 vane\r\nX-Forwarded-For: 10.0.0.1\r\n"
 	    "X-Forwarded-Proto: http\r\nForwarded: for=10.0.0.1;proto=http"
@@ -39,10 +40,23 @@ static const struct qcase qcases[] = {
 	{ "a request with Host keeps it, fwd->host unused",
 	    "GET /x HTTP/1.0\r\nHost: a\r\n\r\n",
 	    { "10.0.0.1", "http", "vane", 0, "127.0.0.1:8080", NULL, NULL, 0,
-	      NULL, NULL },
+	      NULL, NULL, NULL },
 	    "GET /x HTTP/1.1\r\nHost: a\r\nVia: 1.0 vane\r\n"
 	    "X-Forwarded-For: 10.0.0.1\r\nX-Forwarded-Proto: http\r\n"
 	    "Forwarded: for=10.0.0.1;proto=http;host=a\r\n\r\n" },
+	{ "Accept-Encoding fields replaced by fwd->accept_encoding",
+	    "GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: br\r\nX: 1\r\n"
+	    "accept-encoding: gzip;q=0.5\r\n\r\n",
+	    { "10.0.0.1", "http", "vane", 0, NULL, NULL, NULL, 0, NULL, NULL,
+	      "gzip" },
+	    "GET / HTTP/1.1\r\nHost: a\r\nX: 1\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a")
+	    "Accept-Encoding: gzip\r\n\r\n" },
+	{ "Accept-Encoding kept without fwd->accept_encoding",
+	    "GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: br\r\n\r\n",
+	    FWD("10.0.0.1", "http", 0),
+	    "GET / HTTP/1.1\r\nHost: a\r\nAccept-Encoding: br\r\n"
+	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
 	{ "Max-Forwards of OPTIONS decremented, RFC 9110 §7.6.2",
 	    "OPTIONS * HTTP/1.1\r\nHost: a\r\nMax-Forwards: 10\r\n\r\n",
 	    FWD("10.0.0.1", "http", 0),
@@ -62,7 +76,7 @@ static const struct qcase qcases[] = {
 	    "GET / HTTP/1.1\r\nHost: a\r\nx-client-subject: CN=forged\r\n"
 	    "X-Bar: kept\r\nX-Client-Subject: CN=again\r\n\r\n",
 	    { "10.0.0.1", "https", "vane", 0, NULL, "X-Client-Subject",
-	      "CN=alice,O=Example", 0, NULL, NULL },
+	      "CN=alice,O=Example", 0, NULL, NULL, NULL },
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Bar: kept\r\n"
 	    TAIL("10.0.0.1", "https", ";host=a")
 	    "X-Client-Subject: CN=alice,O=Example\r\n\r\n" },
@@ -70,7 +84,7 @@ static const struct qcase qcases[] = {
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Client-Subject: CN=forged\r\n"
 	    "\r\n",
 	    { "10.0.0.1", "http", "vane", 0, NULL, "X-Client-Subject", NULL, 0,
-	      NULL, NULL },
+	      NULL, NULL, NULL },
 	    "GET / HTTP/1.1\r\nHost: a\r\n"
 	    TAIL("10.0.0.1", "http", ";host=a") "\r\n" },
 	{ "origin-form kept, forwarding fields added",
@@ -157,7 +171,7 @@ static const struct qcase qcases[] = {
 	{ "no peer, no proto: existing values pass, Via default name",
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Forwarded-For: 1.1.1.1\r\n"
 	    "Forwarded: for=x\r\n\r\n",
-	    { NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL, NULL },
+	    { NULL, NULL, NULL, 0, NULL, NULL, NULL, 0, NULL, NULL, NULL },
 	    "GET / HTTP/1.1\r\nHost: a\r\nVia: 1.1 vane\r\n"
 	    "X-Forwarded-For: 1.1.1.1\r\nForwarded: for=x\r\n\r\n" },
 	{ "CONNECT keeps authority-form",
@@ -176,7 +190,7 @@ static const struct qcase qcases[] = {
 	    "Upgrade: websocket\r\nX-Hop: 1\r\nSec-WebSocket-Key: k==\r\n"
 	    "Upgrade: foo/2\r\nSec-WebSocket-Version: 13\r\n\r\n",
 	    { "10.0.0.1", "http", "vane", 1, NULL, NULL, NULL, 1, NULL,
-	      NULL },
+	      NULL, NULL },
 	    "GET /ws HTTP/1.1\r\nHost: a\r\nSec-WebSocket-Key: k==\r\n"
 	    "Sec-WebSocket-Version: 13\r\n"
 	    TAIL("10.0.0.1", "http", ";host=a")
@@ -185,7 +199,7 @@ static const struct qcase qcases[] = {
 	    "GET / HTTP/1.1\r\nHost: a\r\nx-request-id: bad id\r\n"
 	    "X-Bar: kept\r\nX-Request-ID: again\r\n\r\n",
 	    { "10.0.0.1", "http", "vane", 0, NULL, NULL, NULL, 0,
-	      "X-Request-ID", "0123456789abcdef0123456789abcdef" },
+	      "X-Request-ID", "0123456789abcdef0123456789abcdef", NULL },
 	    "GET / HTTP/1.1\r\nHost: a\r\nX-Bar: kept\r\n"
 	    TAIL("10.0.0.1", "http", ";host=a")
 	    "X-Request-ID: 0123456789abcdef0123456789abcdef\r\n\r\n" },

@@ -1202,6 +1202,51 @@ START_TEST(test_upgrade_response)
 }
 END_TEST
 
+/* Accept-Encoding as far as gzip goes, RFC 9110 §12.5.3 and §12.4.2. */
+static const struct {
+	const char	*fields;
+	enum http_ae	 want;
+} aes[] = {
+	{ "", HAE_NONE },
+	{ "Accept-Encoding: gzip\r\n", HAE_GZIP },
+	{ "Accept-Encoding: gzip, deflate, br, zstd\r\n", HAE_GZIP },
+	{ "accept-encoding: br\r\nAccept-Encoding: GZip ;Q=0.001\r\n",
+	    HAE_GZIP },
+	{ "Accept-Encoding: x-gzip\r\n", HAE_GZIP },
+	{ "Accept-Encoding: *\r\n", HAE_GZIP },
+	{ "Accept-Encoding: br, *;q=1.000\r\n", HAE_GZIP },
+	{ "Accept-Encoding: gzip;q=1\r\n", HAE_GZIP },
+	{ "Accept-Encoding: \r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: br, deflate\r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: identity\r\n", HAE_IDENTITY },
+	/* The most specific element decides: gzip;q=0 over *. */
+	{ "Accept-Encoding: gzip;q=0, *\r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: gzip;q=0.000\r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: *;q=0\r\n", HAE_IDENTITY },
+	/* Malformed weights: the element is not there. */
+	{ "Accept-Encoding: gzip;q=1.5\r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: gzip;q=0.1234\r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: gzip;q=.5\r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: gzip;level=1\r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: gzip;q=0.5x\r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: gzipx, \"gzip\"\r\n", HAE_IDENTITY },
+	{ "Accept-Encoding: gzip;q=0.5x, deflate, gzip\r\n", HAE_GZIP },
+};
+
+START_TEST(test_accept_gzip)
+{
+	struct http_field	 f[NFIELDS];
+	struct http_msg		 m;
+	char			 s[256];
+
+	snprintf(s, sizeof(s), "GET / HTTP/1.1\r\nHost: a\r\n%s\r\n",
+	    aes[_i].fields);
+	ck_assert_int_eq(parse_req(&m, f, s), HP_OK);
+	ck_assert_msg(http_accept_gzip(s, &m) == aes[_i].want,
+	    "case %d: %s", _i, aes[_i].fields);
+}
+END_TEST
+
 static Suite *
 parse_suite(void)
 {
@@ -1222,6 +1267,8 @@ parse_suite(void)
 	tcase_add_test(tc, test_span_eq);
 	tcase_add_loop_test(tc, test_upgrade_request, 0,
 	    (int)(sizeof(upgrades) / sizeof(upgrades[0])));
+	tcase_add_loop_test(tc, test_accept_gzip, 0,
+	    (int)(sizeof(aes) / sizeof(aes[0])));
 	tcase_add_test(tc, test_upgrade_response);
 	suite_add_tcase(s, tc);
 
