@@ -1599,16 +1599,8 @@ vary_value(char *out, size_t cap, const char *buf, const struct http_msg *m,
 	char		 c;
 
 	if ((flags & CACHE_VARY_AE) && ieqn(name, n, "Accept-Encoding", 15)) {
-		switch (http_accept_gzip(buf, m)) {
-		case HAE_NONE:
+		if ((v = http_ae_value(http_accept_gzip(buf, m))) == NULL)
 			return (-2);
-		case HAE_GZIP:
-			v = "gzip";
-			break;
-		default:
-			v = "identity";
-			break;
-		}
 		return (put(out, cap, &pos, v, strlen(v)) == -1 ? -1 :
 		    (int)pos);
 	}

@@ -1126,16 +1126,8 @@ client_build_uhead(struct client *c, const char *buf)
 	fwd.id = c->reqid;
 	fwd.accept_encoding = NULL;
 	if (vane.store != NULL && c->w->cfg->cache_normalize_accept_encoding)
-		switch (http_accept_gzip(buf, &c->req)) {
-		case HAE_GZIP:
-			fwd.accept_encoding = "gzip";
-			break;
-		case HAE_IDENTITY:
-			fwd.accept_encoding = "identity";
-			break;
-		case HAE_NONE:
-			break;
-		}
+		fwd.accept_encoding = http_ae_value(http_accept_gzip(buf,
+		    &c->req));
 	fwd.host = NULL;
 	if (c->req.host < 0 && c->req.form != HT_ABSOLUTE) {
 		/* HTTP/1.0 without Host: name the address the client

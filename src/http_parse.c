@@ -346,6 +346,19 @@ http_accept_gzip(const char *buf, const struct http_msg *m)
 	return (star > 0 ? HAE_GZIP : HAE_IDENTITY);
 }
 
+const char *
+http_ae_value(enum http_ae ae)
+{
+	switch (ae) {
+	case HAE_GZIP:
+		return ("gzip");
+	case HAE_IDENTITY:
+		return ("identity");
+	default:
+		return (NULL);
+	}
+}
+
 int
 http_upgrade_ok(const char *buf, const struct http_msg *m)
 {

@@ -182,6 +182,9 @@ int	http_upgrade_ok(const char *buf, const struct http_msg *m);
  */
 enum http_ae { HAE_NONE = 0, HAE_GZIP, HAE_IDENTITY };
 enum http_ae	http_accept_gzip(const char *buf, const struct http_msg *m);
+/* The Accept-Encoding value that stands for ae: "gzip", "identity", or
+ * NULL for HAE_NONE (no field). */
+const char	*http_ae_value(enum http_ae ae);
 
 /* Status to answer for a parse error (400, 414, 431, 501, 505). */
 int	http_err_status(int err);

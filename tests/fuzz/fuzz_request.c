@@ -56,16 +56,7 @@ write_check(const char *buf, const struct http_msg *m)
 	fwd.upgrade = http_upgrade_ok(buf, m);
 	fwd.id_field = "X-Request-ID";
 	fwd.id = "0123456789abcdef0123456789abcdef";
-	switch (http_accept_gzip(buf, m)) {
-	case HAE_GZIP:
-		fwd.accept_encoding = "gzip";
-		break;
-	case HAE_IDENTITY:
-		fwd.accept_encoding = "identity";
-		break;
-	default:
-		break;
-	}
+	fwd.accept_encoding = http_ae_value(http_accept_gzip(buf, m));
 	size = http_msg_request_size(m, &fwd);
 	out = malloc(size + 1);
 
