@@ -576,11 +576,10 @@ struct log_time {
 };
 
 static const struct log_time *
-log_time(void)
+log_time(time_t now)
 {
 	static __thread struct log_time	 t;
 	struct tm			 tm;
-	time_t				 now = time(NULL);
 
 	if (now != t.sec) {
 		gmtime_r(&now, &tm);
@@ -594,17 +593,15 @@ log_time(void)
 }
 
 static char *
-put_msec(char *p)
+put_msec(char *p, const struct timespec *ts)
 {
-	struct timespec ts;
+	long ms = ts->tv_nsec / 1000000;
 
-	clock_gettime(CLOCK_REALTIME, &ts);
-	p = put_u(p, (uint64_t)ts.tv_sec);
-	ts.tv_nsec /= 1000000;
+	p = put_u(p, (uint64_t)ts->tv_sec);
 	p[0] = '.';
-	p[1] = (char)('0' + ts.tv_nsec / 100);
-	p[2] = (char)('0' + ts.tv_nsec / 10 % 10);
-	p[3] = (char)('0' + ts.tv_nsec % 10);
+	p[1] = (char)('0' + ms / 100);
+	p[2] = (char)('0' + ms / 10 % 10);
+	p[3] = (char)('0' + ms % 10);
 	return (p + 4);
 }
 
@@ -624,7 +621,7 @@ put_connection(char *p, struct client *c)
  * what each one writes. */
 static inline char *
 put_var(char *p, struct client *c, const struct log_format *f,
-    const struct lf_op *op, uint64_t end)
+    const struct lf_op *op, uint64_t end, const struct timespec *now)
 {
 	const struct log_time *t;
 
@@ -634,13 +631,13 @@ put_var(char *p, struct client *c, const struct log_format *f,
 	case LV_REMOTE_PORT:
 		return (put_port(p, c));
 	case LV_TIME_LOCAL:
-		t = log_time();
+		t = log_time(now->tv_sec);
 		return (put_pad(p, t->local, t->local_len));
 	case LV_TIME_ISO8601:
-		t = log_time();
+		t = log_time(now->tv_sec);
 		return (put_pad(p, t->iso, t->iso_len));
 	case LV_MSEC:
-		return (put_msec(p));
+		return (put_msec(p, now));
 	case LV_REQUEST:
 		return (put_pad(p, c->logline, c->logline_len));
 	case LV_REQUEST_METHOD:
@@ -701,6 +698,7 @@ client_log(struct client *c)
 {
 	const struct log_format *f = c->w->cfg->log_access_fmt;
 	const struct lf_op *op, *opend;
+	struct timespec now = { 0, 0 };
 	char *line, *p;
 	uint64_t end;
 
@@ -719,11 +717,16 @@ client_log(struct client *c)
 	end = 0;
 	if (f->uses & (1u << LV_REQUEST_TIME | 1u << LV_UPSTREAM_RESPONSE_TIME))
 		end = now_mono_ms();
+	/* One reading for all the time variables of a line, so that they
+	 * never straddle a second. */
+	if (f->uses & (1u << LV_TIME_LOCAL | 1u << LV_TIME_ISO8601 |
+	    1u << LV_MSEC))
+		clock_gettime(CLOCK_REALTIME, &now);
 	p = line;
 	opend = f->ops + f->nops;
 	for (op = f->ops; op < opend; op++) {
 		p = put_pad(p, op->s, op->len);
-		p = put_var(p, c, f, op, end);
+		p = put_var(p, c, f, op, end, &now);
 	}
 	*p++ = '\n';
 	log_access_commit((size_t)(p - line));
