@@ -10,6 +10,7 @@
 Run only with Debian's interpreter: /usr/bin/python3 -m pytest tests/integration
 Every wait here is bounded; every process is stopped by its own PID.
 """
+import collections
 import json
 import os
 import signal
@@ -50,13 +51,25 @@ def openssl(*args, cwd):
                    stderr=subprocess.DEVNULL, timeout=60)
 
 
+_recent_ports = collections.deque(maxlen=256)
+
+
 def free_port():
-    s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    try:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-    finally:
-        s.close()
+    """A loopback port nobody listens on, and none this process handed
+    out lately: the kernel may offer a port again as soon as the probe
+    closes, and a test that asks for two (a listener and an admin
+    address) must not get the same one twice."""
+    for _ in range(100):
+        s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        finally:
+            s.close()
+        if port not in _recent_ports:
+            _recent_ports.append(port)
+            return port
+    raise RuntimeError("no fresh loopback port in 100 tries")
 
 
 def admin_stats(port, timeout=10.0):
