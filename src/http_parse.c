@@ -318,7 +318,8 @@ http_accept_gzip(const char *buf, const struct http_msg *m)
 
 	for (i = 0; i < m->nfields; i++) {
 		f = &m->fields[i];
-		if (!http_span_eq(buf, f->name, "Accept-Encoding"))
+		if (f->name.len != 15 ||
+		    !mem_ieq(p + f->name.off, "Accept-Encoding", 15))
 			continue;
 		found = 1;
 		k = f->value.off;
