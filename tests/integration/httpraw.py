@@ -229,6 +229,17 @@ def chunked(body, size):
     return b"".join(out)
 
 
+def recv_all(sock):
+    """Everything sock (a socket or an ssl socket) reads until the peer
+    closes."""
+    data = b""
+    while True:
+        chunk = sock.recv(65536)
+        if not chunk:
+            return data
+        data += chunk
+
+
 def get_raw(port, path="/health"):
     """One GET on a fresh connection to 127.0.0.1:port."""
     with RawConn(port) as c:

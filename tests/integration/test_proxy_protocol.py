@@ -13,7 +13,7 @@ import time
 import pytest
 
 from conftest import admin_stats, free_port, openssl
-from httpraw import RawConn, request
+from httpraw import RawConn, recv_all, request
 
 TIMEOUT = 10
 SIG = b"\r\n\r\n\x00\r\nQUIT\n"
@@ -225,12 +225,7 @@ def test_tls_after_the_header(vane_factory, backend, tmp_path, cert):
         with ctx.wrap_socket(s, server_hostname="pp.test") as t:
             t.sendall(request("GET", "/echo?tls",
                               headers=[("Connection", "close")]))
-            data = b""
-            while True:
-                chunk = t.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(t)
     head, _, body = data.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200"), head
     e = json.loads(body)

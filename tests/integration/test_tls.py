@@ -18,7 +18,7 @@ import time
 import pytest
 
 from conftest import admin_stats, free_port, openssl, vane_bin
-from httpraw import RawConn, request
+from httpraw import RawConn, recv_all, request
 
 TIMEOUT = 10
 
@@ -104,12 +104,7 @@ def tls_get(port, path, ctx=None, sni="a.test", session=None,
             t.sendall(b"GET %s HTTP/1.1\r\nHost: %s\r\n%s"
                       b"Connection: close\r\n\r\n"
                       % (path.encode(), sni.encode(), extra_headers))
-            data = b""
-            while True:
-                chunk = t.recv(65536)
-                if not chunk:
-                    break
-                data += chunk
+            data = recv_all(t)
             facts = {"version": t.version(), "cipher": t.cipher(),
                      "alpn": t.selected_alpn_protocol(),
                      "cert": t.getpeercert(binary_form=True),
