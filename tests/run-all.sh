@@ -18,7 +18,7 @@
 #
 # Each stage is bounded with timeout(1) (10 min; seven stages stay well
 # under CI's 90 min even if every one hung). A normal run takes about
-# 16 minutes on a 2-core machine.
+# 15 minutes on a 2-core machine.
 
 cd "$(dirname "$0")/.." || exit 1
 ROOT=$(pwd)
