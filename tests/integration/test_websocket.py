@@ -14,7 +14,7 @@ import pytest
 import requests
 
 from conftest import free_port, read_request, wait_for
-from httpraw import request
+from httpraw import recv_all, request
 from wsclient import Rejected, WsClient
 
 TIMEOUT = 10
@@ -212,15 +212,6 @@ def raw_handshake(port, proto=b"x-raw"):
         assert d, head
         head += d
     return s, head
-
-
-def recv_all(s):
-    out = b""
-    while True:
-        d = s.recv(65536)
-        if not d:
-            return out
-        out += d
 
 
 def test_half_close_passes_both_ways(vane_factory, raw_backend):
